@@ -1,0 +1,220 @@
+"""Image datasets: the embedded shapes scenes, a folder of JPEG/PNG files, TFDS.
+
+Every function here yields single images as float32 in [-1, 1] with shape
+[resolution, resolution, 3]; ``image_pipeline`` shards, caches, shuffles,
+repeats, batches and prefetches them.
+"""
+import math
+import os
+import pathlib
+
+import tensorflow as tf
+
+from suite.data.errors import DataError
+
+AUTOTUNE = tf.data.AUTOTUNE
+EMBEDDED = "shapes"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+_MAGIC = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG"}
+
+
+def check_resolution(resolution, minimum=4):
+    """Raises DataError unless ``resolution`` is a power of two >= ``minimum``."""
+    r = int(resolution)
+    if r != resolution or r < minimum or r & (r - 1):
+        raise DataError(f"resolution {resolution!r} is not a power of two >= {minimum}")
+    return r
+
+
+# ---------------------------------------------------------------- embedded data
+def _projections(px, py, angle, n):
+    """Largest projection of each point on ``n`` unit vectors at angle + 2*pi*k/n."""
+    out = None
+    for k in range(n):
+        a = angle + 2.0 * math.pi * k / n
+        p = px * tf.cos(a) + py * tf.sin(a)
+        out = p if out is None else tf.maximum(out, p)
+    return out
+
+
+def render_shapes(index, resolution, seed, supersample=2):
+    """Renders scene ``index``: a textured background and one to three shapes.
+
+    Backgrounds are stripes, checkers or radial rings between two muted
+    colours, at a random frequency and angle; shapes are circles, rotated
+    squares and rotated triangles of saturated random colours, sizes and
+    positions, overlapping in random order. Everything is drawn from
+    ``tf.random.stateless_uniform`` keyed on (seed, index), so the same seed
+    gives the same images at any resolution, in any order, on any worker.
+    Returns uint8 [resolution, resolution, 3].
+    """
+    size = resolution * supersample
+    r = tf.random.stateless_uniform([40], seed=tf.stack([tf.cast(seed, tf.int64), tf.cast(index, tf.int64)]))
+    coords = (tf.range(size, dtype=tf.float32) + 0.5) / size
+    yy, xx = tf.meshgrid(coords, coords, indexing="ij")
+    xx, yy = xx[..., None], yy[..., None]
+
+    c1 = 0.15 + 0.6 * r[0:3]
+    c2 = 0.15 + 0.6 * r[3:6]
+    freq = 2.0 + 6.0 * r[6]
+    theta = math.pi * r[7]
+    kind = tf.cast(tf.floor(r[8] * 3.0), tf.int32)
+    u = xx * tf.cos(theta) + yy * tf.sin(theta)
+    v = -xx * tf.sin(theta) + yy * tf.cos(theta)
+    stripes = tf.sin(2.0 * math.pi * freq * u)
+    checker = tf.sign(tf.sin(2.0 * math.pi * freq * u) * tf.sin(2.0 * math.pi * freq * v))
+    rings = tf.sin(2.0 * math.pi * freq * tf.sqrt((xx - r[9]) ** 2 + (yy - r[10]) ** 2))
+    pattern = tf.stack([stripes, checker, rings])[kind]
+    mix = 0.5 + 0.5 * pattern
+    img = c1 * mix + c2 * (1.0 - mix)
+
+    for k in range(3):
+        o = 11 + 9 * k
+        present = 1.0 if k == 0 else tf.cast(r[o] < 0.7, tf.float32)
+        shape_kind = tf.cast(tf.floor(r[o + 1] * 3.0), tf.int32)
+        cx, cy = 0.2 + 0.6 * r[o + 2], 0.2 + 0.6 * r[o + 3]
+        s = 0.1 + 0.2 * r[o + 4]
+        angle = 2.0 * math.pi * r[o + 5]
+        colour = r[o + 6 : o + 9]
+        colour = colour / tf.maximum(tf.reduce_max(colour), 1e-3)  # saturated
+        px, py = xx - cx, yy - cy
+        circle = tf.sqrt(px * px + py * py) <= s
+        square = _projections(px, py, angle, 4) <= 0.75 * s
+        triangle = _projections(px, py, angle, 3) <= 0.5 * s
+        mask = tf.cast(tf.stack([circle, square, triangle])[shape_kind], tf.float32) * present
+        img = img * (1.0 - mask) + colour * mask
+
+    img = tf.nn.avg_pool2d(img[None], supersample, supersample, "VALID")[0]
+    return tf.cast(tf.round(tf.clip_by_value(img, 0.0, 1.0) * 255.0), tf.uint8)
+
+
+def shapes_images(resolution, num_images, seed):
+    """The embedded dataset: ``num_images`` uint8 scenes (see render_shapes)."""
+    check_resolution(resolution)
+    if num_images < 1:
+        raise DataError(f"num_images must be positive, got {num_images}")
+    return tf.data.Dataset.range(num_images).map(
+        lambda i: render_shapes(i, resolution, seed), num_parallel_calls=AUTOTUNE, deterministic=True
+    )
+
+
+# ---------------------------------------------------------------- folder reader
+def list_image_files(path):
+    """All JPEG/PNG files under ``path`` (recursive, sorted), each checked by its header.
+
+    Raises DataError naming the path when it is missing, holds no image, or
+    when a file with an image suffix is empty or not a JPEG/PNG.
+    """
+    root = pathlib.Path(path)
+    if not root.exists():
+        raise DataError(f"--data {path}: no such file or directory")
+    if not root.is_dir():
+        raise DataError(f"--data {path}: not a directory of JPEG/PNG images")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        others = sum(1 for p in root.rglob("*") if p.is_file())
+        raise DataError(f"--data {path}: no JPEG or PNG images found ({others} other file(s))")
+    for f in files:
+        with open(f, "rb") as fh:
+            head = fh.read(8)
+        if not any(head.startswith(m) for m in _MAGIC):
+            what = "empty" if not head else "not a JPEG or PNG file (bad header)"
+            raise DataError(f"{f}: {what}")
+    return [str(f) for f in files]
+
+
+def fit_square(image, resolution):
+    """Resizes the shorter side to ``resolution`` (area filter) and centre-crops a square."""
+    shape = tf.shape(image)
+    h, w = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
+    scale = resolution / tf.minimum(h, w)
+    nh = tf.maximum(resolution, tf.cast(tf.round(h * scale), tf.int32))
+    nw = tf.maximum(resolution, tf.cast(tf.round(w * scale), tf.int32))
+    image = tf.image.resize(tf.cast(image, tf.float32), [nh, nw], method="area", antialias=True)
+    image = tf.image.resize_with_crop_or_pad(image, resolution, resolution)
+    return tf.cast(tf.round(tf.clip_by_value(image, 0.0, 255.0)), tf.uint8)
+
+
+def _to_rgb(image):
+    channels = tf.shape(image)[-1]
+    image = tf.cond(channels == 1, lambda: tf.tile(image[..., :1], [1, 1, 3]), lambda: image[..., :3])
+    return tf.ensure_shape(image, [None, None, 3])
+
+
+def folder_images(path, resolution):
+    files = list_image_files(path)
+
+    def load(f):
+        image = tf.io.decode_image(tf.io.read_file(f), channels=3, expand_animations=False)
+        return fit_square(image, resolution)
+
+    ds = tf.data.Dataset.from_tensor_slices(files).map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
+    # A file whose header is right but whose body is corrupt is skipped with a
+    # logged warning instead of stopping a long run.
+    return ds.ignore_errors(log_warning=True), len(files)
+
+
+# ---------------------------------------------------------------- TFDS
+def tfds_images(name, resolution, split="train"):
+    import tensorflow_datasets as tfds
+
+    try:
+        ds, info = tfds.load(name, split=split, with_info=True, shuffle_files=False)
+    except Exception as e:  # DatasetNotFoundError, missing download, bad split ...
+        raise DataError(
+            f"--data tfds:{name}: cannot load split {split!r} ({type(e).__name__}: {e}). "
+            "Nothing is downloaded at run time here: prepare it into TFDS_DATA_DIR first."
+        ) from e
+    if "image" not in info.features:
+        raise DataError(f"--data tfds:{name}: the dataset has no 'image' feature")
+    count = info.splits[split].num_examples if split in info.splits else None
+    ds = ds.map(lambda ex: fit_square(_to_rgb(ex["image"]), resolution), num_parallel_calls=AUTOTUNE)
+    return ds, count
+
+
+# ---------------------------------------------------------------- entry point
+def image_source(data, resolution, seed=0, num_images=10000):
+    """uint8 images for a ``--data`` value: ``shapes``, ``tfds:NAME`` or a folder.
+
+    Returns (dataset of uint8 [R, R, 3], number of images or None).
+    """
+    resolution = check_resolution(resolution)
+    if data in (None, "", EMBEDDED):
+        return shapes_images(resolution, num_images, seed), num_images
+    if data.startswith("tfds:"):
+        return tfds_images(data[len("tfds:"):], resolution)
+    return folder_images(os.fspath(data), resolution)
+
+
+def to_float(images):
+    """uint8 [0, 255] -> float32 [-1, 1]."""
+    return tf.cast(images, tf.float32) / 127.5 - 1.0
+
+
+def to_uint8(images):
+    """float [-1, 1] -> uint8 [0, 255], clipped."""
+    return tf.cast(tf.round(tf.clip_by_value((tf.cast(images, tf.float32) + 1.0) * 127.5, 0.0, 255.0)), tf.uint8)
+
+
+def image_pipeline(data, resolution, batch_size, seed=0, num_images=10000, shard=None, cache=True):
+    """The training pipeline: float32 batches [batch_size, R, R, 3] in [-1, 1], endless.
+
+    ``shard=(count, index)`` keeps one worker's share. Decoded uint8 images
+    are cached in memory when ``cache`` (the embedded data and small folders),
+    then shuffled, repeated, converted, batched (full batches only) and
+    prefetched.
+    """
+    ds, count = image_source(data, resolution, seed, num_images)
+    if shard is not None and shard[0] > 1:
+        ds = ds.shard(shard[0], shard[1])
+    if cache:
+        ds = ds.cache()
+    ds = ds.shuffle(min(count or 10000, 10000), seed=seed, reshuffle_each_iteration=True).repeat()
+    ds = ds.map(to_float, num_parallel_calls=AUTOTUNE)
+    return ds.batch(batch_size, drop_remainder=True, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+
+
+def sample_images(data, resolution, count, seed=0, num_images=10000):
+    """The first ``count`` images of a source as float32 [count, R, R, 3] in [-1, 1] (for metrics)."""
+    ds, _ = image_source(data, resolution, seed, num_images)
+    return tf.concat(list(ds.take(count).batch(256).map(to_float)), axis=0)

@@ -1,0 +1,11 @@
+"""THE custom-layer module of the suite: every custom Keras layer, by theme.
+
+Each layer is registered serializable and round-trips through ``get_config``.
+"""
+from suite.layers.gan import (  # noqa: F401
+    EqualizedConv2D,
+    EqualizedDense,
+    MinibatchStdDev,
+    PixelNormalization,
+    WeightedSum,
+)
