@@ -1,0 +1,1 @@
+"""`python -m benchmarks NAME`: throughput figures, as ratios taken in one run."""

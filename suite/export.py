@@ -1,0 +1,99 @@
+"""SavedModel export for TensorFlow Serving: versioned, atomic, listed in models.config.
+
+``saved_models/<name>/<version>/`` is written into a hidden temporary
+directory beside it and renamed into place, so a server polling the base
+path never sees half a model. ``saved_models/models.config`` is rewritten
+(also atomically) to list every exported model, for
+``tensorflow_model_server --model_config_file=saved_models/models.config``.
+"""
+import os
+import re
+import shutil
+import tempfile
+
+import keras
+
+CONFIG_NAME = "models.config"
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+class ExportError(ValueError):
+    """An export target that cannot be written; the message names the path."""
+
+
+def versions(export_root, name):
+    base = os.path.join(export_root, name)
+    if not os.path.isdir(base):
+        return []
+    return sorted(int(d) for d in os.listdir(base) if d.isdigit() and os.path.isdir(os.path.join(base, d)))
+
+
+def resolve_version(export_root, name, version=None):
+    """The version to write: ``version`` if free, else the next free one.
+
+    Raises ExportError (before any training, when called early) if the
+    requested version exists or the export root cannot be created.
+    """
+    if not _NAME.match(name):
+        raise ExportError(f"model name {name!r} may only hold letters, digits, '_', '.', '-'")
+    if os.path.exists(export_root) and not os.path.isdir(export_root):
+        raise ExportError(f"--export-dir {export_root}: exists and is not a directory")
+    existing = versions(export_root, name)
+    if version is None:
+        return (existing[-1] + 1) if existing else 1
+    if int(version) < 1:
+        raise ExportError(f"--version {version}: versions are positive integers")
+    if int(version) in existing:
+        raise ExportError(f"{os.path.join(export_root, name, str(version))} already exists; pick another --version")
+    return int(version)
+
+
+def export_saved_model(name, export_root, endpoints, track, version=None):
+    """Writes ``export_root/name/version`` and returns its path.
+
+    ``endpoints``: {signature name: (function, [tf.TensorSpec, ...])}; the
+    first is also written as ``serving_default`` unless that key is given.
+    ``track``: Keras layers/models whose variables the functions use.
+    """
+    version = resolve_version(export_root, name, version)
+    base = os.path.join(export_root, name)
+    os.makedirs(base, exist_ok=True)
+    final = os.path.join(base, str(version))
+    tmp = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=base)
+    try:
+        archive = keras.export.ExportArchive()
+        for t in track:
+            archive.track(t)
+        if "serving_default" not in endpoints:
+            first = next(iter(endpoints))
+            endpoints = {"serving_default": endpoints[first], **endpoints}
+        for sig, (fn, spec) in endpoints.items():
+            archive.add_endpoint(sig, fn, input_signature=spec)
+        archive.write_out(tmp, verbose=False)
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    write_models_config(export_root)
+    return final
+
+
+def write_models_config(export_root):
+    """Rewrites ``export_root/models.config`` listing every ``<name>/<version>`` export."""
+    names = sorted(n for n in os.listdir(export_root) if not n.startswith(".") and versions(export_root, n))
+    lines = ["model_config_list {"]
+    for n in names:
+        lines += [
+            "  config {",
+            f"    name: '{n}'",
+            f"    base_path: '{os.path.abspath(os.path.join(export_root, n))}'",
+            "    model_platform: 'tensorflow'",
+            "  }",
+        ]
+    lines.append("}")
+    path = os.path.join(export_root, CONFIG_NAME)
+    fd, tmp = tempfile.mkstemp(prefix=".models.config.", dir=export_root)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,1 @@
+"""GANs: the shared training mechanism (gan.py), losses, metrics, and PGGAN."""

@@ -1,0 +1,54 @@
+"""GAN losses, per example (float32), for ``GAN.train_step``.
+
+A discriminator loss is ``fn(critic, reals, fakes, real_scores, fake_scores,
+scale_fn) -> [N]``; a generator loss is ``fn(fake_scores) -> [N]``. Scores are
+the critic's raw outputs [N, 1] (logits, no sigmoid).
+"""
+import tensorflow as tf
+
+
+def _flat(scores):
+    return tf.reshape(tf.cast(scores, tf.float32), [-1])
+
+
+def gradient_penalty(critic, reals, fakes, scale=None, target=1.0):
+    """(||grad_x D(x_hat)||_2 - target)^2 per example, x_hat uniform between real and fake.
+
+    ``scale`` (a float32 scalar or None) multiplies the inner objective before
+    differentiation and divides the gradient after, so that under float16 a
+    loss scale keeps small gradients from underflowing.
+    """
+    n = tf.shape(reals)[0]
+    u = tf.random.uniform([n, 1, 1, 1], dtype=reals.dtype)
+    mixed = reals + u * (tf.cast(fakes, reals.dtype) - reals)
+    with tf.GradientTape() as tape:
+        tape.watch(mixed)
+        objective = tf.reduce_sum(_flat(critic(mixed, training=True)))
+        if scale is not None:
+            objective = objective * scale
+    grads = tf.cast(tape.gradient(objective, mixed), tf.float32)
+    if scale is not None:
+        grads = grads / scale
+    norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]) + 1e-12)
+    return tf.square(norms - target)
+
+
+def wgan_gp_discriminator_loss(gp_weight=10.0, drift=0.0):
+    """WGAN-GP critic loss (Gulrajani et al. 2017) with PGGAN's drift term (Karras et al. 2018).
+
+    ``D(fake) - D(real) + gp_weight * GP + drift * D(real)^2``.
+    """
+
+    def loss(critic, reals, fakes, real_scores, fake_scores, scale=None):
+        real, fake = _flat(real_scores), _flat(fake_scores)
+        out = fake - real + gp_weight * gradient_penalty(critic, reals, fakes, scale)
+        if drift:
+            out = out + drift * tf.square(real)
+        return out
+
+    return loss
+
+
+def wgan_generator_loss(fake_scores):
+    """``-D(G(z))``."""
+    return -_flat(fake_scores)

@@ -1,0 +1,64 @@
+"""The core flags every recipe takes (ARCHITECTURE.md, "Recipes"), and their checks.
+
+Parsing touches no TensorFlow op, so a recipe can create its strategy first.
+"""
+import argparse
+import os
+
+
+def core_parser(name, description, *, default_data, epochs_help, default_batch_size=None,
+                default_steps_per_epoch=100):
+    p = argparse.ArgumentParser(
+        prog=f"python -m recipes.{name}", description=description,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    g = p.add_argument_group("data and model")
+    g.add_argument("--data", default=default_data,
+                   help=f"'{default_data}' (the embedded dataset, generated locally from --seed), "
+                        "'tfds:NAME' (a TFDS dataset already prepared in TFDS_DATA_DIR), or a path "
+                        "in the dataset's standard on-disk layout")
+    g.add_argument("--preset", default="small", choices=("tiny", "small", "paper"),
+                   help="model and schedule sizes: tiny (tests, seconds on a CPU), small (the embedded "
+                        "data, minutes on a laptop CPU), paper (the original paper's sizes)")
+    t = p.add_argument_group("training")
+    t.add_argument("--epochs", type=int, default=None, help=epochs_help)
+    t.add_argument("--steps-per-epoch", type=int, default=default_steps_per_epoch,
+                   help="steps between checkpoints (and TensorBoard scalar flushes)")
+    t.add_argument("--batch-size", type=int, default=default_batch_size,
+                   help="global batch size, split evenly over the replicas (default: the preset's)")
+    t.add_argument("--strategy", default="auto", choices=("auto", "default", "mirrored", "multi_worker", "tpu"),
+                   help="tf.distribute strategy: auto picks a TPU if one resolves, MultiWorkerMirrored when "
+                        "TF_CONFIG lists several tasks, Mirrored over >1 GPU, else the default")
+    t.add_argument("--virtual-cpus", type=int, default=0,
+                   help="split the host CPU into N logical devices, so that --strategy mirrored runs N "
+                        "replicas without GPUs (testing and debugging)")
+    t.add_argument("--mixed-precision", default="none", choices=("none", "float16", "bfloat16"),
+                   help="Keras mixed-precision policy: compute in float16 (with loss scaling) or bfloat16, "
+                        "keep variables, losses and outputs in float32")
+    t.add_argument("--jit-compile", action="store_true", help="compile each replica's train step with XLA")
+    t.add_argument("--seed", type=int, default=0, help="seed of the embedded data, initialisation and sampling")
+    o = p.add_argument_group("output")
+    o.add_argument("--logdir", default=os.path.join("logs", name),
+                   help="TensorBoard logs and checkpoints; run again with the same --logdir to resume")
+    o.add_argument("--export-dir", default="saved_models",
+                   help="export root: the SavedModel goes to EXPORT_DIR/%s/VERSION/ and EXPORT_DIR/models.config "
+                        "lists every export" % name)
+    o.add_argument("--version", type=int, default=None, help="export version (default: the next free one)")
+    o.add_argument("--no-progress", action="store_true", help="no progress bars (logs still go to stderr)")
+    return p
+
+
+def check_positive(parser, args, *names):
+    for n in names:
+        v = getattr(args, n)
+        if v is not None and v < 1:
+            parser.error(f"--{n.replace('_', '-')} must be a positive integer, got {v}")
+
+
+def check_batch(batch_size, replicas, multiple_of=1, what="--batch-size"):
+    """Raises ValueError unless the global batch splits evenly into replica batches of a usable size."""
+    if batch_size % replicas:
+        raise ValueError(f"{what} {batch_size} does not split evenly over {replicas} replicas")
+    local = batch_size // replicas
+    if multiple_of > 1 and local > multiple_of and local % multiple_of:
+        raise ValueError(f"{what} {batch_size}: the per-replica batch {local} must be a multiple of {multiple_of}")
+    return local

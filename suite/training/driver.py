@@ -1,0 +1,240 @@
+"""The suite's fit driver: a custom loop around ``strategy.run``.
+
+Keras 3's ``model.fit`` fails under MultiWorkerMirroredStrategy
+(keras-team/keras#20585) and has been reported failing under a two-device
+MirroredStrategy (keras-team/keras#21069); this loop is the documented
+TensorFlow way and works the same under the default, Mirrored,
+MultiWorkerMirrored and TPU strategies.
+
+Contract with the model:
+
+* ``model.train_step(batch, **step_args)`` runs in each replica on that
+  replica's share of the global batch. It scales every loss it
+  differentiates so that gradients summed over replicas are those of the
+  global mean (``tf.nn.compute_average_loss`` with the global batch size, or
+  ``/ num_replicas_in_sync`` for a local mean), applies them with its
+  optimizers (Keras 3 optimizers all-reduce gradients across replicas), and
+  returns a dict of scalar *local means* to log; the driver averages them
+  over replicas. Plain compiled Keras models (no ``train_step`` of the suite)
+  are trained with ``supervised_step``.
+* ``model.after_step()`` (optional) runs after each step in cross-replica
+  context (the PGGAN's moving average of generator weights).
+* ``model.checkpoint_objects()`` returns the trackables to checkpoint (models,
+  optimizers); they must be built before ``train`` is called so that a
+  restore lands on existing variables.
+
+Training is a list of ``Stage``s (one for an ordinary run; fade-in and
+stabilisation phases for PGGAN) counted in global steps. A checkpoint is
+written every ``checkpoint_every`` steps and at the end of every stage; run
+again with the same log directory and training continues from the last
+checkpoint, in the stage it was in.
+"""
+import dataclasses
+import os
+import shutil
+import sys
+import tempfile
+import time
+from typing import Callable
+
+import numpy as np
+import tensorflow as tf
+
+from suite.training.strategy import is_chief, worker_id
+
+
+@dataclasses.dataclass
+class Stage:
+    """A run of ``steps`` global steps with the same models.
+
+    ``enter(resumed)`` prepares the models (it runs under the strategy scope;
+    ``resumed`` is True when the stage is re-entered after a restore, so that
+    state such as optimizer moments must not be reset). ``step_args(i)`` gives
+    the per-step scalars passed to ``train_step`` (e.g. the fade-in alpha) for
+    the stage's i-th step. ``scalars`` are logged once per logging interval.
+    """
+
+    name: str
+    steps: int
+    enter: Callable[[bool], None] | None = None
+    step_args: Callable[[int], dict] | None = None
+    scalars: dict = dataclasses.field(default_factory=dict)
+
+
+class Callback:
+    """Hooks called on every worker (check ``driver.chief`` before writing)."""
+
+    def on_stage_begin(self, driver, stage):
+        pass
+
+    def on_log(self, driver, logs):
+        pass
+
+    def on_stage_end(self, driver, stage):
+        pass
+
+    def on_train_end(self, driver):
+        pass
+
+
+def supervised_step(model, batch):
+    """One replica's step for a plain compiled Keras model: (x, y[, sample_weight])."""
+    x, y, sw = batch if len(batch) == 3 else (*batch, None)
+    with tf.GradientTape() as tape:
+        y_pred = model(x, training=True)
+        loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sw, training=True)
+        scaled = model.optimizer.scale_loss(loss / tf.distribute.get_strategy().num_replicas_in_sync)
+    grads = tape.gradient(scaled, model.trainable_variables)
+    model.optimizer.apply(grads, model.trainable_variables)
+    return {"loss": tf.cast(loss, tf.float32)}
+
+
+class Driver:
+    """Trains ``model`` on ``dataset_fn`` under ``strategy``; see the module doc.
+
+    ``dataset_fn(input_context)`` returns this input pipeline's dataset of
+    per-replica batches (``input_context.get_per_replica_batch_size``), sharded
+    by ``input_context.input_pipeline_id``.
+    """
+
+    def __init__(self, strategy, model, dataset_fn, *, logdir, checkpoint_every=500, log_every=50,
+                 jit_compile=False, callbacks=(), max_to_keep=3, progress=True):
+        self.strategy = strategy
+        self.model = model
+        self.logdir = os.fspath(logdir)
+        self.chief = is_chief(strategy)
+        self.checkpoint_every = max(1, int(checkpoint_every))
+        self.log_every = max(1, int(log_every))
+        self.jit_compile = jit_compile
+        self.callbacks = list(callbacks)
+        self.progress = progress
+        self.step = 0
+        self.logs = {}
+        self.history = []  # (step, logs) at every logging interval
+        self.dataset = strategy.distribute_datasets_from_function(dataset_fn)
+        self.iterator = iter(self.dataset)
+        self._step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        objects = dict(model.checkpoint_objects()) if hasattr(model, "checkpoint_objects") else {
+            "model": model, "optimizer": model.optimizer}
+        self.checkpoint = tf.train.Checkpoint(global_step=self._step_var, **objects)
+        self.checkpoint_dir = os.path.join(self.logdir, "checkpoints")
+        self._optimizers = {k: v for k, v in objects.items() if hasattr(v, "learning_rate")}
+        if self.chief:
+            os.makedirs(self.logdir, exist_ok=True)
+            self.writer = tf.summary.create_file_writer(self.logdir)
+        else:
+            self.writer = tf.summary.create_noop_writer()
+
+    # ------------------------------------------------------------ checkpoints
+    def restore(self):
+        """Restores the latest checkpoint of ``logdir`` if any; returns the global step."""
+        latest = tf.train.latest_checkpoint(self.checkpoint_dir)
+        if latest:
+            self.checkpoint.read(latest).assert_existing_objects_matched()
+            self.step = int(self._step_var.numpy())
+            if self.chief:
+                print(f"Resumed from {latest} at step {self.step}", file=sys.stderr)
+        return self.step
+
+    def save(self):
+        """Writes a checkpoint. Every worker must call it (variables may be read
+        collectively); only the chief's lands in ``logdir/checkpoints``."""
+        self._step_var.assign(self.step)
+        if self.chief:
+            directory = self.checkpoint_dir
+        else:
+            directory = tempfile.mkdtemp(prefix=f"ckpt-{worker_id(self.strategy)}-")
+        manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=3)
+        path = manager.save(checkpoint_number=self.step)
+        if not self.chief:
+            shutil.rmtree(directory, ignore_errors=True)
+        return path
+
+    # ------------------------------------------------------------ the step
+    def _make_step_function(self):
+        model = self.model
+        replica_fn = model.train_step if hasattr(model, "checkpoint_objects") else (
+            lambda batch: supervised_step(model, batch))
+        if self.jit_compile:
+            replica_fn = tf.function(replica_fn, jit_compile=True)
+        strategy = self.strategy
+        after = getattr(model, "after_step", None)
+
+        @tf.function
+        def step_fn(iterator, args):
+            out = strategy.run(replica_fn, args=(next(iterator),), kwargs=args)
+            logs = {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in out.items()}
+            if after is not None:
+                after()
+            return logs
+
+        return step_fn
+
+    # ------------------------------------------------------------ the loop
+    def train(self, stages):
+        """Runs ``stages`` from the current global step; returns the last logs."""
+        total = sum(s.steps for s in stages)
+        start = 0
+        resumed = self.step > 0
+        for stage in stages:
+            end = start + stage.steps
+            if self.step >= end:
+                start = end
+                continue
+            with self.strategy.scope():
+                if stage.enter is not None:
+                    stage.enter(resumed and self.step > start)
+            step_fn = self._make_step_function()
+            for cb in self.callbacks:
+                cb.on_stage_begin(self, stage)
+            self._run_stage(stage, start, total, step_fn)
+            self.save()
+            for cb in self.callbacks:
+                cb.on_stage_end(self, stage)
+            self.writer.flush()
+            start = end
+        for cb in self.callbacks:
+            cb.on_train_end(self)
+        self.writer.flush()
+        return self.logs
+
+    def _run_stage(self, stage, start, total, step_fn):
+        bar = None
+        if self.chief and self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=stage.steps, initial=self.step - start, desc=stage.name, unit="step",
+                       file=sys.stderr, mininterval=1.0 if sys.stderr.isatty() else 30.0, leave=True)
+        tick, tick_step = time.perf_counter(), self.step
+        while self.step < start + stage.steps:
+            i = self.step - start
+            args = {k: tf.constant(v, tf.float32) for k, v in (stage.step_args(i) if stage.step_args else {}).items()}
+            out = step_fn(self.iterator, args)
+            self.step += 1
+            if bar is not None:
+                bar.update(1)
+            last = self.step == start + stage.steps
+            if self.step % self.log_every == 0 or last:
+                logs = {k: float(v) for k, v in out.items()}
+                if not all(np.isfinite(v) for v in logs.values()):
+                    raise FloatingPointError(f"non-finite value at step {self.step}: {logs}")
+                now = time.perf_counter()
+                logs["steps_per_second"] = (self.step - tick_step) / max(now - tick, 1e-9)
+                tick, tick_step = now, self.step
+                logs.update({k: float(v) for k, v in stage.scalars.items()})
+                logs.update(args and {k: float(v) for k, v in args.items()})
+                for name, opt in self._optimizers.items():
+                    logs[f"learning_rate/{name}"] = float(opt.learning_rate)
+                self.logs = logs
+                self.history.append((self.step, logs))
+                with self.writer.as_default(step=self.step):
+                    for k, v in logs.items():
+                        tf.summary.scalar(k, v)
+                for cb in self.callbacks:
+                    cb.on_log(self, logs)
+                if bar is not None:
+                    bar.set_postfix({k: f"{v:.3g}" for k, v in list(logs.items())[:4]}, refresh=False)
+            if self.step % self.checkpoint_every == 0 and not last:
+                self.save()
+        if bar is not None:
+            bar.close()

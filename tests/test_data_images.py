@@ -1,0 +1,114 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from suite.data import DataError, check_resolution, image_pipeline, image_source, sample_images
+from suite.data.images import list_image_files
+
+
+def test_embedded_shapes_are_deterministic_and_varied():
+    a = sample_images("shapes", 16, 32, seed=3).numpy()
+    b = sample_images("shapes", 16, 32, seed=3).numpy()
+    c = sample_images("shapes", 16, 32, seed=4).numpy()
+    assert a.shape == (32, 16, 16, 3) and a.dtype == np.float32
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a - c).mean() > 0.1
+    assert -1.0 <= a.min() and a.max() <= 1.0
+    # no two scenes alike, and real structure: per-image contrast, not flat colour
+    flat = a.reshape(32, -1)
+    dists = np.linalg.norm(flat[:, None] - flat[None], axis=-1)
+    assert dists[~np.eye(32, dtype=bool)].min() > 1.0
+    assert a.std(axis=(1, 2)).mean() > 0.15
+
+
+@pytest.mark.parametrize("resolution", [4, 8, 64])
+def test_embedded_shapes_any_power_of_two(resolution):
+    x = sample_images("shapes", resolution, 2, seed=0).numpy()
+    assert x.shape == (2, resolution, resolution, 3)
+
+
+def test_same_scene_at_two_resolutions():
+    lo = sample_images("shapes", 16, 4, seed=0).numpy()
+    hi = sample_images("shapes", 32, 4, seed=0).numpy()
+    down = tf.nn.avg_pool2d(hi, 2, 2, "VALID").numpy()
+    assert np.abs(down - lo).mean() < 0.08
+
+
+@pytest.mark.parametrize("bad", [0, 3, 6, 12, 2.5])
+def test_resolution_must_be_power_of_two(bad):
+    with pytest.raises(DataError, match="power of two"):
+        check_resolution(bad)
+
+
+def test_pipeline_batches_and_shards():
+    ds = image_pipeline("shapes", 8, 5, seed=0, num_images=40, shard=(2, 1))
+    batch = next(iter(ds))
+    assert batch.shape == (5, 8, 8, 3) and batch.dtype == tf.float32
+
+
+def _write_images(folder):
+    rng = np.random.default_rng(0)
+    (folder / "sub").mkdir(parents=True)
+    Image.fromarray(rng.integers(0, 255, (40, 70, 3), dtype=np.uint8)).save(folder / "wide.png")
+    Image.fromarray(rng.integers(0, 255, (90, 33, 3), dtype=np.uint8)).save(folder / "sub" / "tall.JPG")
+    Image.fromarray(rng.integers(0, 255, (20, 20), dtype=np.uint8)).save(folder / "gray.jpeg")
+    (folder / "notes.txt").write_text("not an image")
+
+
+def test_folder_reader_resizes_and_crops_any_size(tmp_path):
+    _write_images(tmp_path)
+    ds, count = image_source(str(tmp_path), 16)
+    assert count == 3
+    images = list(ds)
+    assert [tuple(i.shape) for i in images] == [(16, 16, 3)] * 3
+    assert all(i.dtype == tf.uint8 for i in images)
+    batch = next(iter(image_pipeline(str(tmp_path), 16, 2)))
+    assert batch.shape == (2, 16, 16, 3)
+
+
+def test_folder_reader_keeps_content_of_a_square_image(tmp_path):
+    img = np.zeros((64, 64, 3), np.uint8)
+    img[:32] = 255
+    Image.fromarray(img).save(tmp_path / "half.png")
+    (x,) = list(image_source(str(tmp_path), 8)[0])
+    x = x.numpy()
+    assert (x[:4] == 255).all() and (x[4:] == 0).all()
+
+
+def test_folder_errors_name_the_problem(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        image_source(str(tmp_path / "missing"), 8)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DataError, match="no JPEG or PNG images"):
+        image_source(str(empty), 8)
+    texts = tmp_path / "texts"
+    texts.mkdir()
+    (texts / "a.txt").write_text("hello")
+    with pytest.raises(DataError, match=r"no JPEG or PNG images found \(1 other file"):
+        image_source(str(texts), 8)
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "photo.jpg").write_text("this is not a jpeg")
+    with pytest.raises(DataError, match="photo.jpg: not a JPEG or PNG"):
+        list_image_files(str(fake))
+    (fake / "photo.jpg").write_bytes(b"")
+    with pytest.raises(DataError, match="photo.jpg: empty"):
+        list_image_files(str(fake))
+
+
+def test_tfds_grayscale_becomes_rgb():
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=4):
+        ds, count = image_source("tfds:mnist", 8)
+        images = list(ds.take(2))
+    assert [tuple(i.shape) for i in images] == [(8, 8, 3)] * 2
+    x = images[0].numpy()
+    np.testing.assert_array_equal(x[..., 0], x[..., 2])
+
+
+def test_tfds_unknown_dataset_is_a_clear_error():
+    with pytest.raises(DataError, match="tfds:no_such_dataset_xyz"):
+        image_source("tfds:no_such_dataset_xyz", 8)
