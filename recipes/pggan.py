@@ -81,7 +81,9 @@ def main(argv=None):
     driver = Driver(strategy, gan, dataset_fn, logdir=args.logdir, checkpoint_every=args.steps_per_epoch,
                     log_every=max(1, min(50, args.steps_per_epoch)), jit_compile=args.jit_compile,
                     callbacks=[monitor], progress=not args.no_progress)
-    driver.restore()
+    if driver.restore() == 0 and chief:
+        gan.set_alpha(1.0)
+        monitor.baseline()  # the untrained generator at the target resolution
     stages = pggan.schedule(gan, batch)
     if args.epochs:
         stages = limit_stages(stages, args.epochs * args.steps_per_epoch)

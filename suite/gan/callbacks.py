@@ -64,10 +64,17 @@ class GANMonitor(Callback):
         self._logged_reals = True
         with driver.writer.as_default(step=driver.step):
             tf.summary.image("reals", image_grid(to_uint8(self.reals[:64]).numpy())[None])
-            if driver.step == 0:  # the untrained generator's SWD: the baseline to beat
-                self.initial_swd = self.evaluate()["mean"]
-                tf.summary.scalar("swd/mean", self.initial_swd)
-                print(f"[untrained] SWD x1e3 mean {self.initial_swd:.1f}", file=sys.stderr)
+            if self.initial_swd is not None:
+                tf.summary.scalar("swd/untrained_at_target_resolution", self.initial_swd)
+
+    def baseline(self):
+        """SWD of the untrained generator at the resolution it is built for (call before
+        training): the figure a trained generator must beat."""
+        if self.reals is not None:
+            self.initial_swd = self.evaluate()["mean"]
+            print(f"[untrained {self.resolution()}x{self.resolution()}] SWD x1e3 mean {self.initial_swd:.1f}",
+                  file=sys.stderr)
+        return self.initial_swd
 
     def on_stage_end(self, driver, stage):
         if not driver.chief:

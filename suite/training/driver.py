@@ -80,13 +80,16 @@ class Callback:
 def supervised_step(model, batch):
     """One replica's step for a plain compiled Keras model: (x, y[, sample_weight])."""
     x, y, sw = batch if len(batch) == 3 else (*batch, None)
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
     with tf.GradientTape() as tape:
         y_pred = model(x, training=True)
+        # Keras losses already divide by the number of replicas (scale_loss_for_distribution),
+        # so the gradients all-reduced by the optimizer are those of the global mean.
         loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sw, training=True)
-        scaled = model.optimizer.scale_loss(loss / tf.distribute.get_strategy().num_replicas_in_sync)
+        scaled = model.optimizer.scale_loss(loss)
     grads = tape.gradient(scaled, model.trainable_variables)
     model.optimizer.apply(grads, model.trainable_variables)
-    return {"loss": tf.cast(loss, tf.float32)}
+    return {"loss": tf.cast(loss, tf.float32) * replicas}
 
 
 class Driver:
@@ -224,7 +227,7 @@ class Driver:
                 logs.update({k: float(v) for k, v in stage.scalars.items()})
                 logs.update(args and {k: float(v) for k, v in args.items()})
                 for name, opt in self._optimizers.items():
-                    logs[f"learning_rate/{name}"] = float(opt.learning_rate)
+                    logs[f"learning_rate/{name}"] = float(np.asarray(tf.convert_to_tensor(opt.learning_rate)))
                 self.logs = logs
                 self.history.append((self.step, logs))
                 with self.writer.as_default(step=self.step):

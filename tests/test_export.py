@@ -1,0 +1,61 @@
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from suite import export
+
+
+def _model():
+    x = keras.Input((3,))
+    return keras.Model(x, keras.layers.Dense(2)(x))
+
+
+def _export(root, version=None):
+    model = _model()
+
+    @tf.function
+    def serve(inputs):
+        return {"outputs": model(inputs)}
+
+    return export.export_saved_model("toy", str(root), {"serving_default": (serve, [tf.TensorSpec([None, 3], tf.float32, name="inputs")])},
+                                     [model], version=version), model
+
+
+def test_versions_are_next_free_and_config_lists_them(tmp_path):
+    p1, m1 = _export(tmp_path)
+    p2, _ = _export(tmp_path)
+    assert p1.endswith(os.path.join("toy", "1")) and p2.endswith(os.path.join("toy", "2"))
+    p7, _ = _export(tmp_path, version=7)
+    assert export.versions(str(tmp_path), "toy") == [1, 2, 7]
+    assert not [n for n in os.listdir(tmp_path / "toy") if n.startswith(".tmp")]
+    config = (tmp_path / "models.config").read_text()
+    assert "name: 'toy'" in config and f"base_path: '{tmp_path / 'toy'}'" in config
+    assert config.startswith("model_config_list {")
+    loaded = tf.saved_model.load(p1)
+    x = np.ones((2, 3), "float32")
+    np.testing.assert_allclose(loaded.signatures["serving_default"](inputs=tf.constant(x))["outputs"], m1(x), rtol=1e-5)
+
+
+def test_existing_version_is_refused_before_writing(tmp_path):
+    _export(tmp_path, version=3)
+    with pytest.raises(export.ExportError, match="already exists"):
+        export.resolve_version(str(tmp_path), "toy", 3)
+    with pytest.raises(export.ExportError, match="positive"):
+        export.resolve_version(str(tmp_path), "toy", 0)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(export.ExportError, match="not a directory"):
+        export.resolve_version(str(tmp_path / "file"), "toy")
+
+
+def test_failed_export_leaves_nothing(tmp_path):
+    @tf.function
+    def broken(inputs):
+        raise RuntimeError("boom")
+
+    with pytest.raises(Exception):
+        export.export_saved_model("bad", str(tmp_path), {"serving_default": (broken, [tf.TensorSpec([None, 3], tf.float32)])}, [_model()])
+    assert export.versions(str(tmp_path), "bad") == []
+    assert os.listdir(tmp_path / "bad") == []

@@ -1,0 +1,46 @@
+import json
+
+import numpy as np
+import pytest
+
+from suite.training import resolve_strategy
+from suite.training.cli import check_batch
+
+
+def test_unknown_strategy_is_refused():
+    with pytest.raises(ValueError, match="--strategy 'bogus'"):
+        resolve_strategy("bogus")
+
+
+def test_multi_worker_needs_tf_config(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ValueError, match="TF_CONFIG"):
+        resolve_strategy("multi_worker")
+
+
+def test_auto_without_accelerators_is_default():
+    import tensorflow as tf
+
+    assert resolve_strategy("auto") is tf.distribute.get_strategy()
+
+
+def test_batch_checks():
+    assert check_batch(32, 2, 4) == 16
+    with pytest.raises(ValueError, match="does not split evenly over 3 replicas"):
+        check_batch(32, 3)
+    with pytest.raises(ValueError, match="multiple of 4"):
+        check_batch(12, 2, 4)
+
+
+def test_mirrored_on_two_cpus_matches_default_and_learns(python, tmp_path):
+    """Same global batches, same initial weights: the two-replica run must end where the
+    one-replica run ends (gradients are all-reduced and losses scaled by the global batch)."""
+    runs = {}
+    for name, cpus in (("default", 1), ("mirrored", 2)):
+        out = python(["tests/scripts/mirrored_supervised.py", name, str(cpus), str(tmp_path / name)])
+        runs[name] = json.loads(out.stdout.strip().splitlines()[-1])
+    assert runs["default"]["replicas"] == 1 and runs["mirrored"]["replicas"] == 2
+    for a, b in zip(runs["default"]["weights"], runs["mirrored"]["weights"]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert runs["mirrored"]["final_loss"] < 0.6 * runs["mirrored"]["loss"]
+    assert runs["mirrored"]["accuracy"] > 0.85  # chance is 0.5
