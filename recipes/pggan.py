@@ -104,7 +104,7 @@ def main(argv=None):
         spec = [tf.TensorSpec([None, config.latent_dim], tf.float32, name="latents")]
         result["export"] = export.export_saved_model(NAME, args.export_dir, {"serving_default": (serve, spec)},
                                                      [generator], version=version)
-        print(json.dumps({k: v for k, v in result.items() if k != "logs"}, default=str))
+        print(json.dumps(result, default=str))
     return result, gan
 
 

@@ -1,4 +1,5 @@
 import json
+import math
 import os
 import signal
 import socket
@@ -161,3 +162,13 @@ def test_pggan_learns_on_embedded_shapes(python, tmp_path):
     assert final[2] < 0.9 * untrained, (untrained, result["swd"])
     first = result["swd"][0]
     assert first[1] == 4 and first[2] < 0.75 * untrained
+
+
+def test_mixed_float16_with_xla_trains_and_exports(python, tmp_path):
+    """float16 compute with dynamic loss scaling (also inside the gradient penalty), XLA-compiled steps."""
+    out = python([*TINY, "--mixed-precision", "float16", "--jit-compile", "--images-per-phase", "32",
+                  "--logdir", str(tmp_path / "logs"), "--export-dir", str(tmp_path / "export")])
+    result = _json(out.stdout)
+    assert result["step"] == 6
+    assert math.isfinite(result["logs"]["d_loss"]) and math.isfinite(result["logs"]["g_loss"])
+    assert os.path.isdir(result["export"])
