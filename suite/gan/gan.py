@@ -40,17 +40,20 @@ class GAN(keras.Model):
         slice of the real batch, so the pipeline batch is d_steps times larger.
       ema_generator: a functional copy of G whose weights track G's with
         ``ema_decay`` after every step (used for samples and export).
+      clip_value: if set, every discriminator weight is clipped to
+        [-clip_value, clip_value] after each discriminator step (WGAN).
       seed: seed of the latent and interpolation random streams.
     """
 
     def __init__(self, generator, discriminator, *, latent_dim, d_loss, g_loss, d_steps=1,
-                 ema_generator=None, ema_decay=0.999, seed=0, name="gan", **kwargs):
+                 ema_generator=None, ema_decay=0.999, clip_value=None, seed=0, name="gan", **kwargs):
         super().__init__(name=name, **kwargs)
         self._nets = _Nets(generator, discriminator, ema_generator)
         self.latent_dim = int(latent_dim)
         self.d_loss_fn, self.g_loss_fn = d_loss, g_loss
         self.d_steps = int(d_steps)
         self.ema_decay = float(ema_decay)
+        self.clip_value = None if clip_value is None else float(clip_value)
         self.rng = tf.random.Generator.from_seed(seed)
         if ema_generator is not None:
             self.copy_weights(generator, ema_generator)
@@ -119,8 +122,11 @@ class GAN(keras.Model):
         return reals
 
     def after_d_step(self):
-        """Hook run after every discriminator update (WGAN clips weights here)."""
-        return None
+        """Runs after every discriminator update: WGAN's weight clipping when ``clip_value``."""
+        if self.clip_value is not None:
+            c = self.clip_value
+            for v in self.discriminator_variables():
+                v.assign(tf.clip_by_value(v, -c, c))
 
     @staticmethod
     def _apply(optimizer, loss, tape, variables):

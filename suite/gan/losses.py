@@ -52,3 +52,25 @@ def wgan_gp_discriminator_loss(gp_weight=10.0, drift=0.0):
 def wgan_generator_loss(fake_scores):
     """``-D(G(z))``."""
     return -_flat(fake_scores)
+
+
+# ---------------------------------------------------------------- Goodfellow et al. 2014
+def minimax_discriminator_loss(critic, reals, fakes, real_scores, fake_scores, scale=None):
+    """``-log D(x) - log(1 - D(G(z)))`` with D = sigmoid(score), computed stably."""
+    return tf.nn.softplus(-_flat(real_scores)) + tf.nn.softplus(_flat(fake_scores))
+
+
+def minimax_generator_loss(fake_scores):
+    """The original (saturating) ``log(1 - D(G(z)))``: its gradient vanishes while D wins."""
+    return -tf.nn.softplus(_flat(fake_scores))
+
+
+def nonsaturating_generator_loss(fake_scores):
+    """``-log D(G(z))``: the same fixed point, strong gradients early in training."""
+    return tf.nn.softplus(-_flat(fake_scores))
+
+
+# ---------------------------------------------------------------- Arjovsky et al. 2017
+def wasserstein_discriminator_loss(critic, reals, fakes, real_scores, fake_scores, scale=None):
+    """``D(G(z)) - D(x)``; the Lipschitz constraint comes from weight clipping (``GAN(clip_value=)``)."""
+    return _flat(fake_scores) - _flat(real_scores)

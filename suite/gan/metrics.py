@@ -91,3 +91,51 @@ def sliced_wasserstein_distance(real, fake, descriptors_per_image=128, patch=7, 
         db = _descriptors(lf, p, per, rng)
         out[lr.shape[1]] = 1e3 * sliced_wasserstein(da, db, rng=rng)
     return {"levels": out, "mean": float(np.mean(list(out.values())))}
+
+
+def ms_ssim_diversity(images, pairs=256, seed=0, max_scales=5):
+    """Mean MS-SSIM between random pairs of different images (Karras et al. 2018, 5.2; Odena et al. 2017).
+
+    ``images``: [N, H, W, C] in [-1, 1]. Lower means more diverse; a collapsed
+    generator scores near 1. Small images use as many scales as their size
+    allows (each scale halves it; the 11-tap Gaussian window is shrunk to fit)
+    with the standard weights of those scales renormalised.
+    """
+    import tensorflow as tf
+
+    images = tf.convert_to_tensor(images, tf.float32)
+    n = int(images.shape[0])
+    if n < 2:
+        raise ValueError(f"MS-SSIM diversity needs at least 2 images, got {n}")
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, n, pairs)
+    b = (a + rng.integers(1, n, pairs)) % n  # never the same image
+    size = min(int(images.shape[1]), int(images.shape[2]))
+    weights = [0.0448, 0.2856, 0.3001, 0.2363, 0.1333]
+    scales = max(1, min(max_scales, int(np.log2(size / 4)) + 1 if size >= 4 else 1))
+    filt = max(1, min(11, size // 2 ** (scales - 1)))
+    power = tuple(w / sum(weights[:scales]) for w in weights[:scales])
+    x, y = [(tf.gather(images, i) + 1.0) / 2.0 for i in (a, b)]
+    value = tf.image.ssim_multiscale(x, y, max_val=1.0, power_factors=power, filter_size=filt)
+    return float(tf.reduce_mean(value))
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2):
+    """``|mu1 - mu2|^2 + tr(S1 + S2 - 2 (S1 S2)^(1/2))`` (Heusel et al. 2017), in float64.
+
+    ``tr((S1 S2)^(1/2))`` is the sum of the square roots of the eigenvalues of
+    ``S1 S2``, which are real and non-negative for covariance matrices.
+    """
+    mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
+    s1, s2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
+    if s1.shape != s2.shape or mu1.shape != mu2.shape:
+        raise ValueError(f"feature statistics differ in shape: {mu1.shape}/{s1.shape} vs {mu2.shape}/{s2.shape}")
+    eig = np.linalg.eigvals(s1 @ s2)
+    covmean_trace = np.sum(np.sqrt(np.clip(eig.real, 0.0, None)))
+    return float(np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2.0 * covmean_trace)
+
+
+def feature_statistics(features):
+    """Mean and covariance of features [N, D] (rows are samples)."""
+    f = np.asarray(features, np.float64)
+    return f.mean(axis=0), np.cov(f, rowvar=False)

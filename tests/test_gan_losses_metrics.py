@@ -1,0 +1,85 @@
+"""Loss maths on hand-made inputs and the diversity / FID metrics shared by every GAN."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from suite.gan.gan import GAN
+from suite.gan.losses import (
+    minimax_discriminator_loss,
+    minimax_generator_loss,
+    nonsaturating_generator_loss,
+    wasserstein_discriminator_loss,
+    wgan_generator_loss,
+)
+from suite.gan.metrics import feature_statistics, frechet_distance, ms_ssim_diversity
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def test_minimax_and_nonsaturating_losses_match_their_formulas():
+    real = np.array([[2.0], [-1.0]], "float32")
+    fake = np.array([[0.5], [-3.0]], "float32")
+    d = minimax_discriminator_loss(None, None, None, real, fake)
+    np.testing.assert_allclose(d, -np.log(_sigmoid(real[:, 0])) - np.log(1 - _sigmoid(fake[:, 0])), rtol=1e-5)
+    np.testing.assert_allclose(minimax_generator_loss(fake), np.log(1 - _sigmoid(fake[:, 0])), rtol=1e-5)
+    np.testing.assert_allclose(nonsaturating_generator_loss(fake), -np.log(_sigmoid(fake[:, 0])), rtol=1e-5)
+    np.testing.assert_allclose(wasserstein_discriminator_loss(None, None, None, real, fake), fake[:, 0] - real[:, 0])
+
+
+def test_nonsaturating_loss_keeps_gradient_where_minimax_saturates():
+    fake = tf.constant([[-8.0]])  # D is sure the sample is fake
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(fake)
+        sat, nonsat = minimax_generator_loss(fake), nonsaturating_generator_loss(fake)
+    assert abs(float(tape.gradient(sat, fake)[0, 0])) < 1e-3
+    assert abs(float(tape.gradient(nonsat, fake)[0, 0])) > 0.99
+
+
+def test_weight_clipping_keeps_every_critic_weight_in_range():
+    keras.utils.set_random_seed(0)
+    z = keras.Input((4,))
+    g = keras.Model(z, keras.layers.Reshape((2, 2, 1))(keras.layers.Dense(4)(z)))
+    x = keras.Input((2, 2, 1))
+    d = keras.Model(x, keras.layers.Dense(1, kernel_initializer=keras.initializers.RandomNormal(0, 1))(
+        keras.layers.Flatten()(x)))
+    gan = GAN(g, d, latent_dim=4, d_loss=wasserstein_discriminator_loss, g_loss=wgan_generator_loss,
+              clip_value=0.01)
+    gan.compile(keras.optimizers.RMSprop(5e-5), keras.optimizers.RMSprop(5e-5))
+    assert max(float(tf.reduce_max(tf.abs(v))) for v in d.trainable_variables) > 0.01  # before: not clipped
+    gan.train_step(tf.random.normal([8, 2, 2, 1]))
+    for v in d.trainable_variables:
+        assert float(tf.reduce_max(tf.abs(v))) <= 0.01 + 1e-7
+
+
+def test_ms_ssim_diversity_is_high_for_collapse_and_lower_for_varied_images():
+    from suite.data import sample_images
+
+    varied = sample_images("shapes", 32, 64, seed=0).numpy()
+    collapsed = np.repeat(varied[:1], 64, axis=0) + np.random.default_rng(0).normal(0, 0.01, varied.shape).astype("float32")
+    d_varied, d_collapsed = ms_ssim_diversity(varied), ms_ssim_diversity(collapsed)
+    assert d_collapsed > 0.9
+    assert d_varied < d_collapsed - 0.3
+    assert 0.0 <= ms_ssim_diversity(sample_images("shapes", 8, 16, seed=0).numpy()) <= 1.0
+    with pytest.raises(ValueError, match="at least 2 images"):
+        ms_ssim_diversity(varied[:1])
+
+
+def test_frechet_distance_closed_form():
+    mu1, mu2 = np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0])
+    v1, v2 = np.array([1.0, 4.0, 9.0]), np.array([4.0, 4.0, 1.0])
+    # diagonal covariances: |mu1-mu2|^2 + sum (sqrt(v1) - sqrt(v2))^2
+    expected = 1.0 + 0.0 + 4.0 + (1 - 2) ** 2 + (2 - 2) ** 2 + (3 - 1) ** 2
+    assert frechet_distance(mu1, np.diag(v1), mu2, np.diag(v2)) == pytest.approx(expected)
+    # a full covariance against itself under a rotation of the mean only
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(5, 5))
+    cov = a @ a.T
+    assert frechet_distance(np.zeros(5), cov, np.zeros(5), cov) == pytest.approx(0.0, abs=1e-8)
+    feats = rng.normal(size=(20000, 3)) * [1.0, 2.0, 3.0] + [1.0, 0.0, -1.0]
+    mu, sigma = feature_statistics(feats)
+    assert frechet_distance(mu, sigma, [1.0, 0.0, -1.0], np.diag([1.0, 4.0, 9.0])) < 0.02
+    with pytest.raises(ValueError, match="differ in shape"):
+        frechet_distance(np.zeros(2), np.eye(2), np.zeros(3), np.eye(3))
