@@ -51,7 +51,7 @@ def main(argv=None):
     from suite.data.images import image_pipeline
     from suite.gan import pggan
     from suite.gan.callbacks import GANMonitor
-    from suite.training import Driver, is_chief, set_precision
+    from suite.training import Driver, is_chief, limit_stages, set_precision
 
     policy = set_precision(args.mixed_precision)
     config = pggan.get_config(args.preset, resolution=args.resolution, images_per_phase=args.images_per_phase,
@@ -106,19 +106,6 @@ def main(argv=None):
                                                      [generator], version=version)
         print(json.dumps(result, default=str))
     return result, gan
-
-
-def limit_stages(stages, max_steps):
-    """The stages cut to ``max_steps`` global steps in all."""
-    import dataclasses
-
-    out, left = [], max_steps
-    for s in stages:
-        if left <= 0:
-            break
-        out.append(dataclasses.replace(s, steps=min(s.steps, left)) if s.steps > left else s)
-        left -= s.steps
-    return out
 
 
 if __name__ == "__main__":

@@ -44,3 +44,13 @@ def test_mirrored_on_two_cpus_matches_default_and_learns(python, tmp_path):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     assert runs["mirrored"]["final_loss"] < 0.6 * runs["mirrored"]["loss"]
     assert runs["mirrored"]["accuracy"] > 0.85  # chance is 0.5
+
+
+def test_limit_stages_cuts_the_schedule_but_keeps_alpha():
+    from suite.training import Stage, limit_stages
+
+    stages = [Stage("a", 10), Stage("b", 10, step_args=lambda i: {"alpha": (i + 1) / 10}), Stage("c", 10)]
+    cut = limit_stages(stages, 15)
+    assert [(s.name, s.steps) for s in cut] == [("a", 10), ("b", 5)]
+    assert cut[1].step_args(4) == {"alpha": 0.5}
+    assert [s.steps for s in limit_stages(stages, 100)] == [10, 10, 10]

@@ -61,6 +61,22 @@ class Stage:
     scalars: dict = dataclasses.field(default_factory=dict)
 
 
+def limit_stages(stages, max_steps):
+    """``stages`` cut to ``max_steps`` global steps in all (``--epochs`` x ``--steps-per-epoch``).
+
+    A cut stage keeps its ``step_args``, so a fade-in stopped half-way has
+    alpha where the full schedule would have it, and a later run with a
+    larger limit continues the same schedule.
+    """
+    out, left = [], max_steps
+    for s in stages:
+        if left <= 0:
+            break
+        out.append(dataclasses.replace(s, steps=min(s.steps, left)))
+        left -= s.steps
+    return out
+
+
 class Callback:
     """Hooks called on every worker (check ``driver.chief`` before writing)."""
 
