@@ -142,3 +142,16 @@ def test_swd_orders_distributions():
     assert same["mean"] < 0.5 * sliced_wasserstein_distance(a, noise)["mean"]
     assert same["mean"] < 0.5 * sliced_wasserstein_distance(a, flat)["mean"]
     assert sliced_wasserstein_distance(a, a)["mean"] < same["mean"]  # patches differ, images do not
+
+
+def test_export_generator_keeps_the_fade_it_reached(tiny):
+    gan = pggan.ProgressiveGAN(tiny)
+    z = np.random.default_rng(2).normal(size=(2, tiny.latent_dim)).astype("float32")
+    gan.set_level(1)
+    gan.set_alpha(0.3)
+    exported = gan.export_generator()
+    np.testing.assert_allclose(exported(z), gan.ema_generator(z), atol=1e-5)
+    gan.set_alpha(1.0)
+    stable = gan.export_generator()
+    assert not [l for l in stable.layers if l.name == "fade_in"]
+    np.testing.assert_allclose(stable(z), gan.ema_generator(z), atol=1e-5)

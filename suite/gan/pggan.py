@@ -260,7 +260,11 @@ class ProgressiveGAN(GAN):
         """The moving-average generator at the current level, without the fade-in when alpha is 1."""
         alpha = float(self._alphas[0].numpy()) if self._alphas else 1.0
         fade = self.level > 0 and alpha < 1.0
-        return build_generator(self.config, self.level, fade, self.ema_networks, name="pggan_generator")
+        generator = build_generator(self.config, self.level, fade, self.ema_networks, name="pggan_generator")
+        for layer in generator.layers:  # a run stopped mid-fade exports the blend it had reached
+            if isinstance(layer, WeightedSum):
+                layer.alpha.assign(alpha)
+        return generator
 
 
 def make_optimizers(config, precision="float32"):

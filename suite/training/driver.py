@@ -127,6 +127,7 @@ class Driver:
         self.jit_compile = jit_compile
         self.callbacks = list(callbacks)
         self.progress = progress
+        self.max_to_keep = max_to_keep
         self.step = 0
         self.logs = {}
         self.history = []  # (step, logs) at every logging interval
@@ -163,7 +164,7 @@ class Driver:
             directory = self.checkpoint_dir
         else:
             directory = tempfile.mkdtemp(prefix=f"ckpt-{worker_id(self.strategy)}-")
-        manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=3)
+        manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=self.max_to_keep)
         path = manager.save(checkpoint_number=self.step)
         if not self.chief:
             shutil.rmtree(directory, ignore_errors=True)
@@ -241,7 +242,7 @@ class Driver:
                 logs["steps_per_second"] = (self.step - tick_step) / max(now - tick, 1e-9)
                 tick, tick_step = now, self.step
                 logs.update({k: float(v) for k, v in stage.scalars.items()})
-                logs.update(args and {k: float(v) for k, v in args.items()})
+                logs.update({k: float(v) for k, v in args.items()})
                 for name, opt in self._optimizers.items():
                     logs[f"learning_rate/{name}"] = float(np.asarray(tf.convert_to_tensor(opt.learning_rate)))
                 self.logs = logs
