@@ -109,6 +109,17 @@ def test_tfds_grayscale_becomes_rgb():
     np.testing.assert_array_equal(x[..., 0], x[..., 2])
 
 
+@pytest.mark.parametrize("name", ["cifar10", "celeb_a"])
+def test_tfds_colour_datasets_any_aspect_become_square(name):
+    """cifar10 is 32x32, celeb_a 218x178 (portrait): both come out R x R x 3."""
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=3):
+        ds, _ = image_source(f"tfds:{name}", 16)
+        images = list(ds.take(3))
+    assert [tuple(i.shape) for i in images] == [(16, 16, 3)] * 3 and images[0].dtype == tf.uint8
+
+
 def test_tfds_unknown_dataset_is_a_clear_error():
     with pytest.raises(DataError, match="tfds:no_such_dataset_xyz"):
         image_source("tfds:no_such_dataset_xyz", 8)

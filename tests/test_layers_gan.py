@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from suite.layers import EqualizedConv2D, EqualizedDense, MinibatchStdDev, PixelNormalization, WeightedSum
+from suite.layers import EqualizedConv2D, EqualizedDense, Maxout, MinibatchStdDev, PixelNormalization, WeightedSum
 
 
 def roundtrip(layer, x):
@@ -93,3 +93,16 @@ def test_weighted_sum_blends_old_and_new(alpha):
     layer.alpha.assign(alpha)
     np.testing.assert_allclose(np.asarray(layer([old, new])), 2.0 + alpha * 4.0)
     roundtrip(layer, [old, new])
+
+
+def test_maxout_takes_the_max_of_its_pieces():
+    layer = Maxout(3, 4)
+    x = np.random.default_rng(5).normal(size=(5, 7)).astype("float32")
+    y = np.asarray(layer(x))
+    w, b = layer.get_weights()
+    assert w.shape == (7, 12) and y.shape == (5, 3)
+    affine = (x @ w + b).reshape(5, 3, 4)
+    np.testing.assert_allclose(y, affine.max(axis=-1), rtol=1e-5, atol=1e-6)
+    roundtrip(layer, x)
+    with pytest.raises(ValueError, match="pieces >= 1"):
+        Maxout(3, 0)

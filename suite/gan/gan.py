@@ -20,6 +20,17 @@ class _Nets:
         self.generator, self.discriminator, self.ema_generator = generator, discriminator, ema_generator
 
 
+def make_optimizer(kind, learning_rate, *, beta_1=0.9, beta_2=0.999, epsilon=1e-7, precision="float32"):
+    """Adam or RMSprop, wrapped for loss scaling under the ``mixed_float16`` policy."""
+    if kind == "adam":
+        opt = keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
+    elif kind == "rmsprop":
+        opt = keras.optimizers.RMSprop(learning_rate)
+    else:
+        raise ValueError(f"unknown optimizer {kind!r}: choose adam or rmsprop")
+    return keras.optimizers.LossScaleOptimizer(opt) if precision == "mixed_float16" else opt
+
+
 def reset_optimizer(optimizer):
     """Zeroes an optimizer's state (step count, moments), keeping its learning rate."""
     inner = getattr(optimizer, "inner_optimizer", optimizer)

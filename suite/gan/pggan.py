@@ -15,7 +15,7 @@ import keras
 import tensorflow as tf
 
 from suite.data.errors import DataError
-from suite.gan.gan import GAN, reset_optimizer
+from suite.gan.gan import GAN, make_optimizer, reset_optimizer
 from suite.gan.losses import wgan_generator_loss, wgan_gp_discriminator_loss
 from suite.layers import EqualizedConv2D, EqualizedDense, MinibatchStdDev, PixelNormalization, WeightedSum
 
@@ -268,12 +268,8 @@ class ProgressiveGAN(GAN):
 
 
 def make_optimizers(config, precision="float32"):
-    def adam():
-        opt = keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1, beta_2=config.beta_2,
-                                    epsilon=config.epsilon)
-        return keras.optimizers.LossScaleOptimizer(opt) if precision == "mixed_float16" else opt
-
-    return adam(), adam()
+    return tuple(make_optimizer("adam", config.learning_rate, beta_1=config.beta_1, beta_2=config.beta_2,
+                                epsilon=config.epsilon, precision=precision) for _ in range(2))
 
 
 def phases(config, batch_size):

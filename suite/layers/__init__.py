@@ -5,6 +5,7 @@ Each layer is registered serializable and round-trips through ``get_config``.
 from suite.layers.gan import (  # noqa: F401
     EqualizedConv2D,
     EqualizedDense,
+    Maxout,
     MinibatchStdDev,
     PixelNormalization,
     WeightedSum,

@@ -181,3 +181,37 @@ class WeightedSum(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "alpha": self.initial_alpha}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class Maxout(keras.layers.Layer):
+    """A maxout unit layer (Goodfellow et al. 2013), the discriminator units of the original GAN.
+
+    ``h_i = max_j (x W_ij + b_ij)`` over ``pieces`` affine maps per unit.
+    Keras has no maxout (TensorFlow Addons, which had one, is discontinued);
+    this is one Dense of ``units * pieces`` outputs and a max over the pieces.
+    """
+
+    def __init__(self, units, pieces, kernel_initializer="glorot_uniform", **kwargs):
+        super().__init__(**kwargs)
+        if units < 1 or pieces < 1:
+            raise ValueError(f"Maxout needs units >= 1 and pieces >= 1, got {units} and {pieces}")
+        self.units, self.pieces = int(units), int(pieces)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    def build(self, input_shape):
+        self.dense = keras.layers.Dense(self.units * self.pieces, kernel_initializer=self.kernel_initializer,
+                                        dtype=self.dtype_policy, name="affine")
+        self.dense.build(input_shape)
+
+    def call(self, x):
+        y = self.dense(x)
+        y = ops.reshape(y, (-1, self.units, self.pieces))
+        return ops.max(y, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.units)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "pieces": self.pieces,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)}
