@@ -2,7 +2,7 @@
 import importlib
 import sys
 
-BENCHMARKS = ("pggan",)
+BENCHMARKS = ("pggan", "gans")
 
 
 def main(argv=None):

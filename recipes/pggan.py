@@ -8,11 +8,10 @@ The export ``saved_models/pggan/<version>/`` has a ``serving_default``
 signature taking ``latents`` float32 [N, latent_dim] and returning ``images``
 uint8 [N, R, R, 3], computed by the moving average of the generator.
 """
-import json
-import os
-import sys
 import time
 
+from recipes.common import add_gan_metric_flags, check_gan_metric_flags, export_generator, make_gan_monitor, \
+    print_result, run
 from suite.training.cli import check_batch, check_positive, core_parser
 
 NAME = "pggan"
@@ -29,10 +28,10 @@ def parse_args(argv=None):
                    help="real images shown per fade-in and per stabilisation phase (paper: 800000; "
                         "default: the preset's)")
     g.add_argument("--num-images", type=int, default=10000, help="size of the embedded dataset")
-    g.add_argument("--swd-images", type=int, default=512,
-                   help="images per side for the sliced Wasserstein distance at the end of each phase (0: off)")
+    add_gan_metric_flags(p)
     args = p.parse_args(argv)
     check_positive(p, args, "epochs", "steps_per_epoch", "batch_size", "images_per_phase", "num_images")
+    check_gan_metric_flags(p, args)
     return args
 
 
@@ -47,11 +46,10 @@ def main(argv=None):
     import tensorflow as tf
 
     from suite import export
-    from suite.data import image_source, sample_images, to_uint8
+    from suite.data import image_source
     from suite.data.images import image_pipeline
     from suite.gan import pggan
-    from suite.gan.callbacks import GANMonitor
-    from suite.training import Driver, is_chief, limit_stages, set_precision
+    from suite.training import Driver, check_run_config, is_chief, limit_stages, set_precision
 
     policy = set_precision(args.mixed_precision)
     config = pggan.get_config(args.preset, resolution=args.resolution, images_per_phase=args.images_per_phase,
@@ -59,7 +57,8 @@ def main(argv=None):
     batch = config.batch_size
     check_batch(batch, strategy.num_replicas_in_sync, config.mbstd_group_size)
     chief = is_chief(strategy)
-    version = export.resolve_version(args.export_dir, NAME, args.version) if chief else None
+    if chief:  # an existing --version (or an unwritable --export-dir) is refused before training
+        export.resolve_version(args.export_dir, NAME, args.version)
     # Validates --data (missing folder, no images, bad files) before anything is built or written.
     image_source(args.data, config.resolution, args.seed, args.num_images)
 
@@ -73,11 +72,10 @@ def main(argv=None):
         gan = pggan.ProgressiveGAN(config, seed=args.seed)
         gan.compile(*pggan.make_optimizers(config, policy))
 
-    reals = None
-    if chief and args.swd_images:
-        reals = sample_images(args.data, config.resolution, args.swd_images, seed=args.seed + 1,
-                              num_images=max(args.num_images, args.swd_images))
-    monitor = GANMonitor(gan, reals=reals, seed=args.seed)
+    monitor = make_gan_monitor(args, gan, config.resolution, chief, args.num_images)
+    # the first write to --logdir: after every check that can fail on bad input
+    check_run_config(args.logdir, {"model": "pggan", "resolution": config.resolution, "latent_dim": config.latent_dim,
+                                   "fmap_base": config.fmap_base, "fmap_max": config.fmap_max}, chief)
     driver = Driver(strategy, gan, dataset_fn, logdir=args.logdir, checkpoint_every=args.steps_per_epoch,
                     log_every=max(1, min(50, args.steps_per_epoch)), jit_compile=args.jit_compile,
                     callbacks=[monitor], progress=not args.no_progress)
@@ -95,24 +93,11 @@ def main(argv=None):
               "swd": monitor.swd, "wall_seconds": wall,
               "logs": driver.logs, "export": None}
     if chief:
-        generator = gan.export_generator()
-
-        @tf.function
-        def serve(latents):
-            return {"images": to_uint8(generator(latents, training=False))}
-
-        spec = [tf.TensorSpec([None, config.latent_dim], tf.float32, name="latents")]
-        result["export"] = export.export_saved_model(NAME, args.export_dir, {"serving_default": (serve, spec)},
-                                                     [generator], version=version)
-        print(json.dumps(result, default=str))
+        result["metrics"] = monitor.history
+        result["export"] = export_generator(NAME, args, gan.export_generator(), config.latent_dim)
+        print_result(result)
     return result, gan
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, OSError) as e:
-        if os.environ.get("SUITE_TRACEBACK"):
-            raise
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    run(main)

@@ -54,11 +54,15 @@ def export_saved_model(name, export_root, endpoints, track, version=None):
     ``endpoints``: {signature name: (function, [tf.TensorSpec, ...])}; the
     first is also written as ``serving_default`` unless that key is given.
     ``track``: Keras layers/models whose variables the functions use.
+
+    Without ``version`` the next free version is taken when the export is
+    written (not when training started), so concurrent runs exporting the
+    same name each get their own version instead of failing at the end.
     """
+    explicit = version is not None
     version = resolve_version(export_root, name, version)
     base = os.path.join(export_root, name)
     os.makedirs(base, exist_ok=True)
-    final = os.path.join(base, str(version))
     tmp = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=base)
     try:
         archive = keras.export.ExportArchive()
@@ -70,7 +74,17 @@ def export_saved_model(name, export_root, endpoints, track, version=None):
         for sig, (fn, spec) in endpoints.items():
             archive.add_endpoint(sig, fn, input_signature=spec)
         archive.write_out(tmp, verbose=False)
-        os.rename(tmp, final)
+        while True:
+            final = os.path.join(base, str(version))
+            try:
+                os.rename(tmp, final)  # refused when another run's export already holds ``final``
+                break
+            except OSError:
+                if not os.path.exists(final):
+                    raise
+                if explicit:
+                    raise ExportError(f"{final} already exists; pick another --version") from None
+                version = resolve_version(export_root, name)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

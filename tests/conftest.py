@@ -23,3 +23,28 @@ def run_python(args, *, env=None, timeout=600, cwd=None, check=True):
 @pytest.fixture
 def python():
     return run_python
+
+
+def result_json(stdout):
+    """The JSON result line a recipe prints last."""
+    import json
+
+    return json.loads([line for line in stdout.splitlines() if line.startswith("{")][-1])
+
+
+def serve_generator(path, latent_dim, count, cwd):
+    """Calls an exported generator's serving_default in a process that imports TensorFlow only;
+    returns the shape of the uint8 images it returned."""
+    check = (
+        "import sys, tensorflow as tf\n"
+        f"m = tf.saved_model.load({str(path)!r})\n"
+        "sig = m.signatures['serving_default']\n"
+        f"img = sig(latents=tf.random.normal([{count}, {latent_dim}]))['images']\n"
+        "assert img.dtype == tf.uint8, img.dtype\n"
+        "assert int(tf.reduce_max(img)) > int(tf.reduce_min(img))\n"
+        "assert not [k for k in sys.modules if k.startswith(('suite', 'recipes'))], 'imported the suite'\n"
+        "print('served', tuple(img.shape))\n"
+    )
+    out = run_python(["-c", check], cwd=str(cwd)).stdout
+    line = [x for x in out.splitlines() if x.startswith("served")][-1]
+    return eval(line[len("served "):])

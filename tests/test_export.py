@@ -59,3 +59,35 @@ def test_failed_export_leaves_nothing(tmp_path):
         export.export_saved_model("bad", str(tmp_path), {"serving_default": (broken, [tf.TensorSpec([None, 3], tf.float32)])}, [_model()])
     assert export.versions(str(tmp_path), "bad") == []
     assert os.listdir(tmp_path / "bad") == []
+
+
+def test_a_version_taken_meanwhile_moves_to_the_next_free_one(tmp_path, monkeypatch):
+    """Two runs started together both saw version 1 free; the second to finish gets 2, not an error."""
+    real_resolve = export.resolve_version
+    calls = []
+
+    def stale_first(root, name, version=None):
+        calls.append(version)
+        if len(calls) == 1:  # what the run saw when it started, before the other one exported
+            os.makedirs(os.path.join(root, name, "1", "variables"))
+            return 1
+        return real_resolve(root, name, version)
+
+    monkeypatch.setattr(export, "resolve_version", stale_first)
+    path, _ = _export(tmp_path)
+    assert path.endswith(os.path.join("toy", "2"))
+    assert not [n for n in os.listdir(tmp_path / "toy") if n.startswith(".tmp")]
+    monkeypatch.setattr(export, "resolve_version", real_resolve)
+    calls.clear()
+
+    def explicit_taken(root, name, version=None):
+        if not calls:
+            calls.append(version)
+            os.makedirs(os.path.join(root, name, "5", "variables"))
+            return 5
+        return real_resolve(root, name, version)
+
+    monkeypatch.setattr(export, "resolve_version", explicit_taken)
+    with pytest.raises(export.ExportError, match="5 already exists"):
+        _export(tmp_path, version=5)
+    assert not [n for n in os.listdir(tmp_path / "toy") if n.startswith(".tmp")]

@@ -83,3 +83,32 @@ def test_frechet_distance_closed_form():
     assert frechet_distance(mu, sigma, [1.0, 0.0, -1.0], np.diag([1.0, 4.0, 9.0])) < 0.02
     with pytest.raises(ValueError, match="differ in shape"):
         frechet_distance(np.zeros(2), np.eye(2), np.zeros(3), np.eye(3))
+
+
+def test_inception_features_and_fid_from_a_weights_file(tmp_path):
+    import keras
+
+    from suite.data.errors import DataError
+    from suite.gan.metrics import InceptionFeatures, frechet_inception_distance
+
+    weights = tmp_path / "inception_notop.weights.h5"
+    keras.utils.set_random_seed(0)
+    keras.applications.InceptionV3(include_top=False, weights=None, pooling="avg",
+                                   input_shape=(75, 75, 3)).save_weights(str(weights))
+    features = InceptionFeatures(weights, size=75, batch_size=16)
+    rng = np.random.default_rng(0)
+    a = np.tanh(rng.normal(0, 0.5, (40, 16, 16, 3))).astype("float32")
+    b = np.tanh(rng.normal(0, 0.5, (40, 16, 16, 3))).astype("float32")
+    assert features(a[:3]).shape == (3, 2048)
+    same = frechet_inception_distance(features, a, a)
+    assert abs(same) < 1e-6
+    stats = features.statistics(a)
+    shifted = frechet_inception_distance(features, stats, np.clip(a + 0.8, -1, 1))
+    assert shifted > frechet_inception_distance(features, stats, b) > same
+    gray = features(a[:2, ..., :1])  # one channel is repeated to three
+    assert gray.shape == (2, 2048)
+    with pytest.raises(DataError, match="no such file"):
+        InceptionFeatures(tmp_path / "missing.h5")
+    (tmp_path / "junk.h5").write_bytes(b"not hdf5")
+    with pytest.raises(DataError, match="junk.h5: not the weights of InceptionV3"):
+        InceptionFeatures(tmp_path / "junk.h5", size=75)

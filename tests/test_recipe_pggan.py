@@ -9,13 +9,9 @@ import time
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, result_json, serve_generator
 
 TINY = ["-m", "recipes.pggan", "--preset", "tiny", "--no-progress", "--swd-images", "64"]
-
-
-def _json(stdout):
-    return json.loads([line for line in stdout.splitlines() if line.startswith("{")][-1])
 
 
 def test_help_documents_every_flag(python):
@@ -29,25 +25,14 @@ def test_help_documents_every_flag(python):
 def test_tiny_run_exports_a_servable_generator(python, tmp_path):
     logdir, export_dir = tmp_path / "logs", tmp_path / "export"
     out = python([*TINY, "--images-per-phase", "320", "--logdir", str(logdir), "--export-dir", str(export_dir)])
-    result = _json(out.stdout)
+    result = result_json(out.stdout)
     assert result["step"] == 60 and result["resolution"] == 8
     assert [s[0] for s in result["swd"]] == ["4x4 stabilize", "8x8 fade-in", "8x8 stabilize"]
     assert result["export"] == str(export_dir / "pggan" / "1")
     assert "name: 'pggan'" in (export_dir / "models.config").read_text()
     assert any(f.startswith("events.out.tfevents") for f in os.listdir(logdir))
     # the export loads in a process that imports TensorFlow only
-    check = (
-        "import sys, tensorflow as tf\n"
-        f"m = tf.saved_model.load({result['export']!r})\n"
-        "sig = m.signatures['serving_default']\n"
-        "out = sig(latents=tf.random.normal([3, 64]))\n"
-        "img = out['images']\n"
-        "assert img.dtype == tf.uint8 and img.shape == (3, 8, 8, 3), (img.dtype, img.shape)\n"
-        "assert int(tf.reduce_max(img)) > int(tf.reduce_min(img))\n"
-        "assert not [k for k in sys.modules if k.startswith(('suite', 'recipes'))]\n"
-        "print('served', img.shape)\n"
-    )
-    assert "served (3, 8, 8, 3)" in python(["-c", check], cwd=str(tmp_path)).stdout
+    assert serve_generator(result["export"], 64, 3, tmp_path) == (3, 8, 8, 3)
     # a second run exports the next version; TensorBoard has scalars, samples and SWD
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -104,7 +89,7 @@ def test_killed_run_resumes_from_its_checkpoint(tmp_path):
     assert resumed, second.stderr[-3000:]
     step = int(resumed[0].rsplit(" ", 1)[1])
     assert step >= 120
-    result = _json(second.stdout)
+    result = result_json(second.stdout)
     assert result["step"] == 300
     # the resumed run trained only what was left: the phases before the checkpoint were not redone
     assert "4x4 stabilize" not in [s[0] for s in result["swd"]]
@@ -148,7 +133,7 @@ def test_multi_worker_two_processes_end_identical_and_only_chief_writes(tmp_path
 def test_mirrored_pggan_on_two_cpus(python, tmp_path):
     out = python([*TINY, "--strategy", "mirrored", "--virtual-cpus", "2", "--images-per-phase", "160",
                   "--logdir", str(tmp_path / "logs"), "--export-dir", str(tmp_path / "export")])
-    assert _json(out.stdout)["step"] == 30
+    assert result_json(out.stdout)["step"] == 30
 
 
 @pytest.mark.slow
@@ -156,7 +141,7 @@ def test_pggan_learns_on_embedded_shapes(python, tmp_path):
     """A tiny run must bring the generator's SWD at 8x8 clearly below the untrained one's."""
     out = python(["-m", "recipes.pggan", "--preset", "tiny", "--no-progress", "--logdir", str(tmp_path / "logs"),
                   "--export-dir", str(tmp_path / "export")])
-    result = _json(out.stdout)
+    result = result_json(out.stdout)
     untrained, final = result["initial_swd"], result["swd"][-1]
     assert final[1] == 8
     assert final[2] < 0.9 * untrained, (untrained, result["swd"])
@@ -168,7 +153,7 @@ def test_mixed_float16_with_xla_trains_and_exports(python, tmp_path):
     """float16 compute with dynamic loss scaling (also inside the gradient penalty), XLA-compiled steps."""
     out = python([*TINY, "--mixed-precision", "float16", "--jit-compile", "--images-per-phase", "32",
                   "--logdir", str(tmp_path / "logs"), "--export-dir", str(tmp_path / "export")])
-    result = _json(out.stdout)
+    result = result_json(out.stdout)
     assert result["step"] == 6
     assert math.isfinite(result["logs"]["d_loss"]) and math.isfinite(result["logs"]["g_loss"])
     assert os.path.isdir(result["export"])

@@ -54,3 +54,19 @@ def test_limit_stages_cuts_the_schedule_but_keeps_alpha():
     assert [(s.name, s.steps) for s in cut] == [("a", 10), ("b", 5)]
     assert cut[1].step_args(4) == {"alpha": 0.5}
     assert [s.steps for s in limit_stages(stages, 100)] == [10, 10, 10]
+
+
+def test_run_config_refuses_to_resume_with_other_settings(tmp_path):
+    from suite.training import check_run_config
+
+    logdir = tmp_path / "logs"
+    check_run_config(logdir, {"latent_dim": 32, "units": (4, 4)})
+    assert json.loads((logdir / "run_config.json").read_text()) == {"latent_dim": 32, "units": [4, 4]}
+    # no checkpoint yet: a new config simply replaces the record
+    check_run_config(logdir, {"latent_dim": 16, "units": (4, 4)})
+    (logdir / "checkpoints").mkdir()
+    (logdir / "checkpoints" / "checkpoint").write_text('model_checkpoint_path: "ckpt-5"\n')
+    (logdir / "checkpoints" / "ckpt-5.index").write_bytes(b"")
+    check_run_config(logdir, {"latent_dim": 16, "units": [4, 4]})  # same settings: fine
+    with pytest.raises(ValueError, match=r"latent_dim=16 \(now 64\)"):
+        check_run_config(logdir, {"latent_dim": 64, "units": (4, 4)})

@@ -1,11 +1,13 @@
-"""TensorBoard views of a GAN run: sample grids from fixed latents and the SWD per phase."""
+"""TensorBoard views of a GAN run: sample grids from fixed latents and, per stage (an epoch,
+or a PGGAN phase), the sliced Wasserstein distance, the MS-SSIM diversity and optionally FID."""
 import sys
+import time
 
 import numpy as np
 import tensorflow as tf
 
 from suite.data import to_uint8
-from suite.gan.metrics import sliced_wasserstein_distance
+from suite.gan.metrics import frechet_inception_distance, ms_ssim_diversity, sliced_wasserstein_distance
 from suite.training import Callback
 
 
@@ -29,22 +31,33 @@ def generate(generator, latents, batch=256):
 
 class GANMonitor(Callback):
     """At the end of every stage (chief only): a grid of samples from fixed latents and,
-    when ``reals`` (float [-1, 1], full resolution) are given, the sliced Wasserstein
-    distance between as many samples and the reals at the current resolution.
+    when ``reals`` (float [-1, 1], full resolution) are given, as many samples compared
+    with them at the current resolution: the sliced Wasserstein distance (x 1e3), the
+    MS-SSIM diversity of the samples (with the reals' own as reference), and the FID
+    when ``fid`` (a ``suite.gan.metrics.InceptionFeatures``) is given.
 
-    ``self.swd`` keeps ``[(stage name, resolution, mean SWD x 1e3, per-level dict)]``.
+    ``self.swd`` keeps ``[(stage name, resolution, mean SWD x 1e3, per-level dict)]``;
+    ``self.history`` one dict per stage with every figure.
     """
 
-    def __init__(self, gan, reals=None, grid=64, seed=0):
+    def __init__(self, gan, reals=None, grid=64, seed=0, fid=None, diversity=True):
         self.gan = gan
         self.reals = None if reals is None else np.asarray(reals, np.float32)
         rng = np.random.default_rng(seed + 12345)
         self.grid_latents = rng.standard_normal((grid, gan.latent_dim)).astype(np.float32)
         n = 0 if reals is None else len(self.reals)
         self.swd_latents = rng.standard_normal((n, gan.latent_dim)).astype(np.float32)
-        self.swd = []
-        self.initial_swd = None
+        self.fid, self.diversity = fid, diversity
+        self.swd, self.history = [], []
+        self.initial = None  # the untrained generator's figures (``baseline``)
+        self.reals_diversity = None
+        self._real_stats = {}
         self._logged_reals = False
+        self.seconds = 0.0  # spent evaluating and drawing (not training)
+
+    @property
+    def initial_swd(self):
+        return None if self.initial is None else self.initial["swd"]
 
     def resolution(self):
         return getattr(self.gan, "resolution", None) or int(self.gan.sampler.output_shape[1])
@@ -54,9 +67,30 @@ class GANMonitor(Callback):
         return tf.nn.avg_pool2d(self.reals, factor, factor, "VALID").numpy() if factor > 1 else self.reals
 
     def evaluate(self):
-        """SWD (x 1e3) between generated images and the reals at the current resolution."""
+        """The figures of the current generator against the reals at its resolution."""
         fakes = generate(self.gan.sampler, self.swd_latents).numpy()
-        return sliced_wasserstein_distance(self.reals_at(fakes.shape[1]), fakes)
+        reals = self.reals_at(fakes.shape[1])
+        swd = sliced_wasserstein_distance(reals, fakes)
+        out = {"swd": swd["mean"], "swd_levels": swd["levels"]}
+        if self.diversity:
+            out["ms_ssim"] = ms_ssim_diversity(fakes)
+        if self.fid is not None:
+            r = fakes.shape[1]
+            if r not in self._real_stats:
+                self._real_stats[r] = self.fid.statistics(reals)
+            out["fid"] = frechet_inception_distance(self.fid, self._real_stats[r], fakes)
+        return out
+
+    @staticmethod
+    def describe(figures):
+        text = f"SWD x1e3 {figures['swd']:.1f}"
+        if len(figures["swd_levels"]) > 1:
+            text += " (" + " ".join(f"{r}:{v:.1f}" for r, v in figures["swd_levels"].items()) + ")"
+        if "ms_ssim" in figures:
+            text += f", MS-SSIM {figures['ms_ssim']:.3f}"
+        if "fid" in figures:
+            text += f", FID {figures['fid']:.1f}"
+        return text
 
     def on_stage_begin(self, driver, stage):
         if not driver.chief or self.reals is None or self._logged_reals:
@@ -64,29 +98,47 @@ class GANMonitor(Callback):
         self._logged_reals = True
         with driver.writer.as_default(step=driver.step):
             tf.summary.image("reals", image_grid(to_uint8(self.reals[:64]).numpy())[None])
-            if self.initial_swd is not None:
-                tf.summary.scalar("swd/untrained_at_target_resolution", self.initial_swd)
+            if self.reals_diversity is not None:
+                tf.summary.scalar("ms_ssim/reals", self.reals_diversity)
+            for key, value in (self.initial or {}).items():
+                if key != "swd_levels":
+                    tf.summary.scalar(f"{key}/untrained_at_target_resolution", value)
 
     def baseline(self):
-        """SWD of the untrained generator at the resolution it is built for (call before
-        training): the figure a trained generator must beat."""
+        """The untrained generator's figures at the resolution it is built for, and the
+        reals' own MS-SSIM (call before training): what a trained generator must beat."""
         if self.reals is not None:
-            self.initial_swd = self.evaluate()["mean"]
-            print(f"[untrained {self.resolution()}x{self.resolution()}] SWD x1e3 mean {self.initial_swd:.1f}",
+            self.initial = self.evaluate()
+            if self.diversity:
+                self.reals_diversity = ms_ssim_diversity(self.reals)
+            r = self.resolution()
+            print(f"[untrained {r}x{r}] " + self.describe(self.initial)
+                  + ("" if self.reals_diversity is None else f"; reals MS-SSIM {self.reals_diversity:.3f}"),
                   file=sys.stderr)
         return self.initial_swd
 
     def on_stage_end(self, driver, stage):
         if not driver.chief:
             return
+        started = time.perf_counter()
+        try:
+            self._stage_end(driver, stage)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+    def _stage_end(self, driver, stage):
         with driver.writer.as_default(step=driver.step):
             samples = to_uint8(generate(self.gan.sampler, self.grid_latents)).numpy()
             tf.summary.image("samples", image_grid(samples)[None])
-            if self.reals is not None:
-                result = self.evaluate()
-                tf.summary.scalar("swd/mean", result["mean"])
-                for res, value in result["levels"].items():
-                    tf.summary.scalar(f"swd/{res}", value)
-                self.swd.append((stage.name, self.resolution(), result["mean"], result["levels"]))
-                print(f"[{stage.name}] step {driver.step}: SWD x1e3 mean {result['mean']:.1f} "
-                      + " ".join(f"{r}:{v:.1f}" for r, v in result["levels"].items()), file=sys.stderr)
+            if self.reals is None:
+                return
+            figures = self.evaluate()
+            tf.summary.scalar("swd/mean", figures["swd"])
+            for res, value in figures["swd_levels"].items():
+                tf.summary.scalar(f"swd/{res}", value)
+            for key in ("ms_ssim", "fid"):
+                if key in figures:
+                    tf.summary.scalar(f"{key}/samples" if key == "ms_ssim" else key, figures[key])
+        self.swd.append((stage.name, self.resolution(), figures["swd"], figures["swd_levels"]))
+        self.history.append({"stage": stage.name, "step": driver.step, "resolution": self.resolution(), **figures})
+        print(f"[{stage.name}] step {driver.step}: " + self.describe(figures), file=sys.stderr)

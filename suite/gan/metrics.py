@@ -7,6 +7,10 @@ standard deviation, and the sliced Wasserstein distance between the real and
 the generated descriptors is estimated with random projections (4 repeats of
 128 directions). Values are reported x 1e3, as in the paper; lower is better.
 Images smaller than 16x16 give one level, with patches of min(7, size).
+
+The diversity measure of the same paper (MS-SSIM between pairs of generated
+images, 5.2) and the Frechet Inception Distance (Heusel et al. 2017) are here
+too, so that every GAN recipe logs the same figures.
 """
 import numpy as np
 
@@ -139,3 +143,56 @@ def feature_statistics(features):
     """Mean and covariance of features [N, D] (rows are samples)."""
     f = np.asarray(features, np.float64)
     return f.mean(axis=0), np.cov(f, rowvar=False)
+
+
+class InceptionFeatures:
+    """The 2048-d pool features of InceptionV3 (Szegedy et al. 2016) that FID compares.
+
+    ``weights`` is a Keras weights file of ``keras.applications.InceptionV3``
+    without its top (``inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5``,
+    fetched once where the internet is reachable): nothing is downloaded here.
+    Images in [-1, 1] (InceptionV3's own input range) are resized bilinearly to
+    ``size`` (299, the standard; FIDs at other sizes are not comparable).
+    """
+
+    def __init__(self, weights, size=299, batch_size=50):
+        import os
+
+        import keras
+
+        from suite.data.errors import DataError
+
+        weights = os.fspath(weights)
+        if not os.path.isfile(weights):
+            raise DataError(f"--fid-weights {weights}: no such file")
+        if size < 75:
+            raise ValueError(f"InceptionV3 needs images of at least 75x75, got size {size}")
+        try:
+            self.model = keras.applications.InceptionV3(include_top=False, weights=weights, pooling="avg",
+                                                        input_shape=(size, size, 3))
+        except Exception as e:  # h5py, shape and layer-count errors all mean the same thing here
+            raise DataError(f"--fid-weights {weights}: not the weights of InceptionV3 without its top "
+                            f"({type(e).__name__}: {e})") from e
+        self.size, self.batch_size = int(size), int(batch_size)
+
+    def __call__(self, images):
+        import tensorflow as tf
+
+        images = tf.convert_to_tensor(images, tf.float32)
+        if images.shape[-1] == 1:
+            images = tf.image.grayscale_to_rgb(images)
+        out = []
+        for i in range(0, int(images.shape[0]), self.batch_size):
+            x = tf.image.resize(images[i:i + self.batch_size], (self.size, self.size), method="bilinear")
+            out.append(self.model(x, training=False).numpy())
+        return np.concatenate(out).astype(np.float64)
+
+    def statistics(self, images):
+        return feature_statistics(self(images))
+
+
+def frechet_inception_distance(features, real, fake):
+    """FID between two image sets [N, H, W, C] in [-1, 1] (``real`` may be precomputed (mu, sigma))."""
+    mu1, s1 = real if isinstance(real, tuple) else features.statistics(real)
+    mu2, s2 = features.statistics(fake)
+    return frechet_distance(mu1, s1, mu2, s2)

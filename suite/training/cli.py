@@ -6,11 +6,21 @@ import argparse
 import os
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a flag's default unless its help already says it or there is none to show."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        return super()._get_help_string(action)
+
+
 def core_parser(name, description, *, default_data, epochs_help, default_batch_size=None,
                 default_steps_per_epoch=100):
     p = argparse.ArgumentParser(
         prog=f"python -m recipes.{name}", description=description,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_HelpFormatter)
     g = p.add_argument_group("data and model")
     g.add_argument("--data", default=default_data,
                    help=f"'{default_data}' (the embedded dataset, generated locally from --seed), "

@@ -30,6 +30,7 @@ again with the same log directory and training continues from the last
 checkpoint, in the stage it was in.
 """
 import dataclasses
+import json
 import os
 import shutil
 import sys
@@ -75,6 +76,33 @@ def limit_stages(stages, max_steps):
         out.append(dataclasses.replace(s, steps=min(s.steps, left)))
         left -= s.steps
     return out
+
+
+def check_run_config(logdir, config, chief=True):
+    """Refuses to resume a ``logdir`` made with other model settings; records them on a first run.
+
+    ``config`` is a JSON-able dict of what the checkpoints depend on (sizes,
+    variant, losses). A log directory with checkpoints but another config gets
+    a ValueError naming each differing setting, instead of a restore error deep
+    in TensorFlow (or, worse, a silent mix of two runs' logs).
+    """
+    path = os.path.join(os.fspath(logdir), "run_config.json")
+    config = json.loads(json.dumps(config))  # tuples -> lists, as read back
+    if os.path.exists(path) and tf.train.latest_checkpoint(os.path.join(os.fspath(logdir), "checkpoints")):
+        with open(path) as f:
+            previous = json.load(f)
+        diff = [f"{k}={previous.get(k)!r} (now {config.get(k)!r})" for k in sorted(set(previous) | set(config))
+                if previous.get(k) != config.get(k)]
+        if diff:
+            raise ValueError(f"--logdir {logdir} holds a run made with other settings: {', '.join(diff)}; "
+                             "pass the same settings to resume it, or another --logdir")
+        return
+    if chief:
+        os.makedirs(logdir, exist_ok=True)
+        tmp = f"{path}.tmp-{os.getpid()}"
+        with open(tmp, "w") as f:
+            json.dump(config, f, indent=1, sort_keys=True)
+        os.replace(tmp, path)
 
 
 class Callback:
@@ -196,15 +224,17 @@ class Driver:
         total = sum(s.steps for s in stages)
         start = 0
         resumed = self.step > 0
+        step_fn = None
         for stage in stages:
             end = start + stage.steps
             if self.step >= end:
                 start = end
                 continue
-            with self.strategy.scope():
-                if stage.enter is not None:
+            if stage.enter is not None:
+                with self.strategy.scope():
                     stage.enter(resumed and self.step > start)
-            step_fn = self._make_step_function()
+            if stage.enter is not None or step_fn is None:  # models may have changed: trace again
+                step_fn = self._make_step_function()
             for cb in self.callbacks:
                 cb.on_stage_begin(self, stage)
             self._run_stage(stage, start, total, step_fn)

@@ -1,0 +1,19 @@
+"""The original GAN (Goodfellow et al. 2014): MLP generator, maxout discriminator, minimax game.
+
+    python -m recipes.gan                          # embedded shapes, small preset, 32x32
+    python -m recipes.gan --g-loss minimax         # the saturating generator loss of the paper's equation 1
+    tensorboard --logdir logs
+"""
+from recipes import _classic_gan
+from recipes.common import run
+
+NAME = "gan"
+__doc__ += _classic_gan.EXPORT_DOC.format(name=NAME)
+
+
+def main(argv=None):
+    return _classic_gan.main(NAME, __doc__.split("\n")[0], "gan", argv)
+
+
+if __name__ == "__main__":
+    run(main)
