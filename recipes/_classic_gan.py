@@ -3,8 +3,8 @@
 the suite's driver, evaluate, export the generator."""
 import time
 
-from recipes.common import add_gan_metric_flags, check_gan_metric_flags, export_generator, make_gan_monitor, \
-    print_result
+from recipes.common import add_gan_metric_flags, check_gan_metric_flags, export_generator, print_result, \
+    start_gan_run
 from suite.training.cli import check_batch, check_positive, core_parser
 
 EXPORT_DOC = """
@@ -101,44 +101,24 @@ def main(name, doc, variant, argv=None):
 
     import dataclasses
 
-    import tensorflow as tf
-
-    from suite import export
-    from suite.data import image_source
-    from suite.data.images import image_pipeline
     from suite.gan import classic
-    from suite.training import Driver, check_run_config, is_chief, set_precision
+    from suite.training import set_precision
 
     policy = set_precision(args.mixed_precision)
     config = config_from_args(variant, args)
     batch = config.batch_size
     check_batch(batch, strategy.num_replicas_in_sync)
-    chief = is_chief(strategy)
-    if chief:  # an existing --version (or an unwritable --export-dir) is refused before training
-        export.resolve_version(args.export_dir, name, args.version)
-    # Validates --data (missing folder, no images, bad files) before anything is built or written.
-    image_source(args.data, config.resolution, args.seed, args.num_images)
-    model_settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("epochs", "steps_per_epoch")}
 
-    def dataset_fn(ctx):
-        # every step feeds d_steps critic minibatches and one generator minibatch
-        return image_pipeline(args.data, config.resolution, ctx.get_per_replica_batch_size(batch * config.d_steps),
-                              seed=args.seed, num_images=args.num_images,
-                              shard=(ctx.num_input_pipelines, ctx.input_pipeline_id))
-
-    tf.keras.utils.set_random_seed(args.seed)
-    with strategy.scope():
+    def build():
         gan = classic.build_gan(config, seed=args.seed)
         gan.compile(*classic.make_optimizers(config, policy))
+        return gan
 
-    monitor = make_gan_monitor(args, gan, config.resolution, chief, args.num_images)
-    # the first write to --logdir: after every check that can fail on bad input
-    check_run_config(args.logdir, model_settings, chief)
-    driver = Driver(strategy, gan, dataset_fn, logdir=args.logdir, checkpoint_every=config.steps_per_epoch,
-                    log_every=max(1, min(50, config.steps_per_epoch)), jit_compile=args.jit_compile,
-                    callbacks=[monitor], progress=not args.no_progress)
-    if driver.restore() == 0 and chief:
-        monitor.baseline()
+    settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("epochs", "steps_per_epoch")}
+    # every step feeds d_steps critic minibatches and one generator minibatch
+    gan, monitor, driver, chief = start_gan_run(
+        args, name, strategy, resolution=config.resolution, images_per_step=batch * config.d_steps,
+        build=build, settings=settings, checkpoint_every=config.steps_per_epoch)
     first_step = driver.step
     started = time.perf_counter()
     driver.train(classic.epochs(config))
@@ -153,3 +133,12 @@ def main(name, doc, variant, argv=None):
         result["export"] = export_generator(name, args, gan.sampler, config.latent_dim)
         print_result(result)
     return result, gan
+
+
+def entry(name, variant, doc):
+    """(main, module doc with the export section) of the recipe ``name`` training ``variant``."""
+
+    def recipe_main(argv=None):
+        return main(name, doc.split("\n")[0], variant, argv)
+
+    return recipe_main, doc + EXPORT_DOC.format(name=name)

@@ -79,3 +79,44 @@ def run(main):
             raise
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+
+
+def start_gan_run(args, name, strategy, *, resolution, images_per_step, build, settings, checkpoint_every):
+    """Everything between parsing and training that every GAN recipe does the same way.
+
+    Refuses a taken ``--version`` and bad ``--data`` before anything is built;
+    builds the GAN with ``build()`` under the strategy scope (seeded); makes
+    the monitor, records ``settings`` in the log directory (refusing to resume
+    a run made with others), creates the driver, restores the last checkpoint
+    or measures the untrained generator. Returns (gan, monitor, driver, chief).
+    """
+    import tensorflow as tf
+
+    from suite import export
+    from suite.data import image_source
+    from suite.data.images import image_pipeline
+    from suite.training import Driver, check_run_config, is_chief
+
+    chief = is_chief(strategy)
+    if chief:  # an existing --version (or an unwritable --export-dir) is refused before training
+        export.resolve_version(args.export_dir, name, args.version)
+    # Validates --data (missing folder, no images, bad files) before anything is built or written.
+    image_source(args.data, resolution, args.seed, args.num_images)
+
+    def dataset_fn(ctx):
+        return image_pipeline(args.data, resolution, ctx.get_per_replica_batch_size(images_per_step),
+                              seed=args.seed, num_images=args.num_images,
+                              shard=(ctx.num_input_pipelines, ctx.input_pipeline_id))
+
+    tf.keras.utils.set_random_seed(args.seed)
+    with strategy.scope():
+        gan = build()
+    monitor = make_gan_monitor(args, gan, resolution, chief, args.num_images)
+    # the first write to --logdir: after every check that can fail on bad input
+    check_run_config(args.logdir, settings, chief)
+    driver = Driver(strategy, gan, dataset_fn, logdir=args.logdir, checkpoint_every=checkpoint_every,
+                    log_every=max(1, min(50, checkpoint_every)), jit_compile=args.jit_compile,
+                    callbacks=[monitor], progress=not args.no_progress)
+    if driver.restore() == 0 and chief:
+        monitor.baseline()  # the untrained generator at the target resolution
+    return gan, monitor, driver, chief

@@ -7,13 +7,7 @@
 from recipes import _classic_gan
 from recipes.common import run
 
-NAME = "gan"
-__doc__ += _classic_gan.EXPORT_DOC.format(name=NAME)
-
-
-def main(argv=None):
-    return _classic_gan.main(NAME, __doc__.split("\n")[0], "gan", argv)
-
+main, __doc__ = _classic_gan.entry("gan", "gan", __doc__)
 
 if __name__ == "__main__":
     run(main)

@@ -10,8 +10,8 @@ uint8 [N, R, R, 3], computed by the moving average of the generator.
 """
 import time
 
-from recipes.common import add_gan_metric_flags, check_gan_metric_flags, export_generator, make_gan_monitor, \
-    print_result, run
+from recipes.common import add_gan_metric_flags, check_gan_metric_flags, export_generator, print_result, run, \
+    start_gan_run
 from suite.training.cli import check_batch, check_positive, core_parser
 
 NAME = "pggan"
@@ -43,45 +43,26 @@ def main(argv=None):
     split_cpu(args.virtual_cpus)
     strategy = resolve_strategy(args.strategy)
 
-    import tensorflow as tf
-
-    from suite import export
-    from suite.data import image_source
-    from suite.data.images import image_pipeline
     from suite.gan import pggan
-    from suite.training import Driver, check_run_config, is_chief, limit_stages, set_precision
+    from suite.training import limit_stages, set_precision
 
     policy = set_precision(args.mixed_precision)
     config = pggan.get_config(args.preset, resolution=args.resolution, images_per_phase=args.images_per_phase,
                               batch_size=args.batch_size)
     batch = config.batch_size
     check_batch(batch, strategy.num_replicas_in_sync, config.mbstd_group_size)
-    chief = is_chief(strategy)
-    if chief:  # an existing --version (or an unwritable --export-dir) is refused before training
-        export.resolve_version(args.export_dir, NAME, args.version)
-    # Validates --data (missing folder, no images, bad files) before anything is built or written.
-    image_source(args.data, config.resolution, args.seed, args.num_images)
 
-    def dataset_fn(ctx):
-        return image_pipeline(args.data, config.resolution, ctx.get_per_replica_batch_size(batch),
-                              seed=args.seed, num_images=args.num_images,
-                              shard=(ctx.num_input_pipelines, ctx.input_pipeline_id))
-
-    tf.keras.utils.set_random_seed(args.seed)
-    with strategy.scope():
+    def build():
         gan = pggan.ProgressiveGAN(config, seed=args.seed)
         gan.compile(*pggan.make_optimizers(config, policy))
+        gan.set_alpha(1.0)  # the untrained baseline is measured at the target resolution
+        return gan
 
-    monitor = make_gan_monitor(args, gan, config.resolution, chief, args.num_images)
-    # the first write to --logdir: after every check that can fail on bad input
-    check_run_config(args.logdir, {"model": "pggan", "resolution": config.resolution, "latent_dim": config.latent_dim,
-                                   "fmap_base": config.fmap_base, "fmap_max": config.fmap_max}, chief)
-    driver = Driver(strategy, gan, dataset_fn, logdir=args.logdir, checkpoint_every=args.steps_per_epoch,
-                    log_every=max(1, min(50, args.steps_per_epoch)), jit_compile=args.jit_compile,
-                    callbacks=[monitor], progress=not args.no_progress)
-    if driver.restore() == 0 and chief:
-        gan.set_alpha(1.0)
-        monitor.baseline()  # the untrained generator at the target resolution
+    settings = {"model": "pggan", "resolution": config.resolution, "latent_dim": config.latent_dim,
+                "fmap_base": config.fmap_base, "fmap_max": config.fmap_max}
+    gan, monitor, driver, chief = start_gan_run(
+        args, NAME, strategy, resolution=config.resolution, images_per_step=batch, build=build,
+        settings=settings, checkpoint_every=args.steps_per_epoch)
     stages = pggan.schedule(gan, batch)
     if args.epochs:
         stages = limit_stages(stages, args.epochs * args.steps_per_epoch)

@@ -11,13 +11,7 @@ trained and served side by side.
 from recipes import _classic_gan
 from recipes.common import run
 
-NAME = "wgan"
-__doc__ += _classic_gan.EXPORT_DOC.format(name=NAME)
-
-
-def main(argv=None):
-    return _classic_gan.main(NAME, __doc__.split("\n")[0], "wgan", argv)
-
+main, __doc__ = _classic_gan.entry("wgan", "wgan", __doc__)
 
 if __name__ == "__main__":
     run(main)

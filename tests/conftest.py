@@ -48,3 +48,14 @@ def serve_generator(path, latent_dim, count, cwd):
     out = run_python(["-c", check], cwd=str(cwd)).stdout
     line = [x for x in out.splitlines() if x.startswith("served")][-1]
     return eval(line[len("served "):])
+
+
+def assert_refused_cleanly(args, message, tmp_path):
+    """Runs a recipe with ``args`` into tmp_path/logs and tmp_path/export: it must stop with exit
+    status 2 and ``message`` on stderr, no traceback, and nothing written to either."""
+    logdir, export_dir = tmp_path / "logs", tmp_path / "export"
+    proc = run_python([*args, "--logdir", str(logdir), "--export-dir", str(export_dir)], check=False)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert message in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert not export_dir.exists() and not logdir.exists()

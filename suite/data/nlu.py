@@ -1,0 +1,277 @@
+"""The embedded language corpus: pre-training documents and four NLU tasks, generated locally.
+
+A small world of people passing objects to each other in places. Every
+sentence realises an *event* (agent, verb, object, recipient, place) in one
+of several surface forms (active "alice gave the red ball to bob in the
+park", double object "alice gave bob the red ball ...", passive "the red ball
+was given to bob by alice ...", each possibly negated), so that the same
+words in another order mean something else. Each task is built so that a bag
+of words cannot solve it:
+
+* ``cola`` (single sentence, acceptability, 2 classes): a sentence, or the
+  same words with two adjacent words swapped.
+* ``sst`` (single sentence, sentiment, 2 classes): "the food was not good but
+  the service was bad" -- mostly two clauses of opposite sentiment, the main
+  one decides ("A but B", "B although A"), negation flips; the same words in
+  another order carry the other label.
+* ``sts`` (pair, similarity, a score in [0, 5]): the number of the five event
+  roles two sentences agree on; swapping agent and recipient keeps the words
+  and changes the score.
+* ``nli`` (pair, 3 classes: entailment, neutral, contradiction): a premise,
+  affirmed or denied, and a paraphrase of its event with the same polarity
+  (entailment), the opposite one (contradiction), or another event, mostly
+  the same words in other roles (neutral, either polarity).
+* ``qnli`` (ranking): a question about an event and a group of candidate
+  sentences, exactly one of which answers it; the others are the same event
+  with roles swapped or one role changed.
+
+Pre-training documents are stories: the recipient of one event passes the
+object on in the next, so a true next sentence continues its predecessor
+(next-sentence prediction is learnable) and masked words are predictable
+from their context.
+
+Everything is deterministic from ``seed``; lower-case, space-separated.
+"""
+import dataclasses
+
+import numpy as np
+
+NAMES = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "nina",
+         "oscar", "peggy", "quinn", "rupert", "sybil", "trent", "ursula", "victor", "wendy", "xavier", "yara", "zack")
+NOUNS = ("ball", "book", "cup", "key", "lamp", "letter", "coin", "map", "hat", "box", "pen", "phone", "kite",
+         "clock", "ring", "vase")
+ADJECTIVES = ("red", "blue", "green", "small", "large", "old", "new", "heavy", "shiny", "broken", "yellow", "wooden")
+PLACES = ("park", "kitchen", "garden", "library", "station", "market", "school", "office", "harbour", "museum")
+# (past, participle, base)
+VERBS = (("gave", "given", "give"), ("sent", "sent", "send"), ("showed", "shown", "show"), ("sold", "sold", "sell"),
+         ("lent", "lent", "lend"), ("threw", "thrown", "throw"), ("handed", "handed", "hand"),
+         ("offered", "offered", "offer"), ("brought", "brought", "bring"), ("passed", "passed", "pass"))
+FORMS = ("active", "double_object", "passive")
+
+SENTIMENT_TOPICS = ("food", "service", "music", "film", "hotel", "room", "staff", "view", "coffee", "game", "book",
+                    "show")
+POSITIVE = ("good", "great", "wonderful", "excellent", "pleasant", "lovely", "superb", "fine")
+NEGATIVE = ("bad", "awful", "terrible", "poor", "dreadful", "boring", "horrible", "dull")
+
+TASKS = ("cola", "sst", "sts", "nli", "qnli")
+NLI_LABELS = ("entailment", "neutral", "contradiction")
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    agent: str
+    verb: int
+    adjective: str
+    noun: str
+    recipient: str
+    place: str
+
+    def roles(self):
+        return (self.agent, self.verb, self.noun, self.recipient, self.place)
+
+
+def random_event(rng, exclude_agent=None):
+    agent, recipient = rng.choice(len(NAMES), 2, replace=False)
+    if exclude_agent is not None and NAMES[agent] == exclude_agent:
+        agent, recipient = recipient, agent
+    return Event(NAMES[agent], int(rng.integers(len(VERBS))), ADJECTIVES[rng.integers(len(ADJECTIVES))],
+                 NOUNS[rng.integers(len(NOUNS))], NAMES[recipient], PLACES[rng.integers(len(PLACES))])
+
+
+def realize(event, form="active", negated=False, place=True, adjective=True):
+    """The event as a sentence in one surface form."""
+    past, participle, base = VERBS[event.verb]
+    obj = f"the {event.adjective} {event.noun}" if adjective else f"the {event.noun}"
+    where = f" in the {event.place}" if place else ""
+    if form == "active":
+        verb = f"did not {base}" if negated else past
+        return f"{event.agent} {verb} {obj} to {event.recipient}{where}"
+    if form == "double_object":
+        verb = f"did not {base}" if negated else past
+        return f"{event.agent} {verb} {event.recipient} {obj}{where}"
+    if form == "passive":
+        aux = "was not" if negated else "was"
+        return f"{obj} {aux} {participle} to {event.recipient} by {event.agent}{where}"
+    raise ValueError(f"unknown form {form!r}")
+
+
+def _form(rng):
+    return FORMS[rng.integers(len(FORMS))]
+
+
+def _change(rng, event, role):
+    """The event with one role replaced by another value."""
+    if role == "agent":
+        pool = [n for n in NAMES if n not in (event.agent, event.recipient)]
+        return dataclasses.replace(event, agent=pool[rng.integers(len(pool))])
+    if role == "recipient":
+        pool = [n for n in NAMES if n not in (event.agent, event.recipient)]
+        return dataclasses.replace(event, recipient=pool[rng.integers(len(pool))])
+    if role == "verb":
+        return dataclasses.replace(event, verb=int((event.verb + 1 + rng.integers(len(VERBS) - 1)) % len(VERBS)))
+    if role == "noun":
+        pool = [n for n in NOUNS if n != event.noun]
+        return dataclasses.replace(event, noun=pool[rng.integers(len(pool))])
+    if role == "place":
+        pool = [p for p in PLACES if p != event.place]
+        return dataclasses.replace(event, place=pool[rng.integers(len(pool))])
+    raise ValueError(role)
+
+
+def _swap_roles(event):
+    return dataclasses.replace(event, agent=event.recipient, recipient=event.agent)
+
+
+ROLES = ("agent", "verb", "noun", "recipient", "place")
+
+
+# ------------------------------------------------------------------ pre-training
+def documents(num_documents, seed=0, min_sentences=3, max_sentences=8):
+    """Stories: each sentence's recipient passes the object on in the next one."""
+    rng = np.random.default_rng([seed, 1])
+    docs = []
+    for _ in range(num_documents):
+        event = random_event(rng)
+        sentences = []
+        for _ in range(int(rng.integers(min_sentences, max_sentences + 1))):
+            sentences.append(realize(event, _form(rng), negated=False, place=bool(rng.random() < 0.8)))
+            nxt = random_event(rng, exclude_agent=event.recipient)
+            keep_place = rng.random() < 0.5
+            event = dataclasses.replace(nxt, agent=event.recipient, adjective=event.adjective, noun=event.noun,
+                                        place=event.place if keep_place else nxt.place,
+                                        recipient=nxt.recipient if nxt.recipient != event.recipient else nxt.agent)
+        docs.append(sentences)
+    return docs
+
+
+# ------------------------------------------------------------------ tasks
+def _cola(rng):
+    sentence = realize(random_event(rng), _form(rng), negated=bool(rng.random() < 0.3),
+                       place=bool(rng.random() < 0.7), adjective=bool(rng.random() < 0.7)).split()
+    if rng.random() < 0.5:
+        return " ".join(sentence), 1
+    while True:
+        i = int(rng.integers(len(sentence) - 1))
+        if sentence[i] != sentence[i + 1]:
+            break
+    sentence[i], sentence[i + 1] = sentence[i + 1], sentence[i]
+    return " ".join(sentence), 0
+
+
+def _clause(rng):
+    positive = rng.random() < 0.5
+    negated = rng.random() < 0.4
+    adjective = (POSITIVE if positive else NEGATIVE)[rng.integers(len(POSITIVE))]
+    topic = SENTIMENT_TOPICS[rng.integers(len(SENTIMENT_TOPICS))]
+    text = f"the {topic} was {'not ' if negated else ''}{adjective}"
+    return text, int(positive != negated)
+
+
+def _sst(rng):
+    """Mostly two clauses of opposite sentiment, where the main clause decides ("A but B": B;
+    "B although A": B), so the same words in another order carry the other label."""
+    first, label = _clause(rng)
+    if rng.random() < 0.3:
+        return first, label
+    while True:
+        second, label2 = _clause(rng)
+        if label2 != label:
+            break
+    if rng.random() < 0.5:
+        return f"{first} but {second}", label2
+    return f"{second} although {first}", label2
+
+
+def _sts(rng):
+    event = random_event(rng)
+    other = event
+    kind = rng.integers(3)
+    if kind == 0:  # change k random roles
+        for role in rng.choice(ROLES, int(rng.integers(0, 6)), replace=False):
+            other = _change(rng, other, role)
+    elif kind == 1:  # agent and recipient swapped: same words, two roles differ
+        other = _swap_roles(event)
+    else:  # swapped and one more role changed
+        other = _change(rng, _swap_roles(event), ("verb", "noun", "place")[rng.integers(3)])
+    score = float(sum(a == b for a, b in zip(event.roles(), other.roles())))
+    return realize(event, _form(rng)), realize(other, _form(rng)), score
+
+
+def _nli(rng):
+    """Premise affirmed or denied; entailment keeps its polarity, contradiction flips it, so
+    "not" alone is no cue. A denied premise ("did not give ... in the park") entails nothing
+    less specific, so its hypotheses keep every detail."""
+    event = random_event(rng)
+    denied = bool(rng.random() < 0.5)
+    premise = realize(event, _form(rng), negated=denied)
+
+    def detail():
+        return {"place": denied or bool(rng.random() < 0.5), "adjective": denied or bool(rng.random() < 0.5)}
+
+    label = int(rng.integers(3))
+    if label == 0:  # entailment: a paraphrase
+        hypothesis = realize(event, _form(rng), negated=denied, **detail())
+    elif label == 2:  # contradiction: the opposite polarity of the same event
+        hypothesis = realize(event, _form(rng), negated=not denied, **detail())
+    else:  # neutral: another event, mostly the same words in other roles, either polarity
+        other = _swap_roles(event) if rng.random() < 0.85 else _change(
+            rng, event, ("agent", "recipient", "noun", "verb")[rng.integers(4)])
+        hypothesis = realize(other, _form(rng), negated=bool(rng.random() < 0.5), **detail())
+    return premise, hypothesis, label
+
+
+def question(event, rng):
+    """A question one role of ``event`` answers, and the roles the question itself names."""
+    past, participle, base = VERBS[event.verb]
+    kind = rng.integers(4)
+    if kind == 0:
+        return f"who {past} the {event.noun} to {event.recipient}", ("verb", "noun", "recipient")
+    if kind == 1:
+        return f"what did {event.agent} {base} to {event.recipient}", ("agent", "verb", "recipient")
+    if kind == 2:
+        return f"to whom did {event.agent} {base} the {event.noun}", ("agent", "verb", "noun")
+    return f"where did {event.agent} {base} the {event.noun} to {event.recipient}", ("agent", "verb", "noun",
+                                                                                     "recipient")
+
+
+def _qnli(rng, group_size=4):
+    """Only the true event answers: every distractor contradicts a role the question names
+    (agent and recipient swapped, or one named role changed), so none answers it."""
+    event = random_event(rng)
+    q, named = question(event, rng)
+    distractors = [_swap_roles(event)]
+    while len(distractors) < group_size - 1:
+        d = _change(rng, event, named[rng.integers(len(named))])
+        if d not in distractors:
+            distractors.append(d)
+    candidates = [event, *distractors]
+    order = rng.permutation(len(candidates))
+    sentences = [realize(candidates[i], _form(rng)) for i in order]
+    return q, sentences, int(np.argwhere(order == 0)[0, 0])
+
+
+GENERATORS = {"cola": _cola, "sst": _sst, "sts": _sts, "nli": _nli, "qnli": _qnli}
+SPLITS = {"train": 0, "validation": 1, "test": 2}
+
+
+def task_examples(task, count, seed=0, split="train"):
+    """``count`` examples of ``task``, deterministic from (seed, split).
+
+    cola, sst: (sentence, label); sts: (sentence1, sentence2, score);
+    nli: (premise, hypothesis, label); qnli: (question, [candidates], index of the answer).
+    """
+    if task not in GENERATORS:
+        raise ValueError(f"unknown embedded task {task!r}: choose one of {', '.join(TASKS)}")
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}: choose one of {', '.join(SPLITS)}")
+    rng = np.random.default_rng([seed, 2, TASKS.index(task), SPLITS[split]])
+    return [GENERATORS[task](rng) for _ in range(count)]
+
+
+def vocabulary_words():
+    """Every word the generator can emit (for checks; the WordPiece vocabulary is learnt from text)."""
+    words = set(NAMES + NOUNS + ADJECTIVES + PLACES + SENTIMENT_TOPICS + POSITIVE + NEGATIVE)
+    for v in VERBS:
+        words.update(v)
+    words.update("the to in by did not was who what whom where but although".split())
+    return sorted(words)
