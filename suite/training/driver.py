@@ -53,6 +53,10 @@ class Stage:
     state such as optimizer moments must not be reset). ``step_args(i)`` gives
     the per-step scalars passed to ``train_step`` (e.g. the fade-in alpha) for
     the stage's i-th step. ``scalars`` are logged once per logging interval.
+    ``task(i)`` (multi-task training, with a ``dataset_fn`` per task) names
+    the task of the stage's i-th step: its batch comes from that task's
+    dataset and ``train_step`` gets ``task=NAME`` (a Python string: one traced
+    step per task, so each may update its own variables).
     """
 
     name: str
@@ -60,6 +64,7 @@ class Stage:
     enter: Callable[[bool], None] | None = None
     step_args: Callable[[int], dict] | None = None
     scalars: dict = dataclasses.field(default_factory=dict)
+    task: Callable[[int], str] | None = None
 
 
 def limit_stages(stages, max_steps):
@@ -141,7 +146,8 @@ class Driver:
 
     ``dataset_fn(input_context)`` returns this input pipeline's dataset of
     per-replica batches (``input_context.get_per_replica_batch_size``), sharded
-    by ``input_context.input_pipeline_id``.
+    by ``input_context.input_pipeline_id``. For multi-task training it is a
+    dict {task: dataset_fn}, and every stage says each step's task.
     """
 
     def __init__(self, strategy, model, dataset_fn, *, logdir, checkpoint_every=500, log_every=50,
@@ -159,8 +165,8 @@ class Driver:
         self.step = 0
         self.logs = {}
         self.history = []  # (step, logs) at every logging interval
-        self.dataset = strategy.distribute_datasets_from_function(dataset_fn)
-        self.iterator = iter(self.dataset)
+        fns = dataset_fn if isinstance(dataset_fn, dict) else {None: dataset_fn}
+        self.iterators = {k: iter(strategy.distribute_datasets_from_function(fn)) for k, fn in fns.items()}
         self._step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         objects = dict(model.checkpoint_objects()) if hasattr(model, "checkpoint_objects") else {
             "model": model, "optimizer": model.optimizer}
@@ -209,8 +215,9 @@ class Driver:
         after = getattr(model, "after_step", None)
 
         @tf.function
-        def step_fn(iterator, args):
-            out = strategy.run(replica_fn, args=(next(iterator),), kwargs=args)
+        def step_fn(iterator, args, task=None):
+            kwargs = dict(args) if task is None else {**args, "task": task}
+            out = strategy.run(replica_fn, args=(next(iterator),), kwargs=kwargs)
             logs = {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in out.items()}
             if after is not None:
                 after()
@@ -234,7 +241,7 @@ class Driver:
                 with self.strategy.scope():
                     stage.enter(resumed and self.step > start)
             if stage.enter is not None or step_fn is None:  # models may have changed: trace again
-                step_fn = self._make_step_function()
+                step_fn = {}  # one traced step per task (None: single-task training)
             for cb in self.callbacks:
                 cb.on_stage_begin(self, stage)
             self._run_stage(stage, start, total, step_fn)
@@ -259,7 +266,13 @@ class Driver:
         while self.step < start + stage.steps:
             i = self.step - start
             args = {k: tf.constant(v, tf.float32) for k, v in (stage.step_args(i) if stage.step_args else {}).items()}
-            out = step_fn(self.iterator, args)
+            task = stage.task(i) if stage.task else None
+            if task not in self.iterators:
+                raise ValueError(f"stage {stage.name!r} step {i}: no dataset for task {task!r} "
+                                 f"(datasets: {', '.join(map(str, self.iterators))})")
+            if task not in step_fn:
+                step_fn[task] = self._make_step_function()
+            out = step_fn[task](self.iterators[task], args, task)
             self.step += 1
             if bar is not None:
                 bar.update(1)

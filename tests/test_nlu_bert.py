@@ -1,0 +1,139 @@
+"""Groundwork of the MT-DNN issue: the lexicon encoder and BERT pre-training (masked LM + next sentence)."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from suite.data import nlu
+from suite.nlu import bert, pretraining
+from suite.nlu.lexicon import RESERVED, Lexicon, read_vocabulary, train_vocabulary
+
+
+@pytest.fixture(scope="module")
+def lexicon():
+    docs = nlu.documents(300, seed=0)
+    return Lexicon(train_vocabulary([s for d in docs for s in d], 256), 48)
+
+
+def test_vocabulary_and_packing(lexicon, tmp_path):
+    assert lexicon.vocabulary[:5] == list(RESERVED)
+    x = lexicon.encode(tf.constant(["alice gave the ball to bob"]), tf.constant(["bob threw it"]))
+    ids, segments, mask = (x[k].numpy()[0] for k in ("token_ids", "segment_ids", "padding_mask"))
+    words = [lexicon.vocabulary[i] for i in ids[mask == 1]]
+    first_sep = words.index("[SEP]")
+    assert words[0] == "[CLS]" and words[-1] == "[SEP]"
+    assert "".join(w.replace("##", "") for w in words[1:first_sep]) == "alicegavetheballtobob"
+    assert list(segments[:first_sep + 1]) == [0] * (first_sep + 1) and set(segments[first_sep + 1:mask.sum()]) == {1}
+    assert lexicon.encode(tf.constant("7"))["token_ids"].numpy()[1] == lexicon.unk_id  # no digit in the corpus
+    path = tmp_path / "vocab.txt"
+    train_vocabulary(["alice gave bob the ball"], 64, path=str(path))
+    assert read_vocabulary(str(path))[:5] == list(RESERVED)
+    (tmp_path / "bad.txt").write_text("a\nb\n")
+    with pytest.raises(ValueError, match=r"bad.txt: lacks the reserved tokens \['\[PAD\]'"):
+        read_vocabulary(str(tmp_path / "bad.txt"))
+    with pytest.raises(ValueError, match="no such file"):
+        read_vocabulary(str(tmp_path / "missing.txt"))
+
+
+def test_core_tensorflow_tokenizer_and_packer_match_keras_hub(lexicon):
+    """The serving-graph tokenizer (core TensorFlow ops) against keras-hub's WordPieceTokenizer and
+    MultiSegmentPacker (tensorflow-text kernels): the same ids, segments and truncation."""
+    import keras_hub
+
+    texts = [s for d in nlu.documents(30, seed=5) for s in d] + [
+        "Hello, world! It's a state-of-the-art test: don't stop.", "", "   ", "ALICE Gave", "zzzq unknownish",
+        "a" * 150, "bob gave alice the red ball in the park " * 8]
+    reference = keras_hub.tokenizers.WordPieceTokenizer(vocabulary=lexicon.vocabulary, lowercase=True,
+                                                        strip_accents=False)
+    ours = lexicon.tokenize(tf.constant(texts)).to_list()
+    theirs = [list(t) for t in reference(tf.constant(texts))]  # keras-hub returns a list of lists
+    assert ours == theirs
+    packer = keras_hub.layers.MultiSegmentPacker(lexicon.sequence_length, start_value=lexicon.cls_id,
+                                                 end_value=lexicon.sep_id, pad_value=lexicon.pad_id)
+    first, second = tf.constant(texts[:40]), tf.constant(texts[-40:][::-1])
+    for segments in ((first,), (first, second)):
+        got = lexicon.encode(*segments)
+        token_ids, segment_ids = packer(tuple(reference(s) for s in segments))
+        np.testing.assert_array_equal(got["token_ids"], token_ids)
+        np.testing.assert_array_equal(got["segment_ids"], segment_ids)
+    assert lexicon.encode(tf.constant("bob"))["token_ids"].shape == (lexicon.sequence_length,)
+
+
+def test_paper_preset_is_bert_base():
+    config = bert.get_config("paper")
+    assert (config.num_layers, config.hidden_dim, config.num_heads, config.intermediate_dim) == (12, 768, 12, 3072)
+    assert bert.build_backbone(config).count_params() == 109_482_240  # BERT-base, 110M
+    with pytest.raises(ValueError, match="not a multiple of num_heads"):
+        bert.get_config("tiny", hidden_dim=65)
+
+
+def test_next_sentence_pairs_are_half_true():
+    docs = nlu.documents(200, seed=0)
+    pairs = pretraining.next_sentence_pairs(docs)
+    labels = np.array([p[2] for p in pairs])
+    assert 0.45 < labels.mean() < 0.55
+    follows = {(d[i], d[i + 1]) for d in docs for i in range(len(d) - 1)}
+    assert all((a, b) in follows for a, b, label in pairs if label)
+    assert sum((a, b) in follows for a, b, label in pairs if not label) < 0.01 * len(pairs)
+    with pytest.raises(ValueError, match="at least 2 documents"):
+        pretraining.next_sentence_pairs(docs[:1])
+
+
+def test_masking_rates(lexicon):
+    config = bert.get_config("tiny", max_predictions=16)
+    docs = nlu.documents(400, seed=3)
+    ds = pretraining.pretraining_dataset(lexicon, pretraining.next_sentence_pairs(docs), config, 256, repeat=False)
+    masked = selected = replaced_by_mask = kept = candidates = 0
+    for inputs, targets, weights in ds.take(3):
+        ids, pos, w = inputs["token_ids"].numpy(), inputs["mask_positions"].numpy(), weights["mlm"].numpy()
+        real = targets["mlm"].numpy()
+        special = np.isin(ids, [lexicon.pad_id, lexicon.cls_id, lexicon.sep_id])
+        candidates += (~special).sum()
+        for row in range(len(ids)):
+            for p, t, wt in zip(pos[row], real[row], w[row]):
+                if not wt:
+                    continue
+                selected += 1
+                assert real[row].dtype.kind == "i" and t not in (lexicon.pad_id, lexicon.cls_id, lexicon.sep_id)
+                replaced_by_mask += ids[row, p] == lexicon.mask_id
+                kept += ids[row, p] == t
+        masked += w.sum()
+    rate = selected / candidates
+    assert 0.12 < rate < 0.18, rate  # 15% of the selectable tokens
+    assert 0.74 < replaced_by_mask / selected < 0.86  # 80% [MASK]
+    assert 0.06 < kept / selected < 0.16  # 10% unchanged (+ random draws of the same id)
+
+
+def test_warmup_then_linear_decay():
+    s = pretraining.WarmupLinearDecay(1e-3, 10, 110)
+    np.testing.assert_allclose([float(s(x)) for x in (0, 5, 10, 60, 110, 200)], [0, 5e-4, 1e-3, 5e-4, 0, 0],
+                               atol=1e-9)
+
+
+@pytest.mark.slow
+def test_tiny_bert_learns_masked_words(tmp_path):
+    """Masked-LM accuracy on held-out stories from chance (1/vocabulary) to > 30% in 500 steps.
+
+    Next-sentence prediction is trained alongside but not asserted: at this size it stays at
+    chance for the first 1,500 steps (see the issue notes); the MT-DNN work must resolve that."""
+    import keras
+
+    from suite.training import Driver, Stage
+
+    keras.utils.set_random_seed(0)
+    config = bert.get_config("tiny")
+    docs = nlu.documents(3000, seed=0)
+    lexicon = Lexicon(train_vocabulary([s for d in docs for s in d], config.vocabulary_size), config.sequence_length)
+    pairs = pretraining.next_sentence_pairs(docs)
+    held_out = pretraining.pretraining_dataset(
+        lexicon, pretraining.next_sentence_pairs(nlu.documents(300, seed=1), seed=1), config, 64, repeat=False)
+    model = bert.build_pretraining_model(bert.build_backbone(config, lexicon.vocabulary_size), config)
+    pretraining.compile_pretraining(model, 1e-3, warmup_steps=50, total_steps=500)
+    before = pretraining.evaluate_pretraining(model, held_out)
+    driver = Driver(tf.distribute.get_strategy(), model, lambda ctx: pretraining.pretraining_dataset(
+        lexicon, pairs, config, 32), logdir=str(tmp_path), checkpoint_every=10**6, log_every=50, progress=False)
+    driver.train([Stage("pre-train", 500)])
+    after = pretraining.evaluate_pretraining(model, held_out)
+    losses = [logs["loss"] for _, logs in driver.history]
+    assert losses[-1] < 0.7 * losses[0]
+    assert before["mlm_accuracy"] < 0.05 and after["mlm_accuracy"] > 0.3, (before, after)
+    assert 0.4 < after["nsp_accuracy"] < 0.6  # measured, not learnt yet: see the docstring
