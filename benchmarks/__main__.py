@@ -2,7 +2,7 @@
 import importlib
 import sys
 
-BENCHMARKS = ("pggan", "gans")
+BENCHMARKS = ("pggan", "gans", "mtdnn")
 
 
 def main(argv=None):

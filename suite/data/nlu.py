@@ -275,3 +275,34 @@ def vocabulary_words():
         words.update(v)
     words.update("the to in by did not was who what whom where but although".split())
     return sorted(words)
+
+
+def read_documents(path):
+    """Documents (lists of sentences) from a text file in BERT's pre-training layout: one sentence
+    per line, an empty line between documents."""
+    import os
+
+    from suite.data.errors import DataError
+
+    if not os.path.isfile(path):
+        raise DataError(f"--data {path}: no such file (expected 'nlu' or a text file: one sentence per line, "
+                        "an empty line between documents)")
+    docs, current = [], []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                line = line.strip()
+                if line:
+                    current.append(line)
+                elif current:
+                    docs.append(current)
+                    current = []
+    except UnicodeDecodeError as e:
+        raise DataError(f"--data {path}: not UTF-8 text ({e})") from None
+    if current:
+        docs.append(current)
+    docs = [d for d in docs if len(d) >= 2]
+    if len(docs) < 2:
+        raise DataError(f"--data {path}: needs at least 2 documents of 2 or more sentences (an empty line "
+                        "separates documents)")
+    return docs

@@ -100,8 +100,12 @@ class Lexicon:
         if missing:
             raise ValueError(f"the vocabulary lacks the reserved tokens {missing}")
         self.pad_id, self.cls_id, self.sep_id, self.unk_id, self.mask_id = (ids[t] for t in RESERVED)
-        self.table = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(tf.constant(self.vocabulary), tf.range(len(self.vocabulary))), -1)
+        # a Keras lookup layer (not a bare tf.lookup table) so that a SavedModel export tracks and saves it;
+        # its one OOV slot is index 0, so ``lookup(x) - 1`` is the vocabulary index or -1
+        import keras
+
+        self.lookup = keras.layers.StringLookup(vocabulary=self.vocabulary, num_oov_indices=1, mask_token=None,
+                                                output_mode="int", name="wordpiece_lookup")
         longest = max(len(t[2:]) if t.startswith("##") else len(t) for t in self.vocabulary)
         self.max_piece = min(max(longest, 1), MAX_CHARS_PER_WORD)
 
@@ -128,7 +132,7 @@ class Lexicon:
                                      tf.broadcast_to(pos[:, tf.newaxis], shape), tf.broadcast_to(lengths, shape),
                                      unit="UTF8_CHAR")
             subs = tf.where((pos > 0)[:, tf.newaxis], "##" + subs, subs)
-            ids = self.table.lookup(subs)
+            ids = tf.cast(self.lookup(subs), tf.int32) - 1
             ok = (ids >= 0) & (lengths <= left[:, tf.newaxis])
             best = tf.reduce_max(tf.where(ok, lengths, 0), axis=1)  # longest known piece, 0: none
             active = ~done & ~unk
@@ -193,3 +197,14 @@ class Lexicon:
         tokens_b = None if second is None else self.tokenize(tf.reshape(tf.convert_to_tensor(second, tf.string), [-1]))
         out = self.pack(tokens_a, tokens_b)
         return {k: v[0] for k, v in out.items()} if scalar else out
+
+
+def vocabulary_for_run(logdir, texts, size):
+    """The vocabulary of a recipe run: ``logdir/vocabulary.txt`` when resuming, else one learnt from
+    ``texts()`` (called only then). Returns (vocabulary, save) where ``save()`` writes a new one
+    into ``logdir`` (call it after the run's settings are checked, with the first writes)."""
+    path = os.path.join(logdir, "vocabulary.txt")
+    if os.path.isfile(path):
+        return read_vocabulary(path), lambda: None
+    vocabulary = train_vocabulary(texts(), size)
+    return vocabulary, lambda: write_vocabulary(vocabulary, path)

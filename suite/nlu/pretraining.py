@@ -12,6 +12,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from suite.training import Callback
+
 
 def next_sentence_pairs(documents, seed=0):
     """[(first, second, is_next)] from documents (lists of sentences), half of them random."""
@@ -107,3 +109,41 @@ def evaluate_pretraining(model, dataset):
         nsp_hits += float(np.sum(np.argmax(out["nsp"], -1) == targets["nsp"].numpy()))
         nsp_count += len(targets["nsp"])
     return {"mlm_accuracy": mlm_hits / max(mlm_count, 1.0), "nsp_accuracy": nsp_hits / max(nsp_count, 1.0)}
+
+
+class PretrainingMonitor(Callback):
+    """At the end of every stage (chief only): masked-LM and next-sentence accuracy on held-out
+    documents (``eval/...`` in TensorBoard) and, in the text tab, a held-out sentence with its masked
+    words and the model's guesses."""
+
+    def __init__(self, model, lexicon, held_out):
+        self.model, self.lexicon, self.held_out = model, lexicon, held_out
+        self.history, self.seconds = [], 0.0
+
+    def example(self):
+        inputs, targets, weights = next(iter(self.held_out))
+        out = self.model(inputs, training=False)
+        vocab = self.lexicon.vocabulary
+        ids, pos = inputs["token_ids"][0].numpy(), inputs["mask_positions"][0].numpy()
+        guesses = np.argmax(out["mlm"][0].numpy(), -1)
+        shown = [vocab[i] for i in ids[inputs["padding_mask"][0].numpy() == 1]]
+        rows = [f"{vocab[t]} -> {vocab[g]}" for p, t, g, w in zip(pos, targets["mlm"][0].numpy(), guesses,
+                                                                 weights["mlm"][0].numpy()) if w]
+        return " ".join(shown) + "\n\n" + "; ".join(rows)
+
+    def on_stage_end(self, driver, stage):
+        if not driver.chief:
+            return
+        import time
+
+        started = time.perf_counter()
+        scores = evaluate_pretraining(self.model, self.held_out)
+        self.history.append({"step": driver.step, **scores})
+        with driver.writer.as_default(step=driver.step):
+            for k, v in scores.items():
+                tf.summary.scalar(f"eval/{k}", v)
+            tf.summary.text("masked_words", self.example())
+        driver.writer.flush()
+        print(f"step {driver.step}: held-out masked-LM accuracy {scores['mlm_accuracy']:.3f}, next sentence "
+              f"{scores['nsp_accuracy']:.3f}", flush=True)
+        self.seconds += time.perf_counter() - started

@@ -1,10 +1,22 @@
-"""Strategy resolution, the fit driver that works under every tf.distribute strategy, callbacks."""
-from suite.training.driver import Callback, Driver, Stage, check_run_config, limit_stages, supervised_step  # noqa: F401
-from suite.training.strategy import (  # noqa: F401
-    STRATEGIES,
-    is_chief,
-    resolve_strategy,
-    set_precision,
-    split_cpu,
-    worker_id,
-)
+"""Strategy resolution, the fit driver that works under every tf.distribute strategy, callbacks.
+
+The names below load on first use, so that ``suite.training.cli`` (argument parsing, ``--help``)
+imports no TensorFlow.
+"""
+import importlib
+
+_EXPORTS = {
+    "Callback": "driver", "Driver": "driver", "Stage": "driver", "check_run_config": "driver",
+    "limit_stages": "driver", "supervised_step": "driver",
+    "STRATEGIES": "strategy", "is_chief": "strategy", "resolve_strategy": "strategy", "set_precision": "strategy",
+    "split_cpu": "strategy", "worker_id": "strategy",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'suite.training' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"suite.training.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value

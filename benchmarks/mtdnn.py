@@ -1,0 +1,90 @@
+"""Single-task versus multi-task fine-tuning (MT-DNN's claim), on the same budget.
+
+    python -m benchmarks mtdnn [--preset small] [--epochs 5] [--init-from logs/bert/encoder] [--output mtdnn.md]
+
+Runs ``recipes.mtdnn`` once per task with ``--tasks TASK`` and once with
+every task together, for the same number of epochs: an epoch is one pass
+over the training data of the tasks in the run, so every task sees each of
+its examples equally often either way, and the multi-task run costs the sum
+of the single-task runs. The table gives each task's development scores
+(GLUE's metric per task; ranking: accuracy of the top candidate and MRR),
+the untrained model's for reference, and training examples per second.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(tasks, args, workdir, key):
+    cmd = [sys.executable, "-m", "recipes.mtdnn", "--preset", args.preset, "--data", args.data, "--tasks", tasks,
+           "--seed", str(args.seed), "--no-progress", "--logdir", os.path.join(workdir, "logs", key),
+           "--export-dir", os.path.join(workdir, "export")]
+    if args.epochs:
+        cmd += ["--epochs", str(args.epochs)]
+    if args.init_from:
+        cmd += ["--init-from", args.init_from]
+    env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"recipes.mtdnn --tasks {tasks} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    return json.loads([line for line in proc.stdout.splitlines() if line.startswith("{")][-1])
+
+
+def fmt(scores):
+    return " / ".join(f"{v:.3f}" for v in scores.values())
+
+
+def table(tasks, single, multi):
+    lines = ["| task | metrics | untrained | single-task | multi-task |", "|---|---|---|---|---|"]
+    for t in tasks:
+        lines.append(f"| {t} | {' / '.join(multi['dev'][t])} | {fmt(multi['initial'][t])} | {fmt(single[t]['dev'][t])} "
+                     f"| {fmt(multi['dev'][t])} |")
+    single_steps = sum(single[t]["step"] for t in tasks)
+    single_rate = sum(single[t]["examples_per_second"] * single[t]["step"] for t in tasks) / max(single_steps, 1)
+    lines.append(f"| steps | | | {single_steps:,} in all ({single_rate:,.0f} examples/s) | {multi['step']:,} "
+                 f"({multi['examples_per_second']:,.0f} examples/s) |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m benchmarks mtdnn", description=__doc__.split("\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data", default="nlu", help="--data of the recipe")
+    p.add_argument("--tasks", default=None, help="comma-separated tasks (default: every task of --data)")
+    p.add_argument("--preset", default="small", choices=("tiny", "small", "paper"))
+    p.add_argument("--epochs", type=int, default=None, help="epochs of every run (default: the preset's)")
+    p.add_argument("--init-from", default=None, help="a pre-trained encoder (recipes.bert's LOGDIR/encoder)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output", default=None, help="also write the table (markdown) to this file")
+    args = p.parse_args(argv)
+    from suite.data import glue
+
+    tasks = [t for t in (args.tasks or ",".join(glue.task_names(args.data))).split(",") if t]
+    single = {}
+    with tempfile.TemporaryDirectory(prefix="bench-mtdnn-") as workdir:
+        for t in tasks:
+            print(f"training {t} alone ...", file=sys.stderr, flush=True)
+            single[t] = run(t, args, workdir, t)
+            print(f"  {t}: {single[t]['dev'][t]}", file=sys.stderr, flush=True)
+        print(f"training {','.join(tasks)} together ...", file=sys.stderr, flush=True)
+        multi = run(",".join(tasks), args, workdir, "all")
+    text = (f"MT-DNN, preset={args.preset}, data={args.data}, seed {args.seed}, "
+            f"{'encoder from ' + args.init_from if args.init_from else 'encoder trained from scratch'}\n\n"
+            + table(tasks, single, multi))
+    print(text)
+    if args.output:
+        tmp = f"{args.output}.tmp-{os.getpid()}"
+        with open(tmp, "w") as f:
+            f.write(text + "\n")
+        os.replace(tmp, args.output)
+    return single, multi
+
+
+if __name__ == "__main__":
+    main()
