@@ -84,12 +84,14 @@ def test_mtdnn_learns_and_exports_a_signature_per_task(python, tmp_path):
     # every task got steps in proportion to its size
     steps = result["task_steps"]
     assert steps["nli"] > steps["cola"] > steps["qnli"] and sum(steps.values()) == result["step"]
-    calls = [("serving_default", {"sentence": ["the food was good but the service was bad", "", LONG]}),
+    calls = [("sst", {"sentence": ["the food was good but the service was bad", "", LONG]}),
+             ("serving_default", {"sentence": ["alice gave the red ball to bob"]}),  # the first task: cola
              ("nli", {"sentence1": ["bob gave the cup to alice"], "sentence2": ["alice did not get the cup"]}),
              ("sts", {"sentence1": ["bob gave the cup to alice", ""], "sentence2": ["alice gave the cup to bob", LONG]}),
              ("qnli", {"question": ["who gave the cup to alice"] * 2, "candidate": ["bob gave the cup to alice", ""]})]
-    sst, nli, sts, qnli = serve(result["export"], calls, tmp_path)
+    sst, cola, nli, sts, qnli = serve(result["export"], calls, tmp_path)
     assert len(sst["label"]) == 3 and set(sst["label"]) <= {"negative", "positive"}
+    assert cola["label"][0] in ("acceptable", "unacceptable")
     assert abs(sum(sst["probabilities"][2]) - 1.0) < 1e-4
     assert nli["label"][0] in ("entailment", "neutral", "contradiction") and len(nli["probabilities"][0]) == 3
     assert len(sts["score"]) == 2 and all(0.0 < s < 1.0 for s in qnli["score"])
