@@ -18,6 +18,8 @@ import os
 import subprocess
 import sys
 import tempfile
+
+from benchmarks import report
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -91,12 +93,7 @@ def main(argv=None):
                   f"{result['images_per_second']:,.0f} img/s", file=sys.stderr, flush=True)
     text = (f"GAN family, preset={args.preset}, data={args.data}, {args.steps} generator steps each, seed {args.seed}\n\n"
             + table(rows))
-    print(text)
-    if args.output:
-        tmp = f"{args.output}.tmp-{os.getpid()}"
-        with open(tmp, "w") as f:
-            f.write(text + "\n")
-        os.replace(tmp, args.output)
+    report(text, args.output)
     return rows
 
 

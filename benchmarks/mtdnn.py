@@ -17,6 +17,8 @@ import subprocess
 import sys
 import tempfile
 
+from benchmarks import report
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -77,12 +79,7 @@ def main(argv=None):
     text = (f"MT-DNN, preset={args.preset}, data={args.data}, seed {args.seed}, "
             f"{'encoder from ' + args.init_from if args.init_from else 'encoder trained from scratch'}\n\n"
             + table(tasks, single, multi))
-    print(text)
-    if args.output:
-        tmp = f"{args.output}.tmp-{os.getpid()}"
-        with open(tmp, "w") as f:
-            f.write(text + "\n")
-        os.replace(tmp, args.output)
+    report(text, args.output)
     return single, multi
 
 
