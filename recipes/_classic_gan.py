@@ -3,7 +3,7 @@
 the suite's driver, evaluate, export the generator."""
 import time
 
-from recipes.common import add_gan_metric_flags, check_gan_metric_flags, export_generator, print_result, \
+from recipes._common import add_gan_metric_flags, check_gan_metric_flags, export_generator, print_result, \
     start_gan_run
 from suite.training.cli import check_batch, check_positive, core_parser
 

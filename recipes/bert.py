@@ -20,7 +20,7 @@ The export ``saved_models/bert/<version>/`` is a text embedder:
 """
 import time
 
-from recipes.common import print_result, run
+from recipes._common import print_result, run
 from suite.training.cli import check_batch, check_positive, core_parser
 
 NAME = "bert"

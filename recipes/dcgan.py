@@ -4,9 +4,11 @@
     python -m recipes.dcgan --data tfds:cifar10
     python -m recipes.dcgan --preset paper --data ~/lsun_bedrooms   # 64x64, the paper's networks
     tensorboard --logdir logs
+
+Ends by exporting the generator as a SavedModel (see the export section below).
 """
 from recipes import _classic_gan
-from recipes.common import run
+from recipes._common import run
 
 main, __doc__ = _classic_gan.entry("dcgan", "dcgan", __doc__)
 

@@ -3,9 +3,11 @@
     python -m recipes.gan                          # embedded shapes, small preset, 32x32
     python -m recipes.gan --g-loss minimax         # the saturating generator loss of the paper's equation 1
     tensorboard --logdir logs
+
+Ends by exporting the generator as a SavedModel (see the export section below).
 """
 from recipes import _classic_gan
-from recipes.common import run
+from recipes._common import run
 
 main, __doc__ = _classic_gan.entry("gan", "gan", __doc__)
 

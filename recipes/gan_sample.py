@@ -11,7 +11,7 @@ written as a PNG (to a temporary file first, then renamed).
 import argparse
 import os
 
-from recipes.common import run
+from recipes._common import run
 
 
 def parse_args(argv=None):

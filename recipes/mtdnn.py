@@ -20,7 +20,7 @@ ranking ``question`` and ``candidate`` (strings [N]); they return ``label``,
 """
 import time
 
-from recipes.common import print_result, run
+from recipes._common import print_result, run
 from suite.training.cli import check_batch, check_positive, core_parser
 
 NAME = "mtdnn"

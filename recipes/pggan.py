@@ -10,7 +10,7 @@ uint8 [N, R, R, 3], computed by the moving average of the generator.
 """
 import time
 
-from recipes.common import add_gan_metric_flags, check_gan_metric_flags, export_generator, print_result, run, \
+from recipes._common import add_gan_metric_flags, check_gan_metric_flags, export_generator, print_result, run, \
     start_gan_run
 from suite.training.cli import check_batch, check_positive, core_parser
 
