@@ -37,7 +37,7 @@ def parse_args(argv=None):
                            "download lays it out (CoLA/train.tsv, SST-2/dev.tsv, MNLI/dev_matched.tsv, ...)")
         if action.dest == "steps_per_epoch":
             action.help = ("steps per epoch (default: one pass over every task's training data, or the "
-                           "preset's: tiny 750)")
+                           "preset's: tiny 2000)")
         if action.dest == "batch_size":
             action.help = "global mini-batch, every one from a single task (default: the preset's, 32)"
     g = p.add_argument_group("MT-DNN")

@@ -68,10 +68,8 @@ def test_bert_pretrains_exports_an_embedder_and_initialises_mtdnn(python, tmp_pa
 
 @pytest.mark.slow
 def test_mtdnn_learns_and_exports_a_signature_per_task(python, tmp_path):
-    """The tiny preset, all five embedded tasks, 3,000 steps from a fresh encoder: SST (sentiment
-    decided by the main clause) and NLI (three classes) are learnt well above chance. CoLA, STS and
-    QNLI need the model to compare words across positions or segments and stay near chance at this
-    budget (see issue 4's notes); their scores are printed, not asserted."""
+    """The tiny preset, all five embedded tasks, 8,000 steps from a fresh encoder: every task well
+    above chance (measured: CoLA MCC 0.52, SST 1.00, STS Pearson 0.55, NLI 0.63, QNLI top-1 0.39)."""
     logdir, export_dir = tmp_path / "logs", tmp_path / "export"
     out = python(["-m", "recipes.mtdnn", "--preset", "tiny", "--no-progress", "--logdir", str(logdir),
                   "--export-dir", str(export_dir)])
@@ -79,11 +77,14 @@ def test_mtdnn_learns_and_exports_a_signature_per_task(python, tmp_path):
     assert result["tasks"] == ["cola", "sst", "sts", "nli", "qnli"]
     dev, initial = result["dev"], result["initial"]
     print(json.dumps({"initial": initial, "dev": dev}, indent=1))
-    assert dev["sst"]["accuracy"] > 0.9 and initial["sst"]["accuracy"] < 0.6
+    assert dev["sst"]["accuracy"] > 0.85 and initial["sst"]["accuracy"] < 0.6
+    assert dev["cola"]["mcc"] > 0.3 and abs(initial["cola"]["mcc"]) < 0.2
+    assert dev["sts"]["pearson"] > 0.35 and abs(initial["sts"]["pearson"]) < 0.2
     assert dev["nli"]["accuracy"] > 0.55  # three classes: chance 0.33
+    assert dev["qnli"]["accuracy"] > 0.32 and initial["qnli"]["accuracy"] < 0.3  # 4 candidates: chance 0.25
     # every task got steps in proportion to its size
     steps = result["task_steps"]
-    assert steps["nli"] > steps["cola"] > steps["qnli"] and sum(steps.values()) == result["step"]
+    assert steps["sts"] > steps["cola"] > steps["sst"] and sum(steps.values()) == result["step"]
     calls = [("sst", {"sentence": ["the food was good but the service was bad", "", LONG]}),
              ("serving_default", {"sentence": ["alice gave the red ball to bob"]}),  # the first task: cola
              ("nli", {"sentence1": ["bob gave the cup to alice"], "sentence2": ["alice did not get the cup"]}),

@@ -3,7 +3,9 @@
 Task-specific layers (section 3), on the encoder's outputs:
 
 * single-sentence classification: dropout and a softmax layer on the [CLS]
-  vector (the pooled output),
+  vector (its contextual embedding, as section 3.1 has it: not the
+  pre-training pooler, whose shared tanh the confident classification tasks
+  saturate, starving the regression and ranking tasks of gradient),
 * text similarity: a linear regression of the score on the [CLS] vector
   (mean squared error),
 * pairwise classification: the stochastic answer network (``SAN``, K = 5
@@ -58,8 +60,9 @@ class MTDNNConfig:
 
 PRESETS = {
     # a from-scratch tiny encoder: a larger learning rate than fine-tuning BERT (at 1e-3 the
-    # single-sentence tasks sit on a plateau for 2,000+ steps; 3e-3 leaves it within ~700)
-    "tiny": MTDNNConfig(bert.PRESETS["tiny"], batch_size=32, learning_rate=3e-3, epochs=4, steps_per_epoch=750,
+    # single-sentence tasks sit on a plateau for 2,000+ steps; 3e-3 leaves it within ~700); the
+    # cross-segment tasks (sts, qnli) start learning after ~1,000 steps of their own: 8,000 in all
+    "tiny": MTDNNConfig(bert.PRESETS["tiny"], batch_size=32, learning_rate=3e-3, epochs=4, steps_per_epoch=2000,
                         san_steps=3),
     "small": MTDNNConfig(bert.PRESETS["small"], batch_size=32, learning_rate=5e-4, epochs=5),
     # the paper: BERT-base, Adamax 5e-5, batch 32, 5 epochs, warm-up over 10% of the steps
@@ -88,7 +91,11 @@ def build_head(spec, backbone, config, seed=None):
                                       prediction_dropout=config.san_prediction_dropout, seed=seed, name=name)(
             [encoded["sequence_output"], inputs["segment_ids"], inputs["padding_mask"]])
     else:
-        pooled = keras.layers.Dropout(config.head_dropout, seed=seed)(encoded["pooled_output"])
+        # x = the contextual embedding of [CLS] (section 3.1), not the pre-training pooler: its
+        # tanh, shared by every task, saturates under confident classification tasks and then
+        # passes the regression and ranking tasks no gradient
+        cls = encoded["sequence_output"][:, 0, :]
+        pooled = keras.layers.Dropout(config.head_dropout, seed=seed)(cls)
         out = keras.layers.Dense(spec.num_outputs, kernel_initializer=init, dtype="float32", name=name)(pooled)
         if spec.num_outputs == 1:
             out = keras.layers.Reshape(())(out)
