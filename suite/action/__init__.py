@@ -1,0 +1,1 @@
+"""Human action recognition: single-frame, late/early/slow fusion, two-stream."""

@@ -1,0 +1,206 @@
+"""Training, evaluation and serving of the action networks.
+
+``ActionClassifier`` wraps a network of ``suite.action.models`` for the fit
+driver: cross-entropy of the predicted probabilities (two-stream: the sum of
+each stream's cross-entropy, as the paper trains the streams apart, plus the
+fused one's when the fusion is learned). ``evaluate`` gives clip and video
+top-1/top-5 accuracy (a video's prediction is the average of its evenly
+spaced clips' probabilities, as both papers do) and the confusion matrix;
+``ActionEvaluator`` logs them, and the confusion matrix as an image, at the
+end of every epoch.
+"""
+import keras
+import numpy as np
+import tensorflow as tf
+
+from suite.action.models import build_model
+from suite.training import Callback
+
+
+def crossentropy(probabilities, labels):
+    p = tf.clip_by_value(tf.cast(probabilities, tf.float32), 1e-7, 1.0)
+    return -tf.math.log(tf.gather(p, tf.cast(labels, tf.int32), batch_dims=1))
+
+
+class ActionClassifier(keras.Model):
+    def __init__(self, config, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.net = build_model(config)
+
+    def call(self, inputs, training=False):
+        return self.net(inputs, training=training)
+
+    def compile(self, optimizer=None):
+        super().compile()
+        c = self.config
+        self.optimizer = optimizer or (keras.optimizers.SGD(c.learning_rate, momentum=0.9) if c.optimizer == "sgd"
+                                       else keras.optimizers.Adam(c.learning_rate))
+        self.optimizer.build(self.net.trainable_variables)
+
+    def checkpoint_objects(self):
+        return {"net": self.net, "optimizer": self.optimizer}
+
+    def losses_of(self, outputs, labels):
+        if self.config.uses_flow:
+            terms = {"loss/spatial": crossentropy(outputs["spatial"], labels),
+                     "loss/temporal": crossentropy(outputs["temporal"], labels)}
+            if self.config.fusion == "learned":
+                terms["loss/fused"] = crossentropy(outputs["probabilities"], labels)
+            return terms
+        return {"loss/classification": crossentropy(outputs["probabilities"], labels)}
+
+    def train_step(self, batch):
+        inputs, labels = batch
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        with tf.GradientTape() as tape:
+            outputs = self.net(inputs, training=True)
+            terms = {k: tf.reduce_mean(v) for k, v in self.losses_of(outputs, labels).items()}
+            loss = tf.add_n(list(terms.values()))
+            if self.net.losses:  # weight decay
+                loss += tf.add_n(self.net.losses)
+            scaled = self.optimizer.scale_loss(loss / replicas)
+        variables = self.net.trainable_variables
+        self.optimizer.apply(tape.gradient(scaled, variables), variables)
+        hits = tf.cast(tf.equal(tf.argmax(outputs["probabilities"], -1, output_type=tf.int32),
+                                tf.cast(labels, tf.int32)), tf.float32)
+        return {"loss": loss, **terms, "accuracy/clip": tf.reduce_mean(hits)}
+
+
+# ------------------------------------------------------------------ evaluation
+def top_k_accuracy(probabilities, labels, k):
+    k = min(k, probabilities.shape[-1])
+    top = np.argsort(-probabilities, axis=-1)[:, :k]
+    return float(np.mean([label in row for row, label in zip(top, labels)]))
+
+
+def confusion_matrix(labels, predictions, num_classes):
+    m = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(m, (np.asarray(labels), np.asarray(predictions)), 1)
+    return m
+
+
+def evaluate(model, videos, config, clips_per_video=5, batch_size=32):
+    """Clip and video top-1 / top-5 accuracy over ``videos`` (a VideoSet) and the video-level
+    confusion matrix [true, predicted]."""
+    from suite.data.video import video_clips
+
+    clip_probs, clip_labels, video_probs = [], [], []
+    pending, owners = [], []
+
+    def flush():
+        if not pending:
+            return
+        batch = {k: np.concatenate([p[k] for p in pending]) for k in pending[0]}
+        inputs = batch if config.uses_flow else batch["frames"]
+        probs = np.concatenate([model(_slice(inputs, s, batch_size), training=False)["probabilities"].numpy()
+                                for s in range(0, len(batch["frames"]), batch_size)])
+        start = 0
+        for owner, p in zip(owners, pending):
+            n = len(p["frames"])
+            clip_probs.append(probs[start:start + n])
+            clip_labels.append(np.full(n, videos.labels[owner]))
+            video_probs.append(probs[start:start + n].mean(0))
+            start += n
+        pending.clear()
+        owners.clear()
+
+    for i in range(len(videos)):
+        pending.append(video_clips(videos, i, config.clip_frames, config.flow_frames if config.uses_flow else 0,
+                                   clips_per_video))
+        owners.append(i)
+        if sum(len(p["frames"]) for p in pending) >= 4 * batch_size:
+            flush()
+    flush()
+    clip_probs, clip_labels = np.concatenate(clip_probs), np.concatenate(clip_labels)
+    video_probs = np.stack(video_probs)
+    scores = {"clip_top1": top_k_accuracy(clip_probs, clip_labels, 1),
+              "clip_top5": top_k_accuracy(clip_probs, clip_labels, 5),
+              "video_top1": top_k_accuracy(video_probs, videos.labels, 1),
+              "video_top5": top_k_accuracy(video_probs, videos.labels, 5)}
+    return scores, confusion_matrix(videos.labels, video_probs.argmax(-1), len(videos.class_names))
+
+
+def _slice(inputs, start, size):
+    if isinstance(inputs, dict):
+        return {k: v[start:start + size] for k, v in inputs.items()}
+    return inputs[start:start + size]
+
+
+def confusion_image(matrix, class_names, cell=12):
+    """The confusion matrix as an RGB uint8 image: rows true classes, columns predictions, each row
+    normalised (white 0 to dark blue 1), for TensorBoard."""
+    rows = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
+    colour = np.stack([1 - rows, 1 - 0.7 * rows, np.ones_like(rows) - 0.3 * rows], -1)
+    image = np.repeat(np.repeat(colour, cell, 0), cell, 1)
+    image[::cell, :] = image[:, ::cell] = 0.8  # grid lines
+    return (255 * image).astype(np.uint8)
+
+
+class ActionEvaluator(Callback):
+    """At the end of every epoch (chief only): clip and video top-1/top-5 on the held-out videos
+    (``eval/...``) and the confusion matrix image (``eval/confusion_matrix``); ``history`` keeps
+    (step, scores)."""
+
+    def __init__(self, model, videos, config, clips_per_video=5):
+        self.model, self.videos, self.config, self.clips = model, videos, config, clips_per_video
+        self.history = []
+
+    def evaluate(self):
+        return evaluate(self.model, self.videos, self.config, self.clips)
+
+    def on_stage_end(self, driver, stage):
+        if not driver.chief:
+            return
+        scores, matrix = self.evaluate()
+        self.history.append((driver.step, scores))
+        with driver.writer.as_default(step=driver.step):
+            for k, v in scores.items():
+                tf.summary.scalar(f"eval/{k}", v)
+            tf.summary.image("eval/confusion_matrix", confusion_image(matrix, self.videos.class_names)[None])
+        driver.writer.flush()
+        print(f"step {driver.step}: " + "  ".join(f"{k} {v:.3f}" for k, v in scores.items()), flush=True)
+
+
+# ------------------------------------------------------------------ serving
+def serving_endpoints(net, config, class_names):
+    """``serving_default``: ``frames`` uint8 [N, T, H, W, 3] (any H, W; resized in the graph; T =
+    ``config.clip_frames``), two-stream also ``flow`` uint8 [N, H', W', 2L] (quantised as
+    ``suite.data.video.quantize_flow``; resized with its displacements rescaled) -> ``probabilities``
+    [N, classes], ``class_id`` [N] and ``label`` [N] (the top class)."""
+    size = config.image_size
+    names = tf.constant(list(class_names))
+    t = config.clip_frames
+
+    def resize_frames(frames):
+        shape = tf.shape(frames)
+        flat = tf.reshape(frames, tf.concat([[-1], shape[2:]], 0))
+        resized = tf.image.resize(tf.cast(flat, tf.float32), [size, size], antialias=True)
+        resized = tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+        return tf.reshape(resized, [shape[0], t, size, size, 3])
+
+    def resize_flow(flow):
+        width = tf.cast(tf.shape(flow)[2], tf.float32)
+        displacement = (tf.cast(flow, tf.float32) - 127.5) * (size / width)  # pixels scale with the frame
+        resized = tf.image.resize(displacement, [size, size], antialias=True) + 127.5
+        return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+    def outputs(probs):
+        class_id = tf.argmax(probs, -1, output_type=tf.int32)
+        return {"probabilities": probs, "class_id": class_id, "label": tf.gather(names, class_id)}
+
+    frames_spec = tf.TensorSpec([None, t, None, None, 3], tf.uint8, name="frames")
+    if config.uses_flow:
+        @tf.function
+        def serve(frames, flow):
+            probs = net({"frames": resize_frames(frames), "flow": resize_flow(flow)}, training=False)
+            return outputs(probs["probabilities"])
+
+        flow_spec = tf.TensorSpec([None, None, None, 2 * config.flow_frames], tf.uint8, name="flow")
+        return {"serving_default": (serve, [frames_spec, flow_spec])}
+
+    @tf.function
+    def serve_frames(frames):
+        return outputs(net(resize_frames(frames), training=False)["probabilities"])
+
+    return {"serving_default": (serve_frames, [frames_spec])}

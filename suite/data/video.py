@@ -1,0 +1,525 @@
+"""Video datasets: the embedded motion videos, UCF-101 and HMDB-51 folders, ``tfds:ucf101``; optical
+flow (OpenCV Farneback, quantised and cached as in the two-stream paper); clip sampling.
+
+A dataset is a ``VideoSet``: its videos' labels and a loader of each video's
+frames (uint8 [F, H, W, 3] at the set's size) and, on demand, of its optical
+flow (uint8 [F - 1, H, W, 2], computed once per video and cached on disk).
+``clip_dataset`` samples random clips for training; ``video_clips`` gives a
+video's evenly spaced clips, whose averaged predictions are the video-level
+prediction.
+"""
+import dataclasses
+import hashlib
+import os
+import tempfile
+from typing import Callable
+
+import numpy as np
+
+from suite.data.errors import DataError
+
+EMBEDDED = "motion"
+MOTIONS = ("right", "left", "up", "down", "clockwise", "counterclockwise", "grow", "shrink")
+SPLITS = {"train": 0, "validation": 1, "test": 2}
+VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".webm")
+FLOW_BOUND = 20.0  # pixels per frame: the two-stream paper's clipping of the flow before it is stored as bytes
+
+
+def _cv2():
+    try:
+        import cv2
+    except ImportError as e:  # pragma: no cover - a requirement
+        raise ImportError("video data needs OpenCV: pip install -r requirements.txt") from e
+    return cv2
+
+
+# ------------------------------------------------------------------ embedded motion videos
+def render_motion_video(rng, label, size=32, frames=20, first=0, count=None):
+    """One video of class ``MOTIONS[label]``: a polygon that moves right/left/up/down, turns
+    clockwise/counter-clockwise or grows/shrinks, with a random speed, in front of a cluttered
+    static background with a still distractor polygon, plus camera noise.
+
+    Every motion is symmetric about the middle frame (position, angle and scale there are drawn
+    independently of the class, and the reverse motion is another class), so no single frame
+    tells the classes apart: only motion does. Returns uint8 [count, size, size, 3]: frames
+    ``first`` .. ``first + count`` of the ``frames``-frame video (all of them by default), the same
+    pixels whichever range is asked for (the camera noise is keyed on the frame).
+    """
+    cv2 = _cv2()
+    s = size / 32.0  # motions and shapes scale with the frame
+    canvas = np.empty((size, size, 3), np.float32)
+    background = rng.uniform(40, 215, 3)
+    canvas[:] = background
+    for _ in range(int(rng.integers(3, 7))):  # clutter: rectangles of nearby colours
+        x0, y0 = rng.integers(0, size, 2)
+        w, h = rng.integers(max(2, size // 10), max(3, size // 3), 2)
+        colour = np.clip(background + rng.uniform(-50, 50, 3), 0, 255)
+        cv2.rectangle(canvas, (int(x0), int(y0)), (int(x0 + w), int(y0 + h)), colour.tolist(), -1)
+
+    def polygon(radius):
+        n = int(rng.integers(3, 6))  # corners spread around the centre: never a sliver
+        angles = rng.uniform(0, 2 * np.pi) + 2 * np.pi * (np.arange(n) + rng.uniform(-0.3, 0.3, n)) / n
+        radii = radius * rng.uniform(0.6, 1.0, n)
+        return np.stack([radii * np.cos(angles), radii * np.sin(angles)], 1)
+
+    def draw(image, shape, centre, angle, scale, colour):
+        c, si = np.cos(angle), np.sin(angle)
+        pts = (shape @ np.array([[c, si], [-si, c]])) * scale + centre
+        cv2.fillPoly(image, [np.round(pts * 16).astype(np.int32)], colour, lineType=cv2.LINE_AA, shift=4)
+
+    def contrasting():  # a colour far from the background's
+        while True:
+            colour = rng.uniform(0, 255, 3)
+            if np.abs(colour - background).max() > 90:
+                return colour.tolist()
+
+    # a still distractor, the same kind of shape as the moving one
+    draw(canvas, polygon(rng.uniform(4, 7) * s), rng.uniform(0, size, 2), rng.uniform(0, 2 * np.pi), 1.0,
+         contrasting())
+    shape = polygon(rng.uniform(5.5, 8.0) * s)
+    colour = contrasting()
+    middle_centre = rng.uniform(0.3 * size, 0.7 * size, 2)
+    middle_angle = rng.uniform(0, 2 * np.pi)
+    middle_scale = rng.uniform(0.8, 1.25)
+    speed = rng.uniform(0.75, 1.0)  # of the class's full speed
+    noise_seed = int(rng.integers(2**31))
+    motion = MOTIONS[label]
+    count = frames - first if count is None else count
+    video = np.empty((count, size, size, 3), np.uint8)
+    for t in range(first, first + count):
+        dt = t - (frames - 1) / 2.0
+        centre, angle, scale = middle_centre.copy(), middle_angle, middle_scale
+        step = 1.5 * s * speed * dt  # pixels
+        if motion == "right":
+            centre[0] += step
+        elif motion == "left":
+            centre[0] -= step
+        elif motion == "up":
+            centre[1] -= step
+        elif motion == "down":
+            centre[1] += step
+        elif motion == "clockwise":
+            angle += 0.2 * speed * dt
+        elif motion == "counterclockwise":
+            angle -= 0.2 * speed * dt
+        elif motion == "grow":
+            scale *= np.exp(0.06 * speed * dt)
+        else:
+            scale *= np.exp(-0.06 * speed * dt)
+        image = canvas.copy()
+        draw(image, shape, centre, angle, scale, colour)
+        image += np.random.default_rng([noise_seed, t]).normal(0, 4.0, image.shape)
+        video[t - first] = np.clip(image, 0, 255).astype(np.uint8)
+    return video
+
+
+def embedded_videos(count, size=32, frames=20, seed=0, split="train"):
+    """``count`` motion videos, classes in turn (balanced), deterministic from (seed, split, index):
+    (videos uint8 [count, frames, size, size, 3], labels int32 [count])."""
+    videos = EmbeddedVideos(count, size, frames, seed, split)
+    frames_of = [videos.load(i) for i in range(count)]
+    return (np.stack(frames_of) if count else np.zeros((0, frames, size, size, 3), np.uint8)), videos.labels
+
+
+# ------------------------------------------------------------------ optical flow
+def farneback_flow(frames):
+    """Dense optical flow between consecutive frames (OpenCV Farneback): uint8 [F, H, W, 3] ->
+    float32 [F - 1, H, W, 2], (dx, dy) in pixels per frame, x to the right, y down."""
+    cv2 = _cv2()
+    frames = np.asarray(frames)
+    gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
+    out = np.empty((len(frames) - 1, *frames.shape[1:3], 2), np.float32)
+    for t in range(len(frames) - 1):
+        out[t] = cv2.calcOpticalFlowFarneback(gray[t], gray[t + 1], None, pyr_scale=0.5, levels=3, winsize=9,
+                                              iterations=3, poly_n=5, poly_sigma=1.1, flags=0)
+    return out
+
+
+def quantize_flow(flow, bound=FLOW_BOUND):
+    """As the two-stream paper stores flow: clipped to [-bound, bound] pixels and rescaled linearly
+    to bytes [0, 255] (127.5 is no motion)."""
+    q = (np.clip(flow, -bound, bound) + bound) * (255.0 / (2 * bound))
+    return np.round(q).astype(np.uint8)
+
+
+def dequantize_flow(q, bound=FLOW_BOUND):
+    return np.asarray(q, np.float32) * (2 * bound / 255.0) - bound
+
+
+def _atomic_save(path, array):
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npy", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, array)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+class FlowCache:
+    """Each video's quantised flow, computed once and kept as ``directory/<key>.npy`` (written to a
+    temporary file and renamed, so an interrupted run leaves no half-written flow). With
+    ``directory=None`` it is kept in memory only."""
+
+    def __init__(self, directory=None, bound=FLOW_BOUND):
+        self.directory = directory
+        self.bound = bound
+        self.memory = {}
+        self.computed = 0
+
+    def get(self, key, frames_fn):
+        if key in self.memory:
+            return self.memory[key]
+        path = None
+        if self.directory:
+            digest = hashlib.sha1(f"{key}|{self.bound}".encode()).hexdigest()[:20]
+            path = os.path.join(self.directory, f"{digest}.npy")
+            if os.path.isfile(path):
+                flow = np.load(path)
+                self.memory[key] = flow
+                return flow
+        flow = quantize_flow(farneback_flow(frames_fn()), self.bound)
+        self.computed += 1
+        if path:
+            _atomic_save(path, flow)
+        self.memory[key] = flow
+        return flow
+
+
+# ------------------------------------------------------------------ video sets
+@dataclasses.dataclass
+class VideoSet:
+    """Videos of one split: ``labels`` [N], ``class_names``, ``load(i)`` -> uint8 [F, H, W, 3] at
+    ``size``, ``keys`` (for the flow cache and messages: a path, or a name)."""
+
+    labels: np.ndarray
+    class_names: tuple
+    load: Callable
+    keys: list
+    size: int
+    flow_cache: FlowCache = None
+    load_clip: Callable = None  # (i, start, length) -> frames; default: a slice of load(i)
+    lengths: Callable = None  # i -> number of frames; default: len(load(i))
+
+    def __len__(self):
+        return len(self.labels)
+
+    def clip(self, i, start, length):
+        if self.load_clip is not None:
+            return self.load_clip(i, start, length)
+        return self.load(i)[start:start + length]
+
+    def num_frames(self, i):
+        return self.lengths(i) if self.lengths is not None else len(self.load(i))
+
+    def flow(self, i):
+        """Video ``i``'s quantised flow [F - 1, H, W, 2], computed once and cached."""
+        if self.flow_cache is None:
+            self.flow_cache = FlowCache()
+        return self.flow_cache.get(self.keys[i], lambda: self.load(i))
+
+    def flow_window(self, i, start, count):
+        """Flow fields ``start`` .. ``start + count`` of video ``i``. Rendered videos (``load_clip``
+        given) compute them from the window's frames each time -- as cheap as reading a cache, and
+        a large embedded set never fills one; decoded videos read the cached whole-video flow."""
+        if self.load_clip is not None:
+            bound = self.flow_cache.bound if self.flow_cache is not None else FLOW_BOUND
+            return quantize_flow(farneback_flow(self.clip(i, start, count + 1)), bound)
+        return self.flow(i)[start:start + count]
+
+    def precompute_flow(self, progress=False):
+        """Computes (or loads) every decoded video's flow once, with a progress bar when asked
+        (rendered videos compute theirs per clip)."""
+        if self.load_clip is not None:
+            return
+        indices = range(len(self))
+        if progress:
+            from tqdm import tqdm
+
+            indices = tqdm(indices, desc="optical flow", unit="video", mininterval=2.0)
+        for i in indices:
+            self.flow(i)
+
+
+class EmbeddedVideos:
+    """The embedded videos of (seed, split), rendered when asked for (nothing is held in memory, so a
+    training set can be large enough that no network memorises it): ``load(i)``, and
+    ``load_clip(i, start, length)`` which renders only those frames."""
+
+    def __init__(self, count, size, frames, seed, split):
+        if split not in SPLITS:
+            raise DataError(f"unknown split {split!r}: choose one of {', '.join(SPLITS)}")
+        self.size, self.frames, self.seed, self.split = size, frames, seed, SPLITS[split]
+        self.labels = np.arange(count, dtype=np.int32) % len(MOTIONS)
+
+    def rng(self, i):
+        return np.random.default_rng([self.seed, 7, self.split, i])
+
+    def load(self, i):
+        return render_motion_video(self.rng(i), int(self.labels[i]), self.size, self.frames)
+
+    def load_clip(self, i, start, length):
+        return render_motion_video(self.rng(i), int(self.labels[i]), self.size, self.frames, start, length)
+
+
+def embedded_set(count, size=32, frames=20, seed=0, split="train", flow_cache=None):
+    videos = EmbeddedVideos(count, size, frames, seed, split)
+    keys = [f"motion-{seed}-{split}-{size}-{frames}-{i}" for i in range(count)]
+    return VideoSet(videos.labels, MOTIONS, videos.load, keys, size, flow_cache,
+                    load_clip=videos.load_clip, lengths=lambda i: frames)
+
+
+def decode_video(path, size=None):
+    """All frames of a video file (OpenCV), RGB uint8 [F, H, W, 3], resized to size x size when
+    given. A file OpenCV cannot open or that has no frame is a DataError naming it."""
+    cv2 = _cv2()
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: no such video file")
+    capture = cv2.VideoCapture(path)
+    frames = []
+    try:
+        if not capture.isOpened():
+            raise DataError(f"{path}: not a readable video (OpenCV could not open it)")
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            if size:
+                frame = cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA)
+            frames.append(frame)
+    finally:
+        capture.release()
+    if not frames:
+        raise DataError(f"{path}: not a readable video (no frame could be decoded)")
+    return np.stack(frames)
+
+
+def check_video_files(paths, min_frames, progress=False):
+    """Opens every video file once before training (its header only: cheap) and raises a DataError
+    naming the first that OpenCV cannot open or that has fewer than ``min_frames`` frames, so a bad
+    file stops the run before it starts, not in the middle of an epoch."""
+    cv2 = _cv2()
+    if progress:
+        from tqdm import tqdm
+
+        paths = tqdm(paths, desc="checking videos", unit="video", mininterval=2.0)
+    for path in paths:
+        capture = cv2.VideoCapture(path)
+        try:
+            if not capture.isOpened():
+                raise DataError(f"{path}: not a readable video (OpenCV could not open it)")
+            count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+            ok, _ = capture.read()
+        finally:
+            capture.release()
+        if not ok:
+            raise DataError(f"{path}: not a readable video (no frame could be decoded)")
+        if 0 < count < min_frames:
+            raise DataError(f"{path}: {count} frames, shorter than the clip length {min_frames}")
+
+
+def _folder_loader(paths, size, min_frames):
+    import functools
+
+    @functools.lru_cache(maxsize=16)  # a video's clips are often read together (evaluation)
+    def load(i):
+        frames = decode_video(paths[i], size)
+        if len(frames) < min_frames:
+            raise DataError(f"{paths[i]}: {len(frames)} frames, shorter than the clip length {min_frames}")
+        return frames
+
+    return load
+
+
+def _check_listed(root, entries, split_file):
+    for rel, _ in entries:
+        if not os.path.isfile(os.path.join(root, rel)):
+            raise DataError(f"{split_file}: names {rel}, which is not in {root}")
+
+
+def read_ucf101_split(root, split="train", fold=1):
+    """UCF-101 as distributed: ``root/<Class>/v_<Class>_gXX_cYY.avi`` and ``root/ucfTrainTestlist``
+    (``classInd.txt``: "1 ApplyEyeMakeup"; ``trainlistNN.txt``: "Class/video.avi 1";
+    ``testlistNN.txt``: "Class/video.avi"). Returns (entries [(relative path, label)], class
+    names); a split file naming a missing video is a DataError naming both."""
+    lists = os.path.join(root, "ucfTrainTestlist")
+    index_file = os.path.join(lists, "classInd.txt")
+    if not os.path.isfile(index_file):
+        raise DataError(f"--data {root}: not a UCF-101 folder (no ucfTrainTestlist/classInd.txt)")
+    names = {}
+    with open(index_file) as f:
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                parts = line.split()
+                if len(parts) != 2 or not parts[0].isdigit():
+                    raise DataError(f"{index_file}:{n}: expected 'INDEX CLASS', got {line.strip()!r}")
+                names[parts[1]] = int(parts[0]) - 1
+    class_names = tuple(sorted(names, key=names.get))
+    split_file = os.path.join(lists, f"{'trainlist' if split == 'train' else 'testlist'}{fold:02d}.txt")
+    if not os.path.isfile(split_file):
+        raise DataError(f"--data {root}: no split file {split_file}")
+    entries = []
+    with open(split_file) as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            rel = line.split()[0]
+            cls = rel.split("/")[0]
+            if cls not in names:
+                raise DataError(f"{split_file}:{n}: class {cls!r} is not in {index_file}")
+            entries.append((rel, names[cls]))
+    _check_listed(root, entries, split_file)
+    return entries, class_names
+
+
+def read_hmdb51_split(root, split="train", fold=1):
+    """HMDB-51 as distributed: ``root/<class>/<video>.avi`` and the split files
+    ``root/testTrainMulti_7030_splits/<class>_test_split<fold>.txt`` ("video.avi 1": 1 train,
+    2 test, 0 unused). Returns (entries, class names)."""
+    lists = os.path.join(root, "testTrainMulti_7030_splits")
+    if not os.path.isdir(lists):
+        raise DataError(f"--data {root}: not an HMDB-51 folder (no testTrainMulti_7030_splits/)")
+    suffix = f"_test_split{fold}.txt"
+    files = sorted(f for f in os.listdir(lists) if f.endswith(suffix))
+    if not files:
+        raise DataError(f"--data {root}: no split files *{suffix} in {lists}")
+    class_names = tuple(f[: -len(suffix)] for f in files)
+    wanted = "1" if split == "train" else "2"
+    entries = []
+    for label, (cls, name) in enumerate(zip(class_names, files)):
+        split_file = os.path.join(lists, name)
+        with open(split_file) as f:
+            listed = []
+            for n, line in enumerate(f, 1):
+                parts = line.split()
+                if not parts:
+                    continue
+                if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
+                    raise DataError(f"{split_file}:{n}: expected 'VIDEO 0|1|2', got {line.strip()!r}")
+                if parts[1] == wanted:
+                    listed.append((f"{cls}/{parts[0]}", label))
+        _check_listed(root, listed, split_file)
+        entries += listed
+    return entries, class_names
+
+
+def folder_set(root, split="train", size=32, min_frames=1, fold=1, flow_cache=None, check=False, progress=False):
+    """A UCF-101 or HMDB-51 folder (found by its split files) as a VideoSet; ``check`` opens every
+    video first (``check_video_files``)."""
+    if not os.path.isdir(root):
+        raise DataError(f"--data {root}: no such folder (expected 'motion', tfds:ucf101, or a UCF-101 or "
+                        "HMDB-51 folder with its split files)")
+    if os.path.isdir(os.path.join(root, "ucfTrainTestlist")):
+        entries, names = read_ucf101_split(root, split, fold)
+    else:
+        entries, names = read_hmdb51_split(root, split, fold)
+    if not entries:
+        raise DataError(f"--data {root}: the {split} split of fold {fold} lists no video")
+    paths = [os.path.join(root, rel) for rel, _ in entries]
+    labels = np.array([label for _, label in entries], np.int32)
+    if check:
+        check_video_files(paths, min_frames, progress)
+    return VideoSet(labels, names, _folder_loader(paths, size, min_frames), paths, size, flow_cache)
+
+
+def tfds_set(name, split="train", size=32, min_frames=1, flow_cache=None, data_dir=None):
+    """``tfds:ucf101`` (prepared in TFDS_DATA_DIR): videos decoded once into memory at ``size``."""
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    cv2 = _cv2()
+    tfds_split = {"train": "train", "validation": "test", "test": "test"}[split]
+    try:
+        ds, info = tfds.load(name, split=tfds_split, with_info=True, data_dir=data_dir)
+    except Exception as e:  # noqa: BLE001 - tfds raises many kinds
+        raise DataError(f"--data tfds:{name}: cannot load the {tfds_split} split ({e})") from None
+    videos, labels = [], []
+    for example in ds.as_numpy_iterator():
+        frames = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in example["video"]])
+        if len(frames) >= min_frames:
+            videos.append(frames)
+            labels.append(int(example["label"]))
+    del tf
+    names = tuple(info.features["label"].names)
+    keys = [f"tfds-{name}-{tfds_split}-{size}-{i}" for i in range(len(videos))]
+    return VideoSet(np.array(labels, np.int32), names, lambda i: videos[i], keys, size, flow_cache)
+
+
+def video_set(data, split="train", size=32, min_frames=1, seed=0, count=None, frames=20, flow_cache=None, fold=1,
+              check=False, progress=False):
+    """The VideoSet ``--data`` names: 'motion' (embedded; ``count`` videos of ``frames`` frames),
+    'tfds:NAME', or a UCF-101 / HMDB-51 folder."""
+    if data == EMBEDDED:
+        if frames < min_frames:
+            raise DataError(f"embedded videos of {frames} frames are shorter than the clip length {min_frames}")
+        return embedded_set(count or 0, size, frames, seed, split, flow_cache)
+    if data.startswith("tfds:"):
+        return tfds_set(data[5:], split, size, min_frames, flow_cache)
+    return folder_set(data, split, size, min_frames, fold=fold, flow_cache=flow_cache, check=check,
+                      progress=progress)
+
+
+# ------------------------------------------------------------------ clips
+def clip_at(videos, i, start, clip_frames, flow_frames=0):
+    """Video ``i``'s clip from frame ``start``: {"frames": uint8 [clip_frames, H, W, 3]} and, with
+    ``flow_frames`` = L > 0, {"flow": uint8 [H, W, 2L]}: the L flow fields from ``start`` stacked
+    as (dx_1, dy_1, ..., dx_L, dy_L), with the RGB frame the middle of the flow's window."""
+    n = videos.num_frames(i)
+    length = max(clip_frames, flow_frames + 1)
+    if n < length:
+        raise DataError(f"{videos.keys[i]}: {n} frames, shorter than the clip length {length}")
+    if flow_frames:
+        flow = videos.flow_window(i, start, flow_frames)  # [L, H, W, 2]
+        stacked = np.transpose(flow, (1, 2, 0, 3)).reshape(*flow.shape[1:3], 2 * flow_frames)
+        middle = start + flow_frames // 2
+        first = min(max(middle - clip_frames // 2, 0), n - clip_frames)
+        return {"frames": videos.clip(i, first, clip_frames), "flow": stacked}
+    return {"frames": videos.clip(i, start, clip_frames)}
+
+
+def clip_starts(num_frames, clip_frames, flow_frames, count):
+    """``count`` evenly spaced clip starts over a video of ``num_frames`` frames."""
+    last = num_frames - max(clip_frames, flow_frames + 1)
+    return np.unique(np.linspace(0, max(last, 0), count).round().astype(int))
+
+
+def video_clips(videos, i, clip_frames, flow_frames=0, count=5):
+    """Video ``i``'s ``count`` evenly spaced clips, stacked: {"frames": [K, T, H, W, 3], ...}."""
+    n = videos.num_frames(i)
+    clips = [clip_at(videos, i, s, clip_frames, flow_frames) for s in clip_starts(n, clip_frames, flow_frames,
+                                                                                    count)]
+    return {k: np.stack([c[k] for c in clips]) for k in clips[0]}
+
+
+def clip_dataset(videos, clip_frames, batch_size, flow_frames=0, seed=0, training=True, shard=None):
+    """tf.data of (clip inputs, label) batches: random clips of random videos, repeated (training),
+    or each video's middle clip once (``training=False``). ``shard`` = (count, index)."""
+    import tensorflow as tf
+
+    indices = np.arange(len(videos))
+    if shard is not None:
+        indices = indices[shard[1]::shard[0]]
+    if not len(indices):
+        raise DataError("no video to sample clips from")
+    first = clip_at(videos, int(indices[0]), 0, clip_frames, flow_frames)
+    signature = ({k: tf.TensorSpec(v.shape, tf.uint8) for k, v in first.items()}, tf.TensorSpec([], tf.int32))
+
+    def generate():
+        rng = np.random.default_rng([seed, 13, 0 if shard is None else shard[1]])
+        while True:
+            order = rng.permutation(indices) if training else indices
+            for i in order:
+                n = videos.num_frames(int(i))
+                last = n - max(clip_frames, flow_frames + 1)
+                start = int(rng.integers(0, last + 1)) if training else last // 2
+                yield clip_at(videos, int(i), start, clip_frames, flow_frames), videos.labels[i]
+            if not training:
+                return
+
+    ds = tf.data.Dataset.from_generator(generate, output_signature=signature)
+    return ds.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,287 @@
+"""Action recognition (issue 7): data, optical flow, the five networks' temporal receptive fields,
+metrics, the LRN layer, and the readers' errors."""
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from suite.action import models, training
+from suite.data import video
+from suite.data.errors import DataError
+from suite.layers.video import LocalResponseNormalization
+
+
+def _texture(size, seed=0):
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(0, 255, (size // 4, size // 4, 3)).astype(np.uint8)
+    import cv2
+
+    return cv2.GaussianBlur(cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC), (3, 3), 0)
+
+
+# ------------------------------------------------------------------ optical flow
+def test_flow_of_a_translation_points_the_way_it_moves():
+    image = _texture(64)
+    frames = np.stack([np.roll(image, (t * -1, t * 2), axis=(0, 1)) for t in range(3)])  # 2 px right, 1 px up
+    flow = video.farneback_flow(frames)
+    assert flow.shape == (2, 64, 64, 2)
+    inner = flow[:, 12:-12, 12:-12]
+    dx, dy = np.median(inner[..., 0]), np.median(inner[..., 1])
+    assert dx == pytest.approx(2.0, abs=0.3) and dy == pytest.approx(-1.0, abs=0.3)
+
+
+def test_flow_quantisation_round_trip_and_clipping():
+    flow = np.array([-30.0, -20.0, -3.3, 0.0, 5.0, 20.0, 45.0], np.float32)
+    q = video.quantize_flow(flow)
+    assert q.dtype == np.uint8 and q[0] == 0 and q[-1] == 255 and q[3] in (127, 128)
+    back = video.dequantize_flow(q)
+    assert np.abs(back[1:-1] - flow[1:-1]).max() <= 20.0 / 255 + 1e-6
+    assert back[0] == pytest.approx(-20.0) and back[-1] == pytest.approx(20.0)
+
+
+def test_flow_cache_computes_once_per_video(tmp_path):
+    frames = np.stack([np.roll(_texture(32), t, axis=1) for t in range(4)])
+    calls = []
+
+    def load():
+        calls.append(1)
+        return frames
+
+    cache = video.FlowCache(str(tmp_path / "flow"))
+    a = cache.get("video-1", load)
+    b = cache.get("video-1", load)
+    assert len(calls) == 1 and a is b and a.shape == (3, 32, 32, 2) and a.dtype == np.uint8
+    files = os.listdir(tmp_path / "flow")
+    assert len(files) == 1 and files[0].endswith(".npy")  # no temporary file left behind
+    again = video.FlowCache(str(tmp_path / "flow")).get("video-1", load)  # a new run reads it back
+    assert len(calls) == 1 and np.array_equal(again, a)
+
+
+# ------------------------------------------------------------------ embedded videos
+def test_embedded_videos_are_deterministic_balanced_and_move_as_labelled():
+    a = video.embedded_set(16, size=32, frames=20, seed=3)
+    b = video.embedded_set(16, size=32, frames=20, seed=3)
+    assert np.array_equal(a.load(5), b.load(5)) and a.load(5).shape == (20, 32, 32, 3)
+    assert not np.array_equal(a.load(5), video.embedded_set(16, seed=4).load(5))
+    assert np.bincount(a.labels).tolist() == [2] * 8
+    assert np.array_equal(a.clip(5, 7, 4), a.load(5)[7:11])  # a clip renders only its frames, the same pixels
+    # the moving object's flow points the way its class says (at 64x64, where Farneback is steadier)
+    a = video.embedded_set(16, size=64, frames=20, seed=3)
+    direction = {"right": (1, 0), "left": (-1, 0), "up": (0, -1), "down": (0, 1)}
+    for i in range(16):
+        name = video.MOTIONS[a.labels[i]]
+        if name in direction:
+            flow = video.farneback_flow(a.clip(i, 6, 8))  # middle frames: the object is in view
+            moving = np.linalg.norm(flow, axis=-1) > 1.0
+            mean = np.median(flow[moving], 0)
+            along = np.dot(mean, direction[name])
+            across = abs(np.dot(mean, direction[name][::-1]))
+            assert along > 0.2 and along > 2 * across, (name, mean)
+
+
+def test_no_single_frame_tells_the_classes_apart():
+    """Motion is symmetric about the middle frame: the middle frames of opposite classes (right vs
+    left, grow vs shrink) come from the same distribution, so their mean images match."""
+    s = video.embedded_set(400, size=32, frames=20, seed=0)
+    middle = np.stack([s.clip(i, 10, 1)[0] for i in range(len(s))]).astype(np.float32)
+    per_class = np.stack([middle[s.labels == c].mean(0) for c in range(8)])
+    spread_between = per_class.std(0).mean()
+    spread_within = middle.std(0).mean()
+    assert spread_between < 0.25 * spread_within  # class means differ only by sampling noise
+
+
+# ------------------------------------------------------------------ networks
+def _clip(config, seed=0):
+    rng = np.random.default_rng(seed)
+    s = config.image_size
+    frames = rng.integers(0, 256, (2, config.clip_frames, s, s, 3)).astype(np.uint8)
+    return frames
+
+
+@pytest.mark.parametrize("name", models.MODELS)
+def test_each_model_sees_the_frames_its_name_says(name):
+    config = models.get_config(name, "tiny")
+    net = models.build_model(config)
+    frames = _clip(config)
+    flow = np.full((2, 32, 32, 2 * config.flow_frames), 128, np.uint8)
+
+    def predict(f, fl=flow):
+        inputs = {"frames": f, "flow": fl} if config.uses_flow else f
+        return net(inputs, training=False)["probabilities"].numpy()
+
+    base = predict(frames)
+    assert base.shape == (2, 8) and np.allclose(base.sum(-1), 1.0, atol=1e-5)
+    seen = {"single_frame": [0], "late": [0, 15], "early": list(range(10)), "slow": list(range(10)),
+            "two_stream": [0]}[name]
+    assert config.clip_frames == {"single_frame": 1, "late": 16, "early": 10, "slow": 10, "two_stream": 1}[name]
+    for t in range(config.clip_frames):
+        changed = frames.copy()
+        changed[:, t] = 255 - changed[:, t]
+        differs = not np.allclose(predict(changed), base, atol=1e-6)
+        assert differs == (t in seen), (name, t)
+    if config.uses_flow:  # the temporal stream reads the flow
+        moved = flow.copy()
+        moved[..., 0::2] = 200
+        moved[:, :16] = 60
+        assert not np.allclose(predict(frames, moved), base, atol=1e-6)
+
+
+def test_slow_fusion_merges_time_progressively():
+    config = models.get_config("slow", "tiny")
+    net = models.build_model(config)
+    steps = [net.get_layer(f"conv{i}").output.shape[1] for i in (1, 2, 3)]
+    assert steps == [4, 2, 1]  # 10 frames -> 4 -> 2 -> 1 (Karpathy et al., 2.1)
+    early = models.build_model(models.get_config("early", "tiny"))
+    assert early.get_layer("conv1").kernel.shape[:3] == (10, 5, 5)  # the first filters span all 10 frames
+    with pytest.raises(ValueError, match="leave 2 responses"):
+        models.get_config("slow", "tiny", slow_time=((4, 2), (2, 2), (1, 1)))
+
+
+def test_paper_presets_are_the_papers_networks():
+    k = models.get_config("single_frame", "paper")
+    assert (k.image_size, k.filters, k.kernels, k.strides, k.fc) == (170, (96, 256, 384, 384, 256),
+                                                                     (11, 5, 3, 3, 3), (3, 1), (4096, 4096))
+    t = models.get_config("two_stream", "paper")
+    assert (t.image_size, t.filters, t.kernels, t.strides, t.fc) == (224, (96, 256, 512, 512, 512),
+                                                                     (7, 5, 3, 3, 3), (2, 2), (4096, 2048))
+    assert k.normalization == t.normalization == "lrn" and t.flow_frames == 10
+
+
+def test_local_response_normalization_matches_alexnet_and_serialises():
+    x = tf.random.uniform([2, 5, 5, 8], 0, 10, seed=1)
+    layer = LocalResponseNormalization()
+    y = layer(x).numpy()
+    xs = x.numpy()
+    sq = np.pad(xs ** 2, ((0, 0), (0, 0), (0, 0), (2, 2)))
+    window = sum(sq[..., i:i + 8] for i in range(5))
+    assert np.allclose(y, xs / (2.0 + 1e-4 * window) ** 0.75, rtol=1e-5)
+    x5 = tf.reshape(tf.concat([x, x], 0), [2, 2, 5, 5, 8])  # [N, T, H, W, C] too
+    assert np.allclose(layer(x5).numpy().reshape(4, 5, 5, 8), np.concatenate([y, y]), rtol=1e-5)
+    clone = LocalResponseNormalization.from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+
+
+def test_train_step_lowers_the_loss_on_a_fixed_batch():
+    config = models.get_config("two_stream", "tiny", fusion="learned")
+    model = training.ActionClassifier(config)
+    model.compile()
+    videos = video.embedded_set(16, seed=1)
+    batch = [video.clip_at(videos, i, 2, config.clip_frames, config.flow_frames) for i in range(16)]
+    inputs = {k: tf.constant(np.stack([b[k] for b in batch])) for k in batch[0]}
+    labels = tf.constant(videos.labels)
+    first = model.train_step((inputs, labels))
+    assert set(first) == {"loss", "loss/spatial", "loss/temporal", "loss/fused", "accuracy/clip"}
+    for _ in range(15):
+        last = model.train_step((inputs, labels))
+    assert float(last["loss"]) < 0.7 * float(first["loss"])
+
+
+# ------------------------------------------------------------------ metrics
+def test_top_k_and_confusion_matrix_on_hand_made_values():
+    probs = np.array([[0.1, 0.6, 0.3], [0.5, 0.2, 0.3], [0.2, 0.3, 0.5], [0.4, 0.35, 0.25]])
+    labels = np.array([1, 2, 2, 1])
+    assert training.top_k_accuracy(probs, labels, 1) == 0.5
+    assert training.top_k_accuracy(probs, labels, 2) == 1.0
+    assert training.top_k_accuracy(probs, labels, 5) == 1.0  # k past the classes: every class counts
+    m = training.confusion_matrix(labels, probs.argmax(-1), 3)
+    assert m.tolist() == [[0, 0, 0], [1, 1, 0], [1, 0, 1]]
+    image = training.confusion_image(m, ("a", "b", "c"))
+    assert image.shape == (36, 36, 3) and image.dtype == np.uint8
+
+
+def test_video_prediction_averages_its_clips():
+    config = models.get_config("single_frame", "tiny")
+    videos = video.embedded_set(8, seed=2)
+
+    class Fixed:  # clip probabilities that depend on the clip's first pixel
+        def __call__(self, frames, training=False):
+            p = np.zeros((len(frames), 8), np.float32)
+            p[:, 0] = 1.0
+            p[np.asarray(frames)[:, 0, 0, 0, 0] % 2 == 0] = 1.0 / 8
+            return {"probabilities": tf.constant(p)}
+
+    scores, matrix = training.evaluate(Fixed(), videos, config, clips_per_video=3)
+    assert set(scores) == {"clip_top1", "clip_top5", "video_top1", "video_top5"}
+    assert matrix.sum() == 8 and 0.0 <= scores["video_top1"] <= 1.0
+
+
+# ------------------------------------------------------------------ readers
+def _write_video(path, frames=12, size=24, seed=0):
+    import cv2
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (size, size))
+    assert writer.isOpened()
+    base = _texture(size, seed)
+    for t in range(frames):
+        writer.write(np.roll(base, t, axis=1))
+    writer.release()
+
+
+def _ucf(root, videos):
+    """A UCF-101 layout: {relative path: frames}; classes from the folders."""
+    classes = sorted({rel.split("/")[0] for rel in videos})
+    lists = root / "ucfTrainTestlist"
+    lists.mkdir(parents=True)
+    (lists / "classInd.txt").write_text("".join(f"{i + 1} {c}\n" for i, c in enumerate(classes)))
+    for rel, n in videos.items():
+        _write_video(root / rel, frames=n)
+    rels = sorted(videos)
+    (lists / "trainlist01.txt").write_text("".join(f"{r} {classes.index(r.split('/')[0]) + 1}\n" for r in rels))
+    (lists / "testlist01.txt").write_text("".join(f"{r}\n" for r in rels[:2]))
+    return classes
+
+
+def test_ucf101_layout_reads_and_decodes(tmp_path):
+    root = tmp_path / "UCF-101"
+    _ucf(root, {"Archery/v_Archery_g01_c01.avi": 12, "Archery/v_Archery_g02_c01.avi": 12,
+                "Bowling/v_Bowling_g01_c01.avi": 12})
+    train = video.video_set(str(root), "train", size=16, min_frames=10)
+    assert train.class_names == ("Archery", "Bowling") and train.labels.tolist() == [0, 0, 1]
+    frames = train.load(2)
+    assert frames.shape == (12, 16, 16, 3) and frames.dtype == np.uint8
+    test = video.video_set(str(root), "test", size=16)
+    assert len(test) == 2
+    clips = video.video_clips(train, 0, 10, count=5)
+    assert clips["frames"].shape == (3, 10, 16, 16, 3)  # 12 frames hold clips of 10 at starts 0, 1, 2 only
+
+
+def test_hmdb51_layout_reads(tmp_path):
+    root = tmp_path / "hmdb51"
+    for cls in ("brush_hair", "cartwheel"):
+        for k in range(3):
+            _write_video(root / cls / f"{cls}_{k}.avi", frames=11)
+    splits = root / "testTrainMulti_7030_splits"
+    splits.mkdir()
+    for cls in ("brush_hair", "cartwheel"):
+        (splits / f"{cls}_test_split1.txt").write_text(f"{cls}_0.avi 1\n{cls}_1.avi 2\n{cls}_2.avi 0\n")
+    train = video.video_set(str(root), "train", size=16)
+    test = video.video_set(str(root), "test", size=16)
+    assert train.class_names == ("brush_hair", "cartwheel") and train.labels.tolist() == [0, 1]
+    assert [os.path.basename(k) for k in test.keys] == ["brush_hair_1.avi", "cartwheel_1.avi"]
+
+
+def test_bad_videos_and_split_files_name_the_file(tmp_path):
+    root = tmp_path / "UCF-101"
+    _ucf(root, {"Archery/v_a.avi": 12, "Bowling/v_b.avi": 4})
+    (root / "Archery" / "v_a.avi").write_bytes(b"this is not a video")
+    s = video.video_set(str(root), "train", size=16, min_frames=10)
+    with pytest.raises(DataError, match=r"v_a\.avi: not a readable video"):
+        s.load(0)
+    with pytest.raises(DataError, match=r"v_b\.avi: 4 frames, shorter than the clip length 10"):
+        s.load(1)
+    with pytest.raises(DataError, match=r"v_a\.avi: not a readable video"):  # checked before training
+        video.video_set(str(root), "train", size=16, min_frames=10, check=True)
+    (root / "Archery" / "v_a.avi").unlink()
+    _write_video(root / "Archery" / "v_a.avi", frames=12)
+    with pytest.raises(DataError, match=r"v_b\.avi: 4 frames, shorter than the clip length 10"):
+        video.video_set(str(root), "train", size=16, min_frames=10, check=True)
+    with open(root / "ucfTrainTestlist" / "trainlist01.txt", "a") as f:
+        f.write("Bowling/v_missing.avi 2\n")
+    with pytest.raises(DataError, match=r"trainlist01\.txt: names Bowling/v_missing\.avi, which is not in"):
+        video.video_set(str(root), "train", size=16)
+    with pytest.raises(DataError, match="not a UCF-101 folder|not an HMDB-51 folder"):
+        video.video_set(str(tmp_path), "train")
+    with pytest.raises(DataError, match="no such folder"):
+        video.video_set(str(tmp_path / "nowhere"), "train")
