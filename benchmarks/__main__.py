@@ -2,7 +2,7 @@
 import importlib
 import sys
 
-BENCHMARKS = ("pggan", "gans", "mtdnn")
+BENCHMARKS = ("pggan", "gans", "mtdnn", "action")
 
 
 def main(argv=None):

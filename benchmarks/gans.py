@@ -13,16 +13,13 @@ collapsed generator scores near 1), the real images each variant consumed
 per second of training, and that speed as a ratio to DCGAN's in the same run.
 """
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
-
-from benchmarks import report
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchmarks import report, run_recipe
+
 RUNS = {
     "gan": ("GAN (MLP, maxout D, non-saturating G loss)", ["recipes.gan"]),
     "gan_minimax": ("GAN with the saturating minimax G loss", ["recipes.gan", "--g-loss", "minimax"]),
@@ -35,17 +32,12 @@ RUNS = {
 def run_variant(key, args, workdir):
     _, command = RUNS[key]
     epochs = max(1, args.steps // args.steps_per_epoch)
-    cmd = [sys.executable, "-m", *command, "--preset", args.preset, "--data", args.data, "--seed", str(args.seed),
+    cmd = ["-m", *command, "--preset", args.preset, "--data", args.data, "--seed", str(args.seed),
            "--epochs", str(epochs), "--steps-per-epoch", str(args.steps_per_epoch),
            "--swd-images", str(args.swd_images), "--no-progress",
            "--logdir", os.path.join(workdir, "logs", key), "--export-dir", os.path.join(workdir, "export")]
-    env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
-           "TF_CPP_MIN_LOG_LEVEL": "2"}
     started = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-    result = json.loads([line for line in proc.stdout.splitlines() if line.startswith("{")][-1])
+    result = run_recipe(cmd, " ".join(command))
     result["process_seconds"] = time.perf_counter() - started
     return result
 

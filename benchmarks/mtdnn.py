@@ -11,19 +11,15 @@ the single-task runs. The table gives each task's development scores
 the untrained model's for reference, and training examples per second.
 """
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
 
-from benchmarks import report
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchmarks import report, run_recipe
 
 
 def run(tasks, args, workdir, key, steps_per_epoch=None):
-    cmd = [sys.executable, "-m", "recipes.mtdnn", "--preset", args.preset, "--data", args.data, "--tasks", tasks,
+    cmd = ["-m", "recipes.mtdnn", "--preset", args.preset, "--data", args.data, "--tasks", tasks,
            "--seed", str(args.seed), "--no-progress", "--logdir", os.path.join(workdir, "logs", key),
            "--export-dir", os.path.join(workdir, "export")]
     if args.epochs:
@@ -32,12 +28,7 @@ def run(tasks, args, workdir, key, steps_per_epoch=None):
         cmd += ["--steps-per-epoch", str(steps_per_epoch)]
     if args.init_from:
         cmd += ["--init-from", args.init_from]
-    env = {**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
-           "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"recipes.mtdnn --tasks {tasks} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-    return json.loads([line for line in proc.stdout.splitlines() if line.startswith("{")][-1])
+    return run_recipe(cmd, f"recipes.mtdnn --tasks {tasks}")
 
 
 def fmt(scores):

@@ -92,3 +92,13 @@ def test_bad_data_is_refused_before_anything_is_written(tmp_path):
     (root / "ucfTrainTestlist" / "testlist01.txt").write_text("")
     assert_refused_cleanly(["-m", "recipes.action", "--preset", "tiny", "--data", str(root)],
                            "trainlist01.txt: names Archery/v_gone.avi", tmp_path)
+
+
+def test_two_replica_mirrored_run(python, tmp_path):
+    """Two logical CPUs under MirroredStrategy: each replica gets half of the global batch."""
+    result = result_json(python(["-m", "recipes.action", "--preset", "tiny", "--model", "two_stream",
+                                 "--strategy", "mirrored", "--virtual-cpus", "2", "--batch-size", "8",
+                                 "--epochs", "1", "--steps-per-epoch", "3", "--clips-per-video", "1",
+                                 "--num-videos", "32", "--no-progress", "--logdir", str(tmp_path / "logs"),
+                                 "--export-dir", str(tmp_path / "export")]).stdout)
+    assert result["step"] == 3 and result["export"]
