@@ -5,7 +5,7 @@ import time
 
 from recipes._common import add_gan_metric_flags, check_gan_metric_flags, export_generator, print_result, \
     start_gan_run
-from suite.training.cli import check_batch, check_positive, core_parser
+from suite.training.cli import add_learning_rate, check_batch, check_learning_rate, check_positive, core_parser
 
 EXPORT_DOC = """
 The export ``saved_models/{name}/<version>/`` has a ``serving_default``
@@ -32,8 +32,7 @@ def parse_args(name, doc, variant, argv=None):
                    help="image size, a power of two >= 8 (default: the preset's: tiny 16, small 32, paper 64)")
     g.add_argument("--latent-dim", type=int, default=None,
                    help="size of the latent vector (default: the preset's: tiny 32, small and paper 100)")
-    g.add_argument("--learning-rate", type=float, default=None,
-                   help="learning rate of both optimizers (default: the paper's: GAN and DCGAN 2e-4, "
+    add_learning_rate(g, "learning rate of both optimizers (default: the paper's: GAN and DCGAN 2e-4, "
                         "WGAN 5e-5, WGAN-GP 1e-4)")
     g.add_argument("--num-images", type=int, default=10000, help="size of the embedded dataset")
     if variant == "gan":
@@ -65,8 +64,7 @@ def parse_args(name, doc, variant, argv=None):
         if args.clip_value is not None and args.clip_value <= 0:
             p.error(f"--clip-value must be > 0, got {args.clip_value}")
         check_positive(p, args, "critic_steps")
-    if args.learning_rate is not None and args.learning_rate <= 0:
-        p.error(f"--learning-rate must be > 0, got {args.learning_rate}")
+    check_learning_rate(p, args)
     return args
 
 
@@ -94,17 +92,14 @@ def main(name, doc, variant, argv=None):
             args.logdir = os.path.join("logs", "wgan_gp")
         name = "wgan_gp"
     # The strategy comes before any other TensorFlow op.
-    from suite.training import resolve_strategy, split_cpu
+    from suite.training import start_run
 
-    split_cpu(args.virtual_cpus)
-    strategy = resolve_strategy(args.strategy)
+    strategy, _, policy = start_run(args)
 
     import dataclasses
 
     from suite.gan import classic
-    from suite.training import set_precision
-
-    policy = set_precision(args.mixed_precision)
+    
     config = config_from_args(variant, args)
     batch = config.batch_size
     check_batch(batch, strategy.num_replicas_in_sync)

@@ -24,7 +24,7 @@ above), and returns ``probabilities``, ``class_id`` and ``label``.
 import time
 
 from recipes._common import print_result, run
-from suite.training.cli import check_batch, check_positive, core_parser
+from suite.training.cli import add_learning_rate, check_batch, check_learning_rate, check_positive, core_parser
 
 NAME = "action"
 MODELS = ("single_frame", "late", "early", "slow", "two_stream")
@@ -60,23 +60,21 @@ def parse_args(argv=None):
                    help="where each video's optical flow is kept once computed (default: LOGDIR/flow)")
     g.add_argument("--num-videos", type=int, default=None,
                    help="embedded training videos (default: the preset's: tiny 20000, small 50000)")
-    g.add_argument("--learning-rate", type=float, default=None,
-                   help="learning rate (default: the preset's: Adam 1e-3 for tiny/small; SGD with momentum "
+    add_learning_rate(g, "learning rate (default: the preset's: Adam 1e-3 for tiny/small; SGD with momentum "
                         "0.9 at 1e-3 (Karpathy) or 1e-2 (two-stream) for paper)")
     args = p.parse_args(argv)
     check_positive(p, args, "epochs", "steps_per_epoch", "batch_size", "clips_per_video", "num_videos")
-    if args.learning_rate is not None and args.learning_rate <= 0:
-        p.error(f"--learning-rate must be > 0, got {args.learning_rate}")
+    check_learning_rate(p, args)
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
-    from suite.training import resolve_strategy, split_cpu
+    from suite.training import start_run
 
-    split_cpu(args.virtual_cpus)
-    strategy = resolve_strategy(args.strategy)
+    strategy, chief, _ = start_run(args)  # before any other TensorFlow op
 
+    import dataclasses
     import os
 
     import tensorflow as tf
@@ -84,10 +82,8 @@ def main(argv=None):
     from suite import export
     from suite.action import models, training
     from suite.data import video
-    from suite.training import Driver, Stage, check_run_config, is_chief, set_precision
+    from suite.training import Driver, Stage, check_run_config
 
-    chief = is_chief(strategy)
-    set_precision(args.mixed_precision)
     config = models.get_config(args.model, args.preset, fusion=args.fusion, learning_rate=args.learning_rate)
     defaults = DEFAULTS[args.preset]
     epochs = args.epochs or defaults["epochs"]
@@ -110,8 +106,7 @@ def main(argv=None):
         train, held_out = (video.video_set(args.data, split, config.image_size, min_frames, flow_cache=cache,
                                            fold=args.split, check=True, progress=not args.no_progress)
                            for split in ("train", "test"))
-    config = models.get_config(args.model, args.preset, fusion=args.fusion, learning_rate=args.learning_rate,
-                               num_classes=len(train.class_names))
+    config = dataclasses.replace(config, num_classes=len(train.class_names))
 
     tf.keras.utils.set_random_seed(args.seed)
     with strategy.scope():

@@ -21,7 +21,7 @@ The export ``saved_models/bert/<version>/`` is a text embedder:
 import time
 
 from recipes._common import print_result, run
-from suite.training.cli import check_batch, check_positive, core_parser
+from suite.training.cli import add_learning_rate, check_batch, check_learning_rate, check_positive, core_parser
 
 NAME = "bert"
 
@@ -46,24 +46,21 @@ def parse_args(argv=None):
     g.add_argument("--vocabulary-size", type=int, default=None,
                    help="WordPiece vocabulary size learnt from the corpus (default: tiny 256, small 512, "
                         "paper 30522)")
-    g.add_argument("--learning-rate", type=float, default=None,
-                   help="peak AdamW learning rate (default: tiny 1e-3, small 5e-4, paper 1e-4)")
+    add_learning_rate(g, "peak AdamW learning rate (default: tiny 1e-3, small 5e-4, paper 1e-4)")
     args = p.parse_args(argv)
     check_positive(p, args, "epochs", "steps_per_epoch", "batch_size", "num_documents", "sequence_length",
                    "vocabulary_size")
     if args.sequence_length is not None and args.sequence_length < 8:
         p.error(f"--sequence-length must be >= 8, got {args.sequence_length}")
-    if args.learning_rate is not None and args.learning_rate <= 0:
-        p.error(f"--learning-rate must be > 0, got {args.learning_rate}")
+    check_learning_rate(p, args)
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
-    from suite.training import resolve_strategy, split_cpu
+    from suite.training import start_run
 
-    split_cpu(args.virtual_cpus)
-    strategy = resolve_strategy(args.strategy)
+    strategy, chief, _ = start_run(args)  # before any other TensorFlow op
 
     import os
 
@@ -73,10 +70,8 @@ def main(argv=None):
     from suite.data import nlu
     from suite.nlu import bert, pretraining, serving
     from suite.nlu.lexicon import Lexicon, vocabulary_for_run
-    from suite.training import Driver, Stage, check_run_config, is_chief, set_precision
+    from suite.training import Driver, Stage, check_run_config
 
-    chief = is_chief(strategy)
-    set_precision(args.mixed_precision)
     config = bert.get_pretraining_config(
         args.preset, encoder_overrides={"sequence_length": args.sequence_length,
                                         "vocabulary_size": args.vocabulary_size},

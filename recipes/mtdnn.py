@@ -21,7 +21,7 @@ ranking ``question`` and ``candidate`` (strings [N]); they return ``label``,
 import time
 
 from recipes._common import print_result, run
-from suite.training.cli import check_batch, check_positive, core_parser
+from suite.training.cli import add_learning_rate, check_batch, check_learning_rate, check_positive, core_parser
 
 NAME = "mtdnn"
 
@@ -51,21 +51,18 @@ def parse_args(argv=None):
                         "vocabulary learnt from the tasks' training text)")
     g.add_argument("--no-san", action="store_true",
                    help="pairwise tasks answer with a softmax on [CLS] instead of the stochastic answer network")
-    g.add_argument("--learning-rate", type=float, default=None,
-                   help="peak Adamax learning rate (default: the preset's: tiny 3e-3, small 5e-4, paper 5e-5)")
+    add_learning_rate(g, "peak Adamax learning rate (default: the preset's: tiny 3e-3, small 5e-4, paper 5e-5)")
     args = p.parse_args(argv)
     check_positive(p, args, "epochs", "steps_per_epoch", "batch_size")
-    if args.learning_rate is not None and args.learning_rate <= 0:
-        p.error(f"--learning-rate must be > 0, got {args.learning_rate}")
+    check_learning_rate(p, args)
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
-    from suite.training import resolve_strategy, split_cpu
+    from suite.training import start_run
 
-    split_cpu(args.virtual_cpus)
-    strategy = resolve_strategy(args.strategy)
+    strategy, chief, _ = start_run(args)  # before any other TensorFlow op
 
     import numpy as np
     import tensorflow as tf
@@ -74,10 +71,8 @@ def main(argv=None):
     from suite.data import glue
     from suite.nlu import bert, mtdnn, serving
     from suite.nlu.lexicon import Lexicon, vocabulary_for_run
-    from suite.training import Driver, Stage, check_run_config, is_chief, set_precision
+    from suite.training import Driver, Stage, check_run_config
 
-    chief = is_chief(strategy)
-    set_precision(args.mixed_precision)
     names = tuple(t for t in (args.tasks or ",".join(glue.task_names(args.data))).split(",") if t)
     if len(set(names)) != len(names):
         raise ValueError(f"--tasks {args.tasks}: a task is named twice")

@@ -38,15 +38,13 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     # The strategy comes before any other TensorFlow op.
-    from suite.training import resolve_strategy, split_cpu
+    from suite.training import start_run
 
-    split_cpu(args.virtual_cpus)
-    strategy = resolve_strategy(args.strategy)
+    strategy, _, policy = start_run(args)
 
     from suite.gan import pggan
-    from suite.training import limit_stages, set_precision
+    from suite.training import limit_stages
 
-    policy = set_precision(args.mixed_precision)
     config = pggan.get_config(args.preset, resolution=args.resolution, images_per_phase=args.images_per_phase,
                               batch_size=args.batch_size)
     batch = config.batch_size

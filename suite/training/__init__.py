@@ -9,7 +9,7 @@ _EXPORTS = {
     "Callback": "driver", "Driver": "driver", "Stage": "driver", "check_run_config": "driver",
     "limit_stages": "driver", "supervised_step": "driver",
     "STRATEGIES": "strategy", "is_chief": "strategy", "resolve_strategy": "strategy", "set_precision": "strategy",
-    "split_cpu": "strategy", "worker_id": "strategy",
+    "split_cpu": "strategy", "start_run": "strategy", "worker_id": "strategy",
 }
 __all__ = sorted(_EXPORTS)
 

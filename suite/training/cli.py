@@ -57,6 +57,16 @@ def core_parser(name, description, *, default_data, epochs_help, default_batch_s
     return p
 
 
+def add_learning_rate(group, help):
+    """``--learning-rate`` (None: the preset's); ``check_learning_rate`` refuses values <= 0."""
+    group.add_argument("--learning-rate", type=float, default=None, help=help)
+
+
+def check_learning_rate(parser, args):
+    if args.learning_rate is not None and args.learning_rate <= 0:
+        parser.error(f"--learning-rate must be > 0, got {args.learning_rate}")
+
+
 def check_positive(parser, args, *names):
     for n in names:
         v = getattr(args, n)

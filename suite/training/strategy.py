@@ -94,6 +94,14 @@ def worker_id(strategy):
     return f"{resolver.task_type}-{resolver.task_id}"
 
 
+def start_run(args):
+    """What every recipe does first, before any other TensorFlow op: ``--virtual-cpus``, the
+    ``--strategy``, the ``--mixed-precision`` policy. Returns (strategy, chief, policy name)."""
+    split_cpu(args.virtual_cpus)
+    strategy = resolve_strategy(args.strategy)
+    return strategy, is_chief(strategy), set_precision(args.mixed_precision)
+
+
 def set_precision(mode):
     """``--mixed-precision``: none | float16 | bfloat16 -> the global Keras dtype policy."""
     import keras
