@@ -2,7 +2,7 @@
 import importlib
 import sys
 
-BENCHMARKS = ("pggan", "gans", "mtdnn", "action")
+BENCHMARKS = ("pggan", "gans", "mtdnn", "action", "detection")
 
 
 def main(argv=None):

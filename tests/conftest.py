@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -59,3 +60,21 @@ def assert_refused_cleanly(args, message, tmp_path):
     assert message in proc.stderr, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
     assert not export_dir.exists() and not logdir.exists()
+
+
+def serve_random_uint8(path, inputs, cwd):
+    """Calls an export's serving_default with random uint8 tensors of the given shapes
+    ({name: shape}) in a process that imports TensorFlow only (no suite or recipes module may be
+    loaded); returns the outputs as lists."""
+    script = (
+        "import json, sys, tensorflow as tf\n"
+        f"m = tf.saved_model.load({str(path)!r})\n"
+        f"shapes = json.loads({json.dumps(json.dumps(inputs))})\n"
+        "args = {k: tf.cast(tf.random.uniform(s, 0, 256, tf.int32, seed=1), tf.uint8) for k, s in shapes.items()}\n"
+        "res = m.signatures['serving_default'](**args)\n"
+        "assert not [k for k in sys.modules if k.startswith(('suite', 'recipes'))]\n"
+        "print('SERVED' + json.dumps({k: (v.numpy().astype(str) if v.dtype == tf.string else v.numpy()).tolist()\n"
+        "                              for k, v in res.items()}))\n"
+    )
+    out = run_python(["-c", script], cwd=str(cwd)).stdout
+    return json.loads([line for line in out.splitlines() if line.startswith("SERVED")][-1][len("SERVED"):])

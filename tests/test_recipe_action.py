@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conftest import assert_refused_cleanly, result_json, run_python
+from conftest import assert_refused_cleanly, result_json, serve_random_uint8
 
 CORE = ("--data", "--preset", "--epochs", "--steps-per-epoch", "--batch-size", "--strategy", "--mixed-precision",
         "--jit-compile", "--logdir", "--export-dir", "--version", "--seed")
@@ -16,23 +16,6 @@ def test_help_documents_every_flag(python):
     for flag in CORE + ("--model", "--fusion", "--clips-per-video", "--split", "--flow-cache", "--num-videos",
                         "--learning-rate"):
         assert flag in out, flag
-
-
-def classify(path, inputs, cwd):
-    """Calls serving_default with random uint8 tensors of the given shapes ({name: shape}) in a
-    process that imports TensorFlow only; returns the outputs as lists."""
-    script = (
-        "import json, sys, tensorflow as tf\n"
-        f"m = tf.saved_model.load({str(path)!r})\n"
-        f"shapes = json.loads({json.dumps(json.dumps(inputs))})\n"
-        "args = {k: tf.cast(tf.random.uniform(s, 0, 256, tf.int32, seed=1), tf.uint8) for k, s in shapes.items()}\n"
-        "res = m.signatures['serving_default'](**args)\n"
-        "assert not [k for k in sys.modules if k.startswith(('suite', 'recipes'))]\n"
-        "print('SERVED' + json.dumps({k: (v.numpy().astype(str) if v.dtype == tf.string else v.numpy()).tolist()\n"
-        "                              for k, v in res.items()}))\n"
-    )
-    out = run_python(["-c", script], cwd=str(cwd)).stdout
-    return json.loads([line for line in out.splitlines() if line.startswith("SERVED")][-1][len("SERVED"):])
 
 
 def _check_outputs(out, n):
@@ -53,8 +36,8 @@ def test_slow_fusion_learns_motion_and_exports(python, tmp_path):
     assert result["initial"]["video_top1"] < 0.25
     assert result["eval"]["video_top1"] > 0.5 and result["eval"]["clip_top1"] > 0.45
     # frames of two sizes, resized in the graph; T = 10 for slow fusion
-    _check_outputs(classify(result["export"], {"frames": [2, 10, 32, 32, 3]}, tmp_path), 2)
-    _check_outputs(classify(result["export"], {"frames": [1, 10, 48, 40, 3]}, tmp_path), 1)
+    _check_outputs(serve_random_uint8(result["export"], {"frames": [2, 10, 32, 32, 3]}, tmp_path), 2)
+    _check_outputs(serve_random_uint8(result["export"], {"frames": [1, 10, 48, 40, 3]}, tmp_path), 1)
 
 
 @pytest.mark.slow
@@ -66,8 +49,9 @@ def test_two_stream_learns_from_flow_and_exports_both_inputs(python, tmp_path):
     print(json.dumps({"initial": result["initial"], "history": result["history"]}))
     assert result["initial"]["video_top1"] < 0.25 and result["eval"]["video_top1"] > 0.5
     assert result["logs"]["loss/temporal"] < result["logs"]["loss/spatial"]  # motion is in the flow, not the frame
-    _check_outputs(classify(result["export"], {"frames": [2, 1, 32, 32, 3], "flow": [2, 32, 32, 20]}, tmp_path), 2)
-    _check_outputs(classify(result["export"], {"frames": [1, 1, 64, 48, 3], "flow": [1, 64, 48, 20]}, tmp_path), 1)
+    for n, h, w in ((2, 32, 32), (1, 64, 48)):
+        _check_outputs(serve_random_uint8(result["export"], {"frames": [n, 1, h, w, 3], "flow": [n, h, w, 20]},
+                                          tmp_path), n)
 
 
 def test_action_resumes_and_refuses_other_settings(python, tmp_path):

@@ -1,0 +1,403 @@
+"""Detection datasets: the embedded shapes scenes, PASCAL VOC and COCO folders, ``tfds:voc/2007`` and
+``tfds:coco/2017``; the training pipeline with box-aware augmentation.
+
+A dataset is a ``DetectionSet``: class names and a loader giving example
+``i`` as (uint8 image [S, S, 3] resized to the model's square input, boxes
+[M, 4] normalised (ymin, xmin, ymax, xmax), classes [M] 0-based, difficult
+[M]). Boxes are normalised, so resizing (VOC and COCO images are not square)
+does not move them. ``detection_dataset`` pads each image's objects to
+``max_boxes`` (class -1) and batches; training flips images and their boxes
+(Keras' box-aware ``RandomFlip``).
+"""
+import dataclasses
+import json
+import os
+import xml.etree.ElementTree as ET
+from typing import Callable
+
+import numpy as np
+
+from suite.data.errors import DataError
+
+EMBEDDED = "shapes"
+SHAPES = ("ellipse", "rectangle", "triangle", "cross", "ring")
+SPLITS = {"train": 0, "validation": 1, "test": 2}
+VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+               "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train",
+               "tvmonitor")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+def _cv2():
+    import cv2
+
+    return cv2
+
+
+# ------------------------------------------------------------------ embedded scenes
+def render_scene(rng, size=96, max_objects=4, min_side=0.15, max_side=0.5):
+    """One image of 1..``max_objects`` shapes of the classes ``SHAPES`` (any colour, sizes from
+    ``min_side`` to ``max_side`` of the image, height/width ratios 1:2 to 2:1, overlapping up to
+    an IoU of 0.3 and half of the smaller one) on a cluttered background (a colour gradient,
+    lines and small blobs), with camera noise. The class is the shape alone. Returns (uint8 [size, size, 3], boxes [M, 4]
+    normalised, classes [M])."""
+    from suite.detection.boxes import iou_numpy
+
+    cv2 = _cv2()
+    base = rng.uniform(30, 225, 3)
+    tilt = rng.uniform(-40, 40, (2, 3))
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    canvas = (base + yy[..., None] * tilt[0] + xx[..., None] * tilt[1]).astype(np.float32)
+    for _ in range(int(rng.integers(4, 10))):  # clutter thinner and smaller than any object
+        colour = np.clip(base + rng.uniform(-80, 80, 3), 0, 255).tolist()
+        if rng.random() < 0.6:
+            p, q = rng.integers(0, size, 2), rng.integers(0, size, 2)
+            cv2.line(canvas, (int(p[0]), int(p[1])), (int(q[0]), int(q[1])), colour, 1, cv2.LINE_AA)
+        else:
+            c = rng.integers(0, size, 2)
+            cv2.circle(canvas, (int(c[0]), int(c[1])), max(1, int(size * min_side * 0.2)), colour, -1, cv2.LINE_AA)
+    boxes, classes = [], []
+    for _ in range(int(rng.integers(1, max_objects + 1))):
+        for _attempt in range(20):
+            side = rng.uniform(min_side, max_side) * size
+            ratio = np.exp(rng.uniform(np.log(0.5), np.log(2.0)))
+            h, w = min(side * np.sqrt(ratio), size * 0.9), min(side / np.sqrt(ratio), size * 0.9)
+            y0, x0 = rng.uniform(0, size - h), rng.uniform(0, size - w)
+            box = np.array([y0, x0, y0 + h, x0 + w]) / size
+            if not boxes or (iou_numpy(box, np.array(boxes)).max() < 0.3
+                             and _covered(box, np.array(boxes)).max() < 0.5):
+                break
+        else:
+            continue
+        label = int(rng.integers(len(SHAPES)))
+        while True:
+            colour = rng.uniform(0, 255, 3)
+            if np.abs(colour - base).max() > 80:
+                break
+        _draw_shape(cv2, canvas, SHAPES[label], box * size, colour.tolist())
+        boxes.append(box)
+        classes.append(label)
+    canvas += rng.normal(0, 4, canvas.shape)
+    image = np.clip(canvas, 0, 255).astype(np.uint8)
+    return image, np.array(boxes, np.float32).reshape(-1, 4), np.array(classes, np.int32)
+
+
+def _covered(box, others):
+    """The fraction of the smaller box that each of ``others`` and ``box`` share: a small object
+    inside a larger one would be hidden by it (or hide it)."""
+    inter = (np.clip(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0, None)
+             * np.clip(np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]), 0, None))
+    area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
+    return inter / np.minimum(area(box), area(others))
+
+
+def _draw_shape(cv2, canvas, shape, box, colour):
+    y0, x0, y1, x1 = box
+    s = 16  # sub-pixel precision (cv2's shift=4)
+    pt = lambda x, y: (int(round(x * s)), int(round(y * s)))  # noqa: E731
+    h, w = y1 - y0, x1 - x0
+    if shape == "ellipse":
+        cv2.ellipse(canvas, pt((x0 + x1) / 2, (y0 + y1) / 2), (int(w / 2 * s), int(h / 2 * s)), 0, 0, 360, colour, -1,
+                    cv2.LINE_AA, 4)
+    elif shape == "ring":
+        t = max(1.5, min(h, w) * 0.18)
+        cv2.ellipse(canvas, pt((x0 + x1) / 2, (y0 + y1) / 2), (int((w - t) / 2 * s), int((h - t) / 2 * s)), 0, 0, 360,
+                    colour, max(1, int(round(t))), cv2.LINE_AA, 4)
+    elif shape == "rectangle":
+        cv2.fillPoly(canvas, [np.array([pt(x0, y0), pt(x1, y0), pt(x1, y1), pt(x0, y1)], np.int32)], colour,
+                     cv2.LINE_AA, 4)
+    elif shape == "triangle":
+        cv2.fillPoly(canvas, [np.array([pt(x0, y1), pt(x1, y1), pt((x0 + x1) / 2, y0)], np.int32)], colour,
+                     cv2.LINE_AA, 4)
+    elif shape == "cross":
+        ty, tx = h / 3, w / 3
+        for a, b in (((x0, y0 + ty), (x1, y1 - ty)), ((x0 + tx, y0), (x1 - tx, y1))):
+            cv2.fillPoly(canvas, [np.array([pt(a[0], a[1]), pt(b[0], a[1]), pt(b[0], b[1]), pt(a[0], b[1])],
+                                           np.int32)], colour, cv2.LINE_AA, 4)
+    else:  # pragma: no cover - SHAPES lists every shape
+        raise ValueError(shape)
+
+
+# ------------------------------------------------------------------ datasets
+@dataclasses.dataclass
+class DetectionSet:
+    """``load(i)`` -> (uint8 [size, size, 3], boxes [M, 4], classes [M], difficult [M])."""
+
+    class_names: tuple
+    size: int
+    length: int
+    load: Callable[[int], tuple]
+    source: str = ""
+
+    def __len__(self):
+        return self.length
+
+    def examples(self, count=None):
+        """The first ``count`` examples as (images uint8 [N, S, S, 3], [ground truth dicts])
+        for evaluation."""
+        n = len(self) if count is None else min(count, len(self))
+        images, truths = [], []
+        for i in range(n):
+            image, boxes, classes, difficult = self.load(i)
+            images.append(image)
+            truths.append({"boxes": boxes, "classes": classes, "difficult": difficult})
+        return np.stack(images), truths
+
+
+def embedded_set(count, size=96, seed=0, split="train", max_objects=4):
+    """``count`` embedded scenes, rendered on demand from (seed, split, index): nothing in memory."""
+    split_id = SPLITS[split]
+
+    def load(i):
+        image, boxes, classes = render_scene(np.random.default_rng([seed, split_id, i]), size, max_objects)
+        return image, boxes, classes, np.zeros(len(classes), bool)
+
+    return DetectionSet(SHAPES, size, count, load, source=f"embedded {split}")
+
+
+def _read_image(path, size):
+    cv2 = _cv2()
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        raise DataError(f"{path}: not a readable image")
+    return cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), (size, size), interpolation=cv2.INTER_AREA)
+
+
+def _records_set(records, class_names, size, source):
+    """A DetectionSet over records (image path, boxes, classes, difficult), images decoded on use."""
+
+    def load(i):
+        path, boxes, classes, difficult = records[i]
+        return _read_image(path, size), boxes, classes, difficult
+
+    return DetectionSet(tuple(class_names), size, len(records), load, source=source)
+
+
+def parse_voc_annotation(path):
+    """(filename, (height, width), [(name, [ymin, xmin, ymax, xmax] normalised, difficult)]) of one
+    VOC XML file. A box outside the image, inverted, or a missing field is a DataError naming the
+    file and the object."""
+    try:
+        root = ET.parse(path).getroot()
+    except (ET.ParseError, OSError) as e:
+        raise DataError(f"{path}: not a readable VOC annotation ({e})") from None
+    try:
+        filename = root.findtext("filename")
+        width = float(root.find("size").findtext("width"))
+        height = float(root.find("size").findtext("height"))
+    except (AttributeError, TypeError, ValueError):
+        raise DataError(f"{path}: no <filename> or <size><width>/<height>") from None
+    if not filename or width <= 0 or height <= 0:
+        raise DataError(f"{path}: no <filename> or a non-positive image size")
+    objects = []
+    for k, obj in enumerate(root.iter("object")):
+        name = (obj.findtext("name") or "").strip()
+        try:
+            b = obj.find("bndbox")
+            xmin, ymin, xmax, ymax = (float(b.findtext(t)) for t in ("xmin", "ymin", "xmax", "ymax"))
+        except (AttributeError, TypeError, ValueError):
+            raise DataError(f"{path}: object {k} ({name!r}) has no complete <bndbox>") from None
+        # VOC pixel coordinates are 1-based and inclusive: 1 <= xmin <= xmax <= width
+        if not (0 <= xmin - 1 < xmax <= width and 0 <= ymin - 1 < ymax <= height):
+            raise DataError(f"{path}: object {k} ({name!r}) box x {xmin:g}..{xmax:g}, y {ymin:g}..{ymax:g} is "
+                            f"outside the {width:g}x{height:g} image (or empty)")
+        difficult = (obj.findtext("difficult") or "0").strip() == "1"
+        objects.append((name, [(ymin - 1) / height, (xmin - 1) / width, ymax / height, xmax / width], difficult))
+    return filename, (height, width), objects
+
+
+def voc_set(root, split="train", size=96, check=True):
+    """A PASCAL VOC folder (``Annotations/*.xml``, ``JPEGImages/``, ``ImageSets/Main/<split>.txt``;
+    VOCdevkit/VOC2007 and the like). Every annotation is parsed and every image checked to exist
+    before training."""
+    list_file = os.path.join(root, "ImageSets", "Main", f"{split}.txt")
+    if not os.path.isfile(list_file):
+        raise DataError(f"--data {root}: no {list_file} (a VOC folder has ImageSets/Main/<split>.txt)")
+    with open(list_file) as f:
+        ids = [line.split()[0] for line in f if line.strip()]
+    if not ids:
+        raise DataError(f"{list_file}: lists no image")
+    parsed = []
+    for image_id in ids:
+        xml = os.path.join(root, "Annotations", f"{image_id}.xml")
+        if not os.path.isfile(xml):
+            raise DataError(f"{list_file} names {image_id}, but {xml} does not exist")
+        filename, _, objects = parse_voc_annotation(xml)
+        image = os.path.join(root, "JPEGImages", filename)
+        if check and not os.path.isfile(image):
+            raise DataError(f"{xml}: its image {image} does not exist")
+        parsed.append((image, objects))
+    names = sorted({o[0] for _, objs in parsed for o in objs})
+    class_names = VOC_CLASSES if set(names) <= set(VOC_CLASSES) else tuple(names)
+    index = {n: i for i, n in enumerate(class_names)}
+    records = [(image, np.array([o[1] for o in objs], np.float32).reshape(-1, 4),
+                np.array([index[o[0]] for o in objs], np.int32), np.array([o[2] for o in objs], bool))
+               for image, objs in parsed]
+    return _records_set(records, class_names, size, source=f"VOC {root} {split}")
+
+
+def coco_set(root, split="train", size=96, check=True):
+    """A COCO folder: ``annotations/instances_<split>2017.json`` (or ``instances_<split>.json``) and
+    the images in ``<split>2017/`` (or ``<split>/``). Crowd regions are dropped; a box outside
+    its image, or an image the JSON names that does not exist, is a DataError naming the JSON file."""
+    candidates = [(os.path.join(root, "annotations", f"instances_{split}2017.json"),
+                   os.path.join(root, f"{split}2017")),
+                  (os.path.join(root, "annotations", f"instances_{split}.json"), os.path.join(root, split))]
+    for json_path, image_dir in candidates:
+        if os.path.isfile(json_path):
+            break
+    else:
+        raise DataError(f"--data {root}: no {candidates[0][0]} or {candidates[1][0]}")
+    try:
+        with open(json_path) as f:
+            data = json.load(f)
+        images = {im["id"]: im for im in data["images"]}
+        categories = sorted(data["categories"], key=lambda c: c["id"])
+        annotations = data.get("annotations", [])
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise DataError(f"{json_path}: not a COCO instances file ({type(e).__name__}: {e})") from None
+    class_names = tuple(c["name"] for c in categories)
+    index = {c["id"]: i for i, c in enumerate(categories)}
+    objects = {i: [] for i in images}
+    for a in annotations:
+        if a.get("iscrowd", 0):
+            continue
+        im = images.get(a.get("image_id"))
+        if im is None:
+            raise DataError(f"{json_path}: annotation {a.get('id')} refers to image id {a.get('image_id')}, "
+                            "which the file does not list")
+        if a.get("category_id") not in index:
+            raise DataError(f"{json_path}: annotation {a.get('id')} has unknown category {a.get('category_id')}")
+        x, y, w, h = (float(v) for v in a["bbox"])
+        W, H = float(im["width"]), float(im["height"])
+        if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > W + 0.5 or y + h > H + 0.5:
+            raise DataError(f"{json_path}: annotation {a.get('id')} box {a['bbox']} is outside image "
+                            f"{im['file_name']} ({W:g}x{H:g}) or empty")
+        objects[im["id"]].append(([y / H, x / W, min((y + h) / H, 1.0), min((x + w) / W, 1.0)],
+                                  index[a["category_id"]]))
+    records = []
+    for image_id, im in sorted(images.items()):
+        path = os.path.join(image_dir, im["file_name"])
+        if check and not os.path.isfile(path):
+            raise DataError(f"{json_path}: image {im['file_name']} (id {image_id}) does not exist in {image_dir}")
+        objs = objects[image_id]
+        records.append((path, np.array([o[0] for o in objs], np.float32).reshape(-1, 4),
+                        np.array([o[1] for o in objs], np.int32), np.zeros(len(objs), bool)))
+    if not records:
+        raise DataError(f"{json_path}: lists no image")
+    return _records_set(records, class_names, size, source=f"COCO {json_path}")
+
+
+def tfds_set(name, split="train", size=96, data_dir=None, limit=None):
+    """``tfds:voc/2007``, ``tfds:coco/2017`` (prepared in TFDS_DATA_DIR): examples kept in memory at
+    ``size`` (``limit``: the first ``limit`` only)."""
+    import tensorflow_datasets as tfds
+
+    cv2 = _cv2()
+    tfds_split = {"train": "train", "validation": "validation", "test": "test"}[split]
+    try:
+        ds, info = tfds.load(name, split=tfds_split, with_info=True, data_dir=data_dir)
+    except Exception as e:  # noqa: BLE001 - tfds raises many kinds
+        raise DataError(f"--data tfds:{name}: cannot load the {tfds_split} split ({e})") from None
+    examples = []
+    for k, ex in enumerate(ds.as_numpy_iterator()):
+        if limit is not None and k >= limit:
+            break
+        objs = ex["objects"]
+        bbox = np.asarray(objs["bbox"], np.float32).reshape(-1, 4)
+        n = len(bbox)  # (TFDS' mock data gives each field its own length: use the common part)
+        field = lambda key: np.asarray(objs.get(key, np.zeros(n, bool)), bool).reshape(-1)  # noqa: E731
+        n = min(n, len(objs["label"]), len(field("is_crowd")), len(field("is_difficult")))
+        keep = ~field("is_crowd")[:n]
+        image = cv2.resize(ex["image"], (size, size), interpolation=cv2.INTER_AREA)
+        if image.ndim == 2:
+            image = np.repeat(image[..., None], 3, -1)
+        examples.append((image, bbox[:n][keep], np.asarray(objs["label"], np.int32)[:n][keep],
+                         field("is_difficult")[:n][keep]))
+    if not examples:
+        raise DataError(f"--data tfds:{name}: the {tfds_split} split is empty")
+    names = tuple(info.features["objects"]["label"].names)
+    return DetectionSet(names, size, len(examples), lambda i: examples[i], source=f"tfds:{name} {tfds_split}")
+
+
+def detection_set(data, split="train", size=96, seed=0, count=None, max_objects=4):
+    """The DetectionSet ``--data`` names: 'shapes' (embedded: ``count`` scenes), 'tfds:NAME', or a
+    VOC or COCO folder (told apart by ImageSets/ or annotations/)."""
+    if data == EMBEDDED:
+        return embedded_set(count or 0, size, seed, split, max_objects)
+    if data.startswith("tfds:"):
+        return tfds_set(data[5:], split, size, limit=None if split == "train" else count)
+    if not os.path.isdir(data):
+        raise DataError(f"--data {data}: no such folder (expected 'shapes', 'tfds:NAME', or a VOC or COCO folder)")
+    if os.path.isdir(os.path.join(data, "ImageSets")):
+        return voc_set(data, {"train": "trainval" if _has_list(data, "trainval") else "train",
+                              "validation": "test" if _has_list(data, "test") else "val",
+                              "test": "test"}[split], size)
+    if os.path.isdir(os.path.join(data, "annotations")):
+        return coco_set(data, {"train": "train", "validation": "val", "test": "val"}[split], size)
+    raise DataError(f"--data {data}: neither a VOC folder (ImageSets/Main/) nor a COCO folder (annotations/)")
+
+
+def _has_list(root, split):
+    return os.path.isfile(os.path.join(root, "ImageSets", "Main", f"{split}.txt"))
+
+
+# ------------------------------------------------------------------ pipeline
+def pad_objects(boxes, classes, max_boxes):
+    """Boxes [max_boxes, 4] and classes [max_boxes] (-1 in the unused slots); images with more
+    objects keep their ``max_boxes`` largest."""
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    classes = np.asarray(classes, np.int32).reshape(-1)
+    if len(boxes) > max_boxes:
+        area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+        keep = np.sort(np.argsort(-area, kind="stable")[:max_boxes])
+        boxes, classes = boxes[keep], classes[keep]
+    out_boxes = np.zeros((max_boxes, 4), np.float32)
+    out_classes = np.full(max_boxes, -1, np.int32)
+    out_boxes[:len(boxes)] = boxes
+    out_classes[:len(classes)] = classes
+    return out_boxes, out_classes
+
+
+def detection_dataset(dataset, batch_size, max_boxes, seed=0, training=True, shard=None, flip=True):
+    """tf.data of ({"images": uint8 [B, S, S, 3], "boxes": [B, max_boxes, 4], "classes": [B, max_boxes]})
+    batches: random order, repeated, horizontally flipped with their boxes (``training``), or every
+    example once in order. Difficult objects are left out of training targets. ``shard`` = (count, index)."""
+    import keras
+    import tensorflow as tf
+
+    indices = np.arange(len(dataset))
+    if shard is not None:
+        indices = indices[shard[1]::shard[0]]
+    if not len(indices):
+        raise DataError(f"{dataset.source}: no image to train on")
+    s = dataset.size
+    signature = {"images": tf.TensorSpec([s, s, 3], tf.uint8), "boxes": tf.TensorSpec([max_boxes, 4], tf.float32),
+                 "classes": tf.TensorSpec([max_boxes], tf.int32)}
+
+    def generate():
+        rng = np.random.default_rng([seed, 29, 0 if shard is None else shard[1]])
+        while True:
+            for i in (rng.permutation(indices) if training else indices):
+                image, boxes, classes, difficult = dataset.load(int(i))
+                if training:
+                    boxes, classes = boxes[~difficult], classes[~difficult]
+                b, c = pad_objects(boxes, classes, max_boxes)
+                yield {"images": image, "boxes": b, "classes": c}
+            if not training:
+                return
+
+    ds = tf.data.Dataset.from_generator(generate, output_signature=signature)
+    ds = ds.batch(batch_size, drop_remainder=training)
+    if training and flip:
+        flipper = keras.layers.RandomFlip("horizontal", bounding_box_format="rel_yxyx", seed=seed)
+
+        @tf.autograph.experimental.do_not_convert
+        def augment(batch):
+            out = flipper({"images": tf.cast(batch["images"], tf.float32),
+                           "bounding_boxes": {"boxes": batch["boxes"], "labels": batch["classes"]}}, training=True)
+            boxes = tf.where(batch["classes"][..., None] >= 0, out["bounding_boxes"]["boxes"], 0.0)
+            return {"images": tf.cast(tf.round(out["images"]), tf.uint8), "boxes": boxes, "classes": batch["classes"]}
+
+        ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,293 @@
+"""Faster R-CNN (Ren et al. 2015): a backbone, a region proposal network and the Fast R-CNN head
+(Girshick 2015) on RoI-pooled proposals, trained end to end.
+
+* RPN: a 3x3 convolution, then two sibling 1x1 convolutions: an objectness
+  score per anchor (a logistic unit; the paper's two-way softmax is the same
+  model) and the anchor's (ty, tx, th, tw). Anchors: 3 scales x 3 ratios
+  (1:2, 1:1, 2:1) at every feature cell. Training samples 256 anchors per
+  image, up to half positive (IoU >= 0.7 with an object, or an object's best
+  anchor), negatives below 0.3.
+* Proposals: the top ``pre_nms`` anchors by score, decoded and clipped,
+  non-maximum suppression at IoU 0.7, the ``post_nms`` best kept (proposals
+  are constants for the head, the paper's approximate joint training).
+* Head: the proposals and the ground-truth boxes, 128 sampled per image, a
+  quarter foreground (IoU >= 0.5), the rest background (IoU < 0.5); RoI
+  pooling to 7x7 (or RoIAlign), two fully connected layers, then per-class
+  scores (softmax over the classes and background) and per-class box
+  regression (targets divided by 0.1, 0.1, 0.2, 0.2).
+* Loss: RPN log loss + RPN smooth L1 (beta 1/9) + head cross-entropy + head
+  smooth L1 (beta 1), all together; weight decay on the kernels.
+* Inference: per-class boxes decoded from each proposal, class-wise
+  non-maximum suppression, the top ``max_detections``.
+"""
+import dataclasses
+
+import keras
+import tensorflow as tf
+
+from suite.detection import boxes as B
+from suite.detection.backbones import build_backbone
+from suite.layers.detection import RoIPooling
+
+HEAD_STDS = (0.1, 0.1, 0.2, 0.2)
+
+
+@dataclasses.dataclass(frozen=True)
+class FasterRCNNConfig:
+    num_classes: int = 5
+    image_size: int = 96
+    backbone: str = "vgg"
+    blocks: tuple = ((16, 1), (32, 1), (64, 2))  # the 'vgg' backbone's blocks (filters, convolutions)
+    batch_norm: bool = True
+    anchor_scales: tuple = (16, 32, 64)  # pixels (side of a square anchor of the same area)
+    anchor_ratios: tuple = (0.5, 1.0, 2.0)  # height / width
+    rpn_channels: int = 64
+    rpn_batch: int = 256
+    rpn_positive_fraction: float = 0.5
+    rpn_positive_iou: float = 0.7
+    rpn_negative_iou: float = 0.3
+    rpn_nms_iou: float = 0.7
+    pre_nms_train: int = 600
+    post_nms_train: int = 100
+    pre_nms_test: int = 300
+    post_nms_test: int = 50
+    roi_batch: int = 64
+    roi_positive_fraction: float = 0.25
+    roi_positive_iou: float = 0.5
+    roi_negative_iou: float = 0.0  # background RoIs have IoU in [this, roi_positive_iou)
+    pool_size: int = 7
+    pool_mode: str = "max"  # max: RoI pooling; align: RoIAlign
+    head_units: tuple = (256, 256)
+    dropout: float = 0.0
+    max_boxes: int = 8  # ground-truth slots per image
+    max_detections: int = 100
+    score_threshold: float = 0.05
+    nms_iou: float = 0.5
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+
+    def __post_init__(self):
+        if self.pool_mode not in ("max", "align"):
+            raise ValueError(f"pool_mode must be 'max' or 'align', got {self.pool_mode!r}")
+        if self.image_size % 16:
+            raise ValueError(f"image_size must be a multiple of 16, got {self.image_size}")
+
+
+PRESETS = {
+    "tiny": {},
+    "small": dict(image_size=128, blocks=((32, 1), (64, 2), (128, 2), (256, 2)), anchor_scales=(24, 48, 96),
+                  rpn_channels=256, head_units=(512, 512), roi_batch=128, post_nms_train=300, pre_nms_train=2000,
+                  pre_nms_test=1000, post_nms_test=100, dropout=0.2, max_boxes=20),
+    # Ren et al.: VGG16 (conv5_3, stride 16), anchors 128/256/512 on ~600-pixel images, 512-d RPN,
+    # 12000/2000 proposals before/after NMS in training, 6000/300 at test, fc6/fc7 4096 with dropout,
+    # SGD momentum 0.9 at 1e-3, weight decay 5e-4
+    "paper": dict(image_size=608, backbone="vgg16", blocks=(), batch_norm=False, anchor_scales=(128, 256, 512),
+                  rpn_channels=512, pre_nms_train=12000, post_nms_train=2000, pre_nms_test=6000, post_nms_test=300,
+                  roi_batch=128, head_units=(4096, 4096), dropout=0.5, max_boxes=50, nms_iou=0.3,
+                  optimizer="sgd", learning_rate=1e-3, weight_decay=5e-4),
+}
+
+
+def get_config(preset="small", **overrides):
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    return FasterRCNNConfig(**{**PRESETS[preset], **overrides})
+
+
+def build_rpn(channels, num_anchors, feature_channels, weight_decay=0.0):
+    """The RPN as a functional model: feature map -> (objectness logits [N, cells * anchors],
+    deltas [N, cells * anchors, 4]) in the anchors' order (cell, then scale, then ratio)."""
+    reg = keras.regularizers.L2(weight_decay) if weight_decay else None
+    init = keras.initializers.RandomNormal(stddev=0.01)
+    features = keras.Input((None, None, feature_channels), name="features")
+    x = keras.layers.Conv2D(channels, 3, padding="same", activation="relu", kernel_initializer=init,
+                            kernel_regularizer=reg, name="rpn_conv")(features)
+    logits = keras.layers.Conv2D(num_anchors, 1, kernel_initializer=init, kernel_regularizer=reg,
+                                 name="rpn_objectness")(x)
+    deltas = keras.layers.Conv2D(4 * num_anchors, 1, kernel_initializer=init, kernel_regularizer=reg,
+                                 name="rpn_deltas")(x)
+    logits = keras.layers.Reshape((-1,), name="objectness", dtype="float32")(logits)
+    deltas = keras.layers.Reshape((-1, 4), name="deltas", dtype="float32")(deltas)
+    return keras.Model(features, [logits, deltas], name="rpn")
+
+
+def build_head(config, feature_channels):
+    """The Fast R-CNN head: pooled RoIs [R, p, p, C] -> (class logits [R, classes + 1] (0 is the
+    background), per-class deltas [R, classes, 4])."""
+    c = config
+    reg = keras.regularizers.L2(c.weight_decay) if c.weight_decay else None
+    pooled = keras.Input((c.pool_size, c.pool_size, feature_channels), name="pooled")
+    x = keras.layers.Flatten(name="flatten")(pooled)
+    for i, units in enumerate(c.head_units):
+        x = keras.layers.Dense(units, activation="relu", kernel_regularizer=reg, name=f"fc{i + 6}")(x)
+        if c.dropout:
+            x = keras.layers.Dropout(c.dropout, name=f"drop{i + 6}")(x)
+    logits = keras.layers.Dense(c.num_classes + 1, kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
+                                kernel_regularizer=reg, name="cls_score", dtype="float32")(x)
+    deltas = keras.layers.Dense(4 * c.num_classes, kernel_initializer=keras.initializers.RandomNormal(stddev=0.001),
+                                kernel_regularizer=reg, name="bbox_pred", dtype="float32")(x)
+    deltas = keras.layers.Reshape((c.num_classes, 4), name="class_deltas", dtype="float32")(deltas)
+    return keras.Model(pooled, [logits, deltas], name="head")
+
+
+class FasterRCNN(keras.Model):
+    """Holds the functional backbone, RPN and head; ``train_step`` for the fit driver and
+    ``detect`` for evaluation and export."""
+
+    def __init__(self, config, backbone_weights=None, **kwargs):
+        super().__init__(**kwargs)
+        self.config = c = config
+        self.backbone, self.stride = build_backbone(c.backbone, c.image_size, blocks=c.blocks,
+                                                    batch_norm=c.batch_norm, weights=backbone_weights)
+        channels = self.backbone.output.shape[-1]
+        self.feature_size = c.image_size // self.stride
+        self.num_anchors = len(c.anchor_scales) * len(c.anchor_ratios)
+        self.anchors = tf.constant(B.anchors((self.feature_size,) * 2, (c.image_size,) * 2, self.stride,
+                                             c.anchor_scales, c.anchor_ratios))
+        self.rpn = build_rpn(c.rpn_channels, self.num_anchors, channels, c.weight_decay)
+        self.head = build_head(c, channels)
+        self.pool = RoIPooling(c.pool_size, c.pool_mode)
+
+    def networks(self):
+        return [self.backbone, self.rpn, self.head]
+
+    def compile(self, optimizer=None):
+        super().compile()
+        c = self.config
+        self.optimizer = optimizer or (keras.optimizers.SGD(c.learning_rate, momentum=0.9) if c.optimizer == "sgd"
+                                       else keras.optimizers.Adam(c.learning_rate))
+        self.optimizer.build(self.trainable_weights_of_networks())
+
+    def trainable_weights_of_networks(self):
+        return [v for n in self.networks() for v in n.trainable_variables]
+
+    def checkpoint_objects(self):
+        return {"backbone": self.backbone, "rpn": self.rpn, "head": self.head, "optimizer": self.optimizer}
+
+    # ------------------------------------------------------------ proposals
+    def proposals(self, logits, deltas, training):
+        """Top-scoring decoded anchors after NMS: (boxes [N, post, 4], valid [N, post])."""
+        c = self.config
+        pre = min(c.pre_nms_train if training else c.pre_nms_test, int(self.anchors.shape[0]))
+        post = min(c.post_nms_train if training else c.post_nms_test, pre)
+        scores, top = tf.math.top_k(logits, pre)
+        boxes = B.clip_boxes(B.decode(tf.gather(deltas, top, batch_dims=1), tf.gather(self.anchors, top)))
+        boxes, _, _, count = tf.image.combined_non_max_suppression(
+            boxes[:, :, None, :], tf.sigmoid(scores)[..., None], post, post, iou_threshold=c.rpn_nms_iou,
+            score_threshold=0.0, pad_per_class=False, clip_boxes=False)
+        valid = tf.range(post)[None, :] < count[:, None]
+        return tf.stop_gradient(boxes), valid
+
+    # ------------------------------------------------------------ targets
+    def rpn_targets(self, gt_boxes, gt_valid):
+        """Sampled anchors: (positive, negative masks [N, A], regression targets [N, A, 4])."""
+        c = self.config
+        anchors = tf.broadcast_to(self.anchors[None], tf.concat([tf.shape(gt_boxes)[:1], tf.shape(self.anchors)], 0))
+        best, index, overlaps = B.match(anchors, gt_boxes, gt_valid)
+        # each object's best anchor(s) are positive too, whatever their IoU
+        per_object = tf.reduce_max(overlaps, axis=1, keepdims=True)  # [N, 1, M]
+        is_best = tf.reduce_any((overlaps >= per_object - 1e-6) & (overlaps > 0) & gt_valid[:, None, :], -1)
+        positive = (best >= c.rpn_positive_iou) | is_best
+        negative = (best < c.rpn_negative_iou) & ~positive
+        positive, negative = B.balanced_sample(positive, negative, c.rpn_batch, c.rpn_positive_fraction)
+        targets = B.encode(tf.gather(gt_boxes, index, batch_dims=1), anchors)
+        return positive, negative, targets
+
+    def sample_rois(self, proposals, valid, gt_boxes, gt_classes):
+        """Fast R-CNN's RoI minibatch: (rois [N, R, 4], labels [N, R] (0: background), targets
+        [N, R, 4], weights [N, R] (0 for padding when too few candidates))."""
+        c = self.config
+        gt_valid = gt_classes >= 0
+        candidates = tf.concat([proposals, gt_boxes], 1)
+        candidate_valid = tf.concat([valid, gt_valid], 1)
+        best, index, _ = B.match(candidates, gt_boxes, gt_valid)
+        fg = candidate_valid & (best >= c.roi_positive_iou)
+        bg = candidate_valid & (best < c.roi_positive_iou) & (best >= c.roi_negative_iou)
+        bg = bg | (candidate_valid & (best < 0))  # an image without objects: all background
+        fg, bg = B.balanced_sample(fg, bg, c.roi_batch, c.roi_positive_fraction)
+        key = tf.cast(fg, tf.float32) * 2.0 + tf.cast(bg, tf.float32)
+        key += tf.random.uniform(tf.shape(key), 0.0, 0.5)
+        _, picked = tf.math.top_k(key, c.roi_batch)
+        rois = tf.gather(candidates, picked, batch_dims=1)
+        fg = tf.gather(fg, picked, batch_dims=1)
+        weights = tf.cast(fg | tf.gather(bg, picked, batch_dims=1), tf.float32)
+        matched = tf.gather(index, picked, batch_dims=1)
+        labels = tf.where(fg, tf.gather(gt_classes, matched, batch_dims=1) + 1, 0)
+        targets = B.encode(tf.gather(gt_boxes, matched, batch_dims=1), rois, HEAD_STDS)
+        return rois, labels, targets, weights
+
+    # ------------------------------------------------------------ forward
+    def _features(self, images, training):
+        features = self.backbone(tf.cast(images, tf.float32), training=training)
+        logits, deltas = self.rpn(features, training=training)
+        return features, logits, deltas
+
+    def _head(self, features, rois, training):
+        pooled = self.pool([features, rois])
+        n, r = tf.shape(rois)[0], tf.shape(rois)[1]
+        flat = tf.reshape(pooled, tf.concat([[n * r], tf.shape(pooled)[2:]], 0))
+        logits, deltas = self.head(flat, training=training)
+        return (tf.reshape(logits, [n, r, self.config.num_classes + 1]),
+                tf.reshape(deltas, [n, r, self.config.num_classes, 4]))
+
+    def losses_of(self, images, gt_boxes, gt_classes, training=True):
+        c = self.config
+        gt_valid = gt_classes >= 0
+        features, logits, deltas = self._features(images, training)
+        positive, negative, targets = self.rpn_targets(gt_boxes, gt_valid)
+        sampled = tf.cast(positive | negative, tf.float32)
+        count = tf.maximum(tf.reduce_sum(sampled, -1), 1.0)
+        bce = tf.nn.sigmoid_cross_entropy_with_logits(tf.cast(positive, tf.float32), logits)
+        rpn_cls = tf.reduce_sum(bce * sampled, -1) / count
+        rpn_reg = tf.reduce_sum(tf.reduce_sum(B.smooth_l1(deltas - targets, 1.0 / 9), -1)
+                                * tf.cast(positive, tf.float32), -1) / count
+        proposals, valid = self.proposals(logits, deltas, training=True)
+        rois, labels, head_targets, weights = self.sample_rois(proposals, valid, gt_boxes, gt_classes)
+        cls_logits, class_deltas = self._head(features, rois, training)
+        ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, cls_logits)
+        roi_count = tf.maximum(tf.reduce_sum(weights, -1), 1.0)
+        head_cls = tf.reduce_sum(ce * weights, -1) / roi_count
+        own = tf.gather(class_deltas, tf.maximum(labels - 1, 0), batch_dims=2)  # the RoI's class's deltas
+        fg = tf.cast(labels > 0, tf.float32) * weights
+        head_reg = tf.reduce_sum(tf.reduce_sum(B.smooth_l1(own - head_targets), -1) * fg, -1) / roi_count
+        hits = tf.cast(tf.equal(tf.argmax(cls_logits, -1, output_type=tf.int32), labels), tf.float32)
+        stats = {"rpn/positives": tf.reduce_sum(tf.cast(positive, tf.float32), -1),
+                 "head/foreground": tf.reduce_sum(fg, -1),
+                 "head/accuracy": tf.reduce_sum(hits * weights, -1) / roi_count}
+        return {"loss/rpn_objectness": rpn_cls, "loss/rpn_box": rpn_reg, "loss/head_class": head_cls,
+                "loss/head_box": head_reg}, stats
+
+    def train_step(self, batch):
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        variables = self.trainable_weights_of_networks()
+        with tf.GradientTape() as tape:
+            terms, stats = self.losses_of(batch["images"], batch["boxes"], batch["classes"])
+            terms = {k: tf.reduce_mean(v) for k, v in terms.items()}
+            loss = tf.add_n(list(terms.values()))
+            decay = [l for n in self.networks() for l in n.losses]
+            total = loss + (tf.add_n(decay) if decay else 0.0)
+            scaled = self.optimizer.scale_loss(total / replicas)
+        self.optimizer.apply(tape.gradient(scaled, variables), variables)
+        return {"loss": loss, **terms, **{k: tf.reduce_mean(v) for k, v in stats.items()}}
+
+    def detect(self, images):
+        """Float or uint8 images [N, S, S, 3] (0..255) -> the Object Detection API's outputs, classes
+        0-based: detection_boxes [N, D, 4], detection_scores [N, D], detection_classes [N, D],
+        num_detections [N]."""
+        c = self.config
+        features, logits, deltas = self._features(images, False)
+        rois, valid = self.proposals(logits, deltas, training=False)
+        cls_logits, class_deltas = self._head(features, rois, False)
+        probs = tf.nn.softmax(cls_logits)[..., 1:] * tf.cast(valid, tf.float32)[..., None]
+        boxes = B.clip_boxes(B.decode(class_deltas, rois[:, :, None, :], HEAD_STDS))  # [N, R, C, 4]
+        return nms_outputs(boxes, probs, c.max_detections, c.nms_iou, c.score_threshold)
+
+
+def nms_outputs(boxes, scores, max_detections, iou, score_threshold):
+    """Class-wise NMS of per-class boxes [N, K, C or 1, 4] and scores [N, K, C] into the Object
+    Detection API's dict (classes 0-based here; the export adds 1)."""
+    boxes, scores, classes, count = tf.image.combined_non_max_suppression(
+        boxes, scores, max_detections, max_detections, iou_threshold=iou, score_threshold=score_threshold,
+        pad_per_class=False, clip_boxes=True)
+    return {"detection_boxes": boxes, "detection_scores": scores, "detection_classes": classes,
+            "num_detections": tf.cast(count, tf.float32)}

@@ -1,0 +1,107 @@
+"""Evaluation, TensorBoard images and serving of the detectors (Faster R-CNN and YOLO alike).
+
+A detector is a ``keras.Model`` with ``config`` (image_size, num_classes),
+``networks()`` (the functional models it is made of), ``train_step`` and
+``detect(images)`` -> the Object Detection API's dict with 0-based classes.
+"""
+import numpy as np
+import tensorflow as tf
+
+from suite.detection.metrics import detection_scores
+from suite.training import Callback
+
+
+def detections_of(detector, images, batch_size=32):
+    """Runs ``detector.detect`` over uint8 images [N, S, S, 3]; one dict per image (boxes, scores,
+    classes 0-based) cut at its number of detections."""
+    fn = getattr(detector, "_detect_fn", None)
+    if fn is None:
+        fn = detector._detect_fn = tf.function(detector.detect, reduce_retracing=True)
+    out = []
+    for s in range(0, len(images), batch_size):
+        chunk = images[s:s + batch_size]
+        pad = batch_size - len(chunk)  # one traced shape for every batch
+        result = fn(np.concatenate([chunk, np.zeros((pad,) + chunk.shape[1:], chunk.dtype)]) if pad else chunk)
+        result = {k: v.numpy() for k, v in result.items()}
+        for i in range(len(chunk)):
+            n = int(result["num_detections"][i])
+            out.append({"boxes": result["detection_boxes"][i, :n], "scores": result["detection_scores"][i, :n],
+                        "classes": result["detection_classes"][i, :n].astype(np.int32)})
+    return out
+
+
+def evaluate(detector, images, truths, num_classes):
+    """VOC mAP@0.5 (11-point ``mAP50_voc07`` and all-point ``mAP50``) and COCO ``mAP_coco`` over
+    held-out images; returns (scores, detections)."""
+    detections = detections_of(detector, images)
+    return detection_scores(detections, truths, num_classes), detections
+
+
+def drawn_boxes(images, truths, detections, min_score=0.5, scale=2):
+    """Float images [N, H*scale, W*scale, 3] in 0..1 with ground truth in green and detections
+    scoring >= ``min_score`` in red (TensorBoard's image dashboard)."""
+    images = tf.image.resize(tf.cast(images, tf.float32) / 255.0, [images.shape[1] * scale, images.shape[2] * scale],
+                             method="nearest")
+    width = max([len(t["boxes"]) for t in truths] + [len(d["boxes"]) for d in detections] + [1])
+
+    def padded(rows):
+        out = np.zeros((len(rows), width, 4), np.float32)
+        for i, r in enumerate(rows):
+            out[i, :len(r)] = np.asarray(r, np.float32).reshape(-1, 4)
+        return out
+
+    shown = [d["boxes"][np.asarray(d["scores"]) >= min_score] for d in detections]
+    images = tf.image.draw_bounding_boxes(images, padded([t["boxes"] for t in truths]), [[0.1, 0.9, 0.1, 1.0]])
+    return tf.image.draw_bounding_boxes(images, padded(shown), [[1.0, 0.1, 0.1, 1.0]])
+
+
+class DetectionEvaluator(Callback):
+    """At the end of every epoch (on the chief): the mAPs over the held-out images as scalars
+    (``eval/...``) and, as an image, the first ``show`` held-out images with their ground truth
+    (green) and detections (red)."""
+
+    def __init__(self, detector, images, truths, num_classes, show=8):
+        self.detector = detector
+        self.images = images
+        self.truths = truths
+        self.num_classes = num_classes
+        self.show = show
+        self.history = []
+
+    def evaluate(self):
+        return evaluate(self.detector, self.images, self.truths, self.num_classes)
+
+    def on_stage_end(self, driver, stage):
+        if not driver.chief:
+            return
+        scores, detections = self.evaluate()
+        self.history.append((driver.step, scores))
+        with driver.writer.as_default(step=driver.step):
+            for k, v in scores.items():
+                tf.summary.scalar(f"eval/{k}", v)
+            n = min(self.show, len(self.images))
+            tf.summary.image("eval/boxes (green: truth, red: detected)",
+                             drawn_boxes(self.images[:n], self.truths[:n], detections[:n]), max_outputs=n)
+        print(f"{stage.name}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()), flush=True)
+
+
+def serving_endpoints(detector, class_names):
+    """``serving_default``: uint8 images [N, H, W, 3] of any size (resized in the graph to the
+    model's input) -> the TensorFlow Object Detection API's outputs: ``detection_boxes`` [N, D, 4]
+    (normalised ymin, xmin, ymax, xmax: the same for the original image, since the resize
+    stretches), ``detection_scores`` [N, D], ``detection_classes`` [N, D] (float, 1-based: index
+    into the class list + 1), ``num_detections`` [N] (float); plus ``detection_class_names``
+    [N, D] strings."""
+    size = detector.config.image_size
+    names = tf.constant([str(n) for n in class_names])
+
+    @tf.function
+    def serve(images):
+        x = tf.image.resize(tf.cast(images, tf.float32), [size, size], antialias=True)
+        out = detector.detect(tf.clip_by_value(x, 0.0, 255.0))
+        classes = tf.cast(out["detection_classes"], tf.int32)
+        return {"detection_boxes": out["detection_boxes"], "detection_scores": out["detection_scores"],
+                "detection_classes": tf.cast(classes + 1, tf.float32), "num_detections": out["num_detections"],
+                "detection_class_names": tf.gather(names, classes)}
+
+    return {"serving_default": (serve, [tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")])}

@@ -1,0 +1,388 @@
+"""Object detection (issue 5): boxes, anchors, RoI pooling, the YOLO loss, mAP, data readers."""
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from suite.data import detection as data
+from suite.data.errors import DataError
+from suite.detection import boxes as B
+from suite.detection import faster_rcnn, metrics, yolo
+from suite.layers.detection import ImagePreprocessing, RoIPooling
+
+
+# ------------------------------------------------------------------ boxes and anchors
+def test_encode_decode_round_trip():
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0, 0.5, (50, 2))
+    anchors = np.concatenate([a, a + rng.uniform(0.05, 0.5, (50, 2))], -1).astype("float32")
+    b = rng.uniform(0, 0.5, (50, 2))
+    boxes = np.concatenate([b, b + rng.uniform(0.05, 0.5, (50, 2))], -1).astype("float32")
+    for stds in ((1, 1, 1, 1), faster_rcnn.HEAD_STDS):
+        deltas = B.encode(boxes, anchors, stds)
+        np.testing.assert_allclose(B.decode(deltas, anchors, stds).numpy(), boxes, atol=1e-5)
+    # the encoding itself: a box twice the anchor's width, shifted by half its height
+    t = B.encode([[0.3, 0.0, 0.5, 0.4]], [[0.2, 0.1, 0.4, 0.3]]).numpy()[0]
+    np.testing.assert_allclose(t, [0.5, 0.0, 0.0, math.log(2.0)], atol=1e-6)
+
+
+def test_iou_on_hand_made_boxes():
+    a = [[0.0, 0.0, 0.5, 0.5], [0.0, 0.0, 1.0, 1.0]]
+    b = [[0.0, 0.0, 0.5, 0.5], [0.25, 0.25, 0.75, 0.75], [0.6, 0.6, 0.9, 0.9], [0.1, 0.1, 0.1, 0.4]]
+    expected = [[1.0, 0.0625 / (0.25 + 0.25 - 0.0625), 0.0, 0.0],
+                [0.25, 0.25, 0.09, 0.0]]
+    np.testing.assert_allclose(B.iou(a, b).numpy(), expected, atol=1e-6)
+    np.testing.assert_allclose(B.iou_numpy(a, b), expected, atol=1e-6)
+
+
+def test_anchors_have_the_ratios_scales_and_strides():
+    scales, ratios = (16, 32, 64), (0.5, 1.0, 2.0)
+    a = B.anchors((6, 8), (96, 128), 16, scales, ratios)
+    assert a.shape == (6 * 8 * 9, 4)
+    px = a * np.array([96, 128, 96, 128])
+    h, w = px[:, 2] - px[:, 0], px[:, 3] - px[:, 1]
+    cell0 = slice(0, 9)
+    np.testing.assert_allclose(h[cell0] / w[cell0], [r for _ in scales for r in ratios], rtol=1e-5)
+    np.testing.assert_allclose(np.sqrt(h[cell0] * w[cell0]), [s for s in scales for _ in ratios], rtol=1e-5)
+    centres = (px[:, :2] + px[:, 2:]) / 2
+    np.testing.assert_allclose(centres[0], [8, 8])  # the first cell's centre
+    np.testing.assert_allclose(centres[9] - centres[0], [0, 16])  # next cell along x: one stride
+    np.testing.assert_allclose(centres[8 * 9] - centres[0], [16, 0])  # next row: one stride down
+
+
+def test_balanced_sample_respects_the_counts():
+    tf.random.set_seed(0)
+    positive = tf.constant([[True] * 300 + [False] * 700, [True] * 10 + [False] * 990])
+    negative = ~positive
+    pos, neg = B.balanced_sample(positive, negative, 256, 0.5)
+    pos_n = tf.reduce_sum(tf.cast(pos, tf.int32), -1).numpy()
+    neg_n = tf.reduce_sum(tf.cast(neg, tf.int32), -1).numpy()
+    np.testing.assert_array_equal(pos_n, [128, 10])  # at most half positive
+    np.testing.assert_array_equal(pos_n + neg_n, [256, 256])  # filled up with negatives
+    assert not np.any(pos.numpy() & ~positive.numpy()) and not np.any(neg.numpy() & positive.numpy())
+
+
+# ------------------------------------------------------------------ RoI pooling
+def _ramp(h, w):
+    return (10 * np.arange(h)[:, None] + np.arange(w)[None, :]).astype("float32")[None, :, :, None]
+
+
+def test_roi_max_pooling_on_a_hand_made_feature_map():
+    features = _ramp(4, 4)  # cell (r, c) holds 10 r + c: a region's maximum is its bottom-right cell
+    rois = np.array([[[0.0, 0.0, 1.0, 1.0],  # the whole map: 2x2 bins of 2x2 cells
+                      [0.0, 0.25, 0.5, 1.0],  # rows 0-1, columns 1-3: three columns in two bins
+                      [0.30, 0.30, 0.35, 0.35]]], "float32")  # inside cell (1, 1): smaller than a bin
+    out = RoIPooling(2)([features, rois]).numpy()[0, ..., 0]
+    np.testing.assert_array_equal(out[0], [[11, 13], [31, 33]])
+    np.testing.assert_array_equal(out[1], [[2, 3], [12, 13]])  # bins overlap on column 2 (floor/ceil)
+    np.testing.assert_array_equal(out[2], [[11, 11], [11, 11]])  # not lost: the cell it lies in
+
+
+def _reference_roi_pool(f, rois, p):
+    n, h, w, c = f.shape
+    out = np.zeros((n, rois.shape[1], p, p, c), np.float32)
+    for b in range(n):
+        for r, (y0, x0, y1, x1) in enumerate(rois[b]):
+            fy, fx = math.floor(y0 * h), math.floor(x0 * w)
+            lh = max(math.ceil(y1 * h), fy + 1) - fy
+            lw = max(math.ceil(x1 * w), fx + 1) - fx
+            for i in range(p):
+                for j in range(p):
+                    out[b, r, i, j] = f[b, fy + i * lh // p:fy + -(-(i + 1) * lh // p),
+                                        fx + j * lw // p:fx + -(-(j + 1) * lw // p)].max((0, 1))
+    return out
+
+
+def test_roi_max_pooling_matches_a_loop_at_7x7_eager_and_traced():
+    rng = np.random.default_rng(0)
+    f = rng.normal(size=(2, 13, 17, 3)).astype("float32")
+    r = rng.uniform(size=(2, 20, 4)).astype("float32")
+    rois = np.concatenate([np.minimum(r[..., :2], r[..., 2:]), np.maximum(r[..., :2], r[..., 2:])], -1)
+    layer = RoIPooling(7)
+    expected = _reference_roi_pool(f, rois, 7)
+    np.testing.assert_array_equal(layer([f, rois]).numpy(), expected)
+    np.testing.assert_array_equal(tf.function(lambda a, b: layer([a, b]))(f, rois).numpy(), expected)
+    with tf.GradientTape() as tape:  # the gradient reaches exactly the cells that were maxima
+        ft = tf.constant(f)
+        tape.watch(ft)
+        y = tf.reduce_sum(layer([ft, rois[:, :1]]))
+    assert 0 < np.count_nonzero(tape.gradient(y, ft).numpy()) <= 2 * 49 * 3
+
+
+def test_roi_align_averages_bilinear_samples():
+    ramp = np.tile(np.arange(8, dtype="float32")[None, :, None, None], (1, 1, 8, 1))  # row r holds r
+    out = RoIPooling(2, "align")([ramp, np.array([[[0.0, 0.0, 1.0, 1.0]]], "float32")]).numpy()[0, 0, ..., 0]
+    # cell r's value sits at its centre r + 0.5: the mean over rows [0, 4) is 1.5, over [4, 8) 5.5
+    np.testing.assert_allclose(out, [[1.5, 1.5], [5.5, 5.5]], atol=1e-5)
+
+
+def test_detection_layers_round_trip_their_config():
+    for layer in (RoIPooling(5, "align"), ImagePreprocessing("caffe")):
+        clone = type(layer).from_config(layer.get_config())
+        assert clone.get_config() == layer.get_config()
+    with pytest.raises(ValueError, match="mode"):
+        RoIPooling(7, "average")
+
+
+# ------------------------------------------------------------------ YOLO
+def test_yolo_loss_on_one_object_equals_the_formula():
+    c = yolo.get_config("tiny", num_classes=3, grid=2, boxes_per_cell=2, image_size=32,
+                        layers=((4, 3, 2), (4, 3, 2), (4, 3, 2), (4, 3, 2)))
+    raw = np.zeros((1, 2, 2, c.outputs_per_cell), "float32")
+    # the object: centre (x 0.75, y 0.25) -> cell row 0, column 1; width 0.36, height 0.16
+    gt = np.array([[[0.17, 0.57, 0.33, 0.93]]], "float32")
+    cls = np.array([[2]], "int32")
+    # cell (0, 1): box 0 predicts the object exactly but half as confident; box 1 is elsewhere
+    raw[0, 0, 1, 0:5] = [0.5, 0.5, 0.6, 0.4, 0.5]  # x, y in the cell, sqrt w, sqrt h, confidence
+    raw[0, 0, 1, 5:10] = [0.1, 0.1, 0.2, 0.2, 0.3]
+    raw[0, 0, 1, 10:13] = [0.2, 0.1, 0.6]
+    raw[0, 1, 0, 4] = 0.4  # a confident empty cell
+    raw[0, 1, 0, 10:13] = [1.0, 1.0, 1.0]  # class outputs of empty cells are not penalised
+    terms = {k: float(v[0]) for k, v in yolo.yolo_loss(tf.constant(raw), gt, cls, c).items()}
+    assert terms["loss/coordinates"] == pytest.approx(0.0, abs=1e-6)  # box 0 is responsible, exact
+    assert terms["loss/object"] == pytest.approx((0.5 - 1.0) ** 2, abs=1e-5)  # target: IoU 1
+    assert terms["loss/no_object"] == pytest.approx(0.5 * (0.3 ** 2 + 0.4 ** 2), abs=1e-6)
+    assert terms["loss/class"] == pytest.approx(0.2 ** 2 + 0.1 ** 2 + 0.4 ** 2, abs=1e-6)
+    # moving box 0 off the truth costs lambda_coord * its squared errors, and the IoU target drops
+    raw[0, 0, 1, 0:4] = [0.6, 0.5, 0.5, 0.4]
+    moved = {k: float(v[0]) for k, v in yolo.yolo_loss(tf.constant(raw), gt, cls, c).items()}
+    assert moved["loss/coordinates"] == pytest.approx(5.0 * (0.1 ** 2 + 0.1 ** 2), abs=1e-5)
+    pred = [0.25 - 0.08, (1 + 0.6) / 2 - 0.125, 0.25 + 0.08, (1 + 0.6) / 2 + 0.125]
+    target_iou = B.iou_numpy([pred], gt[0])[0, 0]
+    assert moved["loss/object"] == pytest.approx((0.5 - target_iou) ** 2, abs=1e-5)
+
+
+def test_yolo_config_checks_the_grid():
+    with pytest.raises(ValueError, match="grid"):
+        yolo.get_config("tiny", grid=7)
+    assert yolo.build_yolo(yolo.get_config("tiny")).output.shape[1:] == (6, 6, 15)
+
+
+def test_yolo_paper_network_has_24_convolutions_and_a_7x7x30_output():
+    c = yolo.get_config("paper", num_classes=20)
+    convs = [layer for layer in c.layers if layer != "M"]
+    assert len(convs) == 24 and c.outputs_per_cell == 30 and c.grid == 7
+
+
+# ------------------------------------------------------------------ metrics
+def test_voc_map_on_hand_made_detections():
+    truths = [{"boxes": [[0, 0, 0.5, 0.5], [0.5, 0.5, 1, 1]], "classes": [0, 0]},
+              {"boxes": [[0, 0, 0.4, 0.4]], "classes": [0]}]
+    detections = [{"boxes": [[0, 0, 0.5, 0.5], [0.5, 0.5, 1, 1], [0, 0, 0.5, 0.5]],
+                   "scores": [0.9, 0.6, 0.8], "classes": [0, 0, 0]},  # the 0.8 one is a duplicate
+                  {"boxes": [[0.6, 0.6, 0.9, 0.9]], "scores": [0.7], "classes": [0]}]  # a miss
+    # ranked: 0.9 TP, 0.8 FP (duplicate), 0.7 FP, 0.6 TP; 3 objects
+    # precision 1, 1/2, 1/3, 1/2 at recall 1/3, 1/3, 1/3, 2/3
+    # all-point: 1/3 * 1 + 1/3 * 1/2 = 0.5
+    assert metrics.voc_map(detections, truths, 1, method="all") == pytest.approx(0.5)
+    # 11-point: recall >= 0, .1, .2, .3 -> 1 (4 points); .4, .5, .6 -> 1/2 (3 points); above 2/3: 0
+    assert metrics.voc_map(detections, truths, 1, method="11") == pytest.approx((4 * 1 + 3 * 0.5) / 11)
+    # a second class with no detection counts 0; a class without objects is left out
+    truths[1] = {"boxes": [[0, 0, 0.4, 0.4], [0, 0, 1, 1]], "classes": [0, 1]}
+    assert metrics.voc_map(detections, truths, 3, method="all") == pytest.approx(0.25)
+
+
+def test_difficult_objects_are_neither_hits_nor_misses():
+    truths = [{"boxes": [[0, 0, 0.5, 0.5], [0.5, 0.5, 1, 1]], "classes": [0, 0], "difficult": [False, True]}]
+    detections = [{"boxes": [[0.5, 0.5, 1, 1], [0, 0, 0.5, 0.5]], "scores": [0.9, 0.8], "classes": [0, 0]}]
+    assert metrics.voc_map(detections, truths, 1) == pytest.approx(1.0)
+
+
+def test_coco_map_averages_over_iou_thresholds():
+    truths = [{"boxes": [[0, 0, 1, 0.72]], "classes": [0]}]
+    detections = [{"boxes": [[0, 0, 1, 1]], "scores": [0.9], "classes": [0]}]  # IoU 0.72
+    # a hit at 0.50, 0.55, 0.60, 0.65, 0.70 (AP 1), a miss at 0.75 .. 0.95 (AP 0)
+    assert metrics.coco_map(detections, truths, 1) == pytest.approx(0.5)
+    assert metrics.detection_scores(detections, truths, 1)["mAP50"] == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------------ data
+def test_embedded_scenes_are_deterministic_and_well_formed():
+    a = data.embedded_set(20, 64, seed=3)
+    b = data.embedded_set(20, 64, seed=3)
+    for i in range(20):
+        image, boxes, classes, difficult = a.load(i)
+        np.testing.assert_array_equal(image, b.load(i)[0])
+        assert image.shape == (64, 64, 3) and image.dtype == np.uint8
+        assert 1 <= len(boxes) <= 4 and len(classes) == len(boxes) and not difficult.any()
+        assert np.all(boxes[:, 2:] > boxes[:, :2]) and boxes.min() >= 0 and boxes.max() <= 1
+        assert set(classes) <= set(range(len(data.SHAPES)))
+    assert not np.array_equal(a.load(0)[0], data.embedded_set(20, 64, seed=3, split="validation").load(0)[0])
+
+
+def test_training_pipeline_flips_boxes_with_the_pixels():
+    # one black image with one white rectangle: after any flip, the white pixels are inside the box
+    image = np.zeros((32, 32, 3), np.uint8)
+    image[4:12, 2:10] = 255
+    box = np.array([[4 / 32, 2 / 32, 12 / 32, 10 / 32]], np.float32)
+    one = data.DetectionSet(("r",), 32, 1, lambda i: (image, box, np.array([0], np.int32), np.zeros(1, bool)))
+    flips = 0
+    for batch in data.detection_dataset(one, 4, 3, seed=1).take(4):
+        for img, boxes, classes in zip(batch["images"].numpy(), batch["boxes"].numpy(), batch["classes"].numpy()):
+            ys, xs = np.nonzero(img[..., 0] > 128)
+            y0, x0, y1, x1 = boxes[0] * 32
+            assert (ys.min(), xs.min(), ys.max() + 1, xs.max() + 1) == pytest.approx((y0, x0, y1, x1), abs=1e-3)
+            assert list(classes) == [0, -1, -1]
+            flips += xs.min() > 16
+    assert 0 < flips < 16  # some flipped, some not
+
+
+def _write_voc(root, boxes, width=40, height=30, image=True):
+    os.makedirs(os.path.join(root, "Annotations"), exist_ok=True)
+    os.makedirs(os.path.join(root, "JPEGImages"), exist_ok=True)
+    os.makedirs(os.path.join(root, "ImageSets", "Main"), exist_ok=True)
+    objects = "".join(f"<object><name>{n}</name><difficult>{d}</difficult><bndbox><xmin>{b[0]}</xmin>"
+                      f"<ymin>{b[1]}</ymin><xmax>{b[2]}</xmax><ymax>{b[3]}</ymax></bndbox></object>"
+                      for n, d, b in boxes)
+    with open(os.path.join(root, "Annotations", "000001.xml"), "w") as f:
+        f.write(f"<annotation><filename>000001.jpg</filename><size><width>{width}</width>"
+                f"<height>{height}</height><depth>3</depth></size>{objects}</annotation>")
+    if image:
+        import cv2
+
+        cv2.imwrite(os.path.join(root, "JPEGImages", "000001.jpg"), np.full((height, width, 3), 128, np.uint8))
+    for split in ("trainval", "test"):
+        with open(os.path.join(root, "ImageSets", "Main", f"{split}.txt"), "w") as f:
+            f.write("000001\n")
+
+
+def test_voc_reader(tmp_path):
+    _write_voc(str(tmp_path), [("dog", 0, (1, 1, 20, 15)), ("person", 1, (21, 16, 40, 30))])
+    ds = data.detection_set(str(tmp_path), "train", size=32)
+    assert ds.class_names == data.VOC_CLASSES and len(ds) == 1
+    image, boxes, classes, difficult = ds.load(0)
+    assert image.shape == (32, 32, 3)
+    np.testing.assert_allclose(boxes, [[0, 0, 15 / 30, 20 / 40], [15 / 30, 20 / 40, 1, 1]], atol=1e-6)
+    assert [data.VOC_CLASSES[c] for c in classes] == ["dog", "person"] and list(difficult) == [False, True]
+
+
+def test_voc_box_outside_the_image_names_the_file(tmp_path):
+    _write_voc(str(tmp_path), [("dog", 0, (1, 1, 45, 15))])  # xmax 45 > width 40
+    with pytest.raises(DataError, match=r"000001\.xml.*outside the 40x30 image"):
+        data.detection_set(str(tmp_path), "train", size=32)
+
+
+def _write_coco(root, files, annotations, write=()):
+    os.makedirs(os.path.join(root, "annotations"), exist_ok=True)
+    os.makedirs(os.path.join(root, "train2017"), exist_ok=True)
+    import cv2
+
+    for name in write:
+        cv2.imwrite(os.path.join(root, "train2017", name), np.full((20, 40, 3), 60, np.uint8))
+    doc = {"images": [{"id": i + 1, "file_name": n, "width": 40, "height": 20} for i, n in enumerate(files)],
+           "annotations": annotations,
+           "categories": [{"id": 1, "name": "cat"}, {"id": 3, "name": "dog"}]}
+    with open(os.path.join(root, "annotations", "instances_train2017.json"), "w") as f:
+        json.dump(doc, f)
+
+
+def test_coco_reader(tmp_path):
+    _write_coco(str(tmp_path), ["a.jpg"], [
+        {"id": 1, "image_id": 1, "bbox": [10, 5, 20, 10], "category_id": 3, "iscrowd": 0},
+        {"id": 2, "image_id": 1, "bbox": [0, 0, 40, 20], "category_id": 1, "iscrowd": 1}], write=["a.jpg"])
+    ds = data.detection_set(str(tmp_path), "train", size=16)
+    assert ds.class_names == ("cat", "dog")
+    image, boxes, classes, _ = ds.load(0)
+    assert image.shape == (16, 16, 3)
+    np.testing.assert_allclose(boxes, [[0.25, 0.25, 0.75, 0.75]])  # the crowd region is dropped
+    assert list(classes) == [1]
+
+
+def test_coco_file_naming_a_missing_image_names_the_file(tmp_path):
+    _write_coco(str(tmp_path), ["a.jpg", "missing.jpg"], [], write=["a.jpg"])
+    with pytest.raises(DataError, match=r"instances_train2017\.json: image missing\.jpg .*does not exist"):
+        data.detection_set(str(tmp_path), "train", size=16)
+
+
+def test_tfds_voc_reader():
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=3):
+        ds = data.detection_set("tfds:voc/2007", "train", size=24)
+    assert len(ds) == 3 and len(ds.class_names) == 20
+    image, boxes, classes, difficult = ds.load(0)
+    assert image.shape == (24, 24, 3) and boxes.shape[1:] == (4,) and len(classes) == len(boxes) == len(difficult)
+
+
+# ------------------------------------------------------------------ Faster R-CNN
+def _scene_batch(n=2, size=96):
+    ds = data.embedded_set(n, size, seed=5)
+    batch = next(iter(data.detection_dataset(ds, n, 8, training=False)))
+    return {k: v for k, v in batch.items()}
+
+
+def test_rpn_targets_mark_the_best_anchor_of_every_object():
+    model = faster_rcnn.FasterRCNN(faster_rcnn.get_config("tiny"))
+    gt = tf.constant([[model.anchors[1000].numpy(), [0, 0, 0, 0]]])  # an object exactly on anchor 1000
+    classes = tf.constant([[2, -1]])
+    positive, negative, targets = model.rpn_targets(gt, classes >= 0)
+    assert bool(positive[0, 1000]) and not bool(negative[0, 1000])
+    np.testing.assert_allclose(targets[0, 1000].numpy(), 0.0, atol=1e-5)
+    assert int(tf.reduce_sum(tf.cast(positive | negative, tf.int32))) == 256  # the RPN minibatch
+
+
+def test_roi_sampling_includes_the_objects_and_keeps_the_fraction():
+    model = faster_rcnn.FasterRCNN(faster_rcnn.get_config("tiny"))
+    gt = tf.constant([[[0.1, 0.1, 0.4, 0.4], [0.5, 0.5, 0.9, 0.8]]])
+    classes = tf.constant([[0, 3]])
+    proposals = tf.random.uniform([1, 100, 2], 0, 0.5)
+    proposals = tf.concat([proposals, proposals + 0.3], -1)
+    rois, labels, targets, weights = model.sample_rois(proposals, tf.ones([1, 100], bool), gt, classes)
+    assert rois.shape == (1, 64, 4)
+    fg = labels.numpy()[0] > 0
+    assert 2 <= fg.sum() <= 16  # the objects themselves at least; a quarter of 64 at most
+    assert set(labels.numpy()[0][fg]) <= {1, 4}  # class + 1 (0 is the background)
+    assert weights.numpy().sum() == 64
+
+
+def test_faster_rcnn_trains_a_step_and_detects():
+    model = faster_rcnn.FasterRCNN(faster_rcnn.get_config("tiny"))
+    model.compile()
+    logs = model.train_step(_scene_batch())
+    for k in ("loss/rpn_objectness", "loss/rpn_box", "loss/head_class", "loss/head_box"):
+        assert np.isfinite(float(logs[k])) and float(logs[k]) >= 0
+    out = model.detect(_scene_batch()["images"])
+    assert out["detection_boxes"].shape == (2, 100, 4) and out["num_detections"].shape == (2,)
+
+
+def test_faster_rcnn_paper_preset_is_vgg16_at_stride_16():
+    model = faster_rcnn.FasterRCNN(faster_rcnn.get_config("paper", image_size=224, head_units=(32, 32)))
+    assert model.stride == 16 and model.feature_size == 14 and model.num_anchors == 9
+    assert model.backbone.output.shape[-1] == 512  # conv5_3
+    assert model.anchors.shape == (14 * 14 * 9, 4)
+
+
+def test_mixed_precision_keeps_losses_and_outputs_in_float32():
+    import keras
+
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        for model in (faster_rcnn.FasterRCNN(faster_rcnn.get_config("tiny")), yolo.YOLO(yolo.get_config("tiny"))):
+            model.compile()
+            logs = model.train_step(_scene_batch())
+            assert all(v.dtype == tf.float32 and np.isfinite(float(v)) for v in logs.values())
+            out = model.detect(_scene_batch()["images"])
+            assert out["detection_scores"].dtype == tf.float32
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_backbone_weights_file_is_loaded_or_refused_by_name(tmp_path):
+    import keras
+
+    from suite.detection.backbones import build_backbone
+
+    source = keras.applications.VGG16(include_top=False, weights=None, input_shape=(64, 64, 3))
+    path = str(tmp_path / "vgg16_notop.weights.h5")
+    source.save_weights(path)
+    model, stride = build_backbone("vgg16", 64, weights=path)
+    assert stride == 16
+    kernel = model.get_layer("vgg16").get_layer("block5_conv3").kernel.numpy()
+    np.testing.assert_array_equal(kernel, source.get_layer("block5_conv3").kernel.numpy())
+    bad = tmp_path / "bad.weights.h5"
+    bad.write_bytes(b"not hdf5")
+    with pytest.raises(ValueError, match=r"--backbone-weights .*bad\.weights\.h5"):
+        build_backbone("vgg16", 64, weights=str(bad))
