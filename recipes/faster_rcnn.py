@@ -52,7 +52,8 @@ def main(argv=None):
 
     def make_config(num_classes):
         return faster_rcnn.get_config(args.preset, num_classes=num_classes, backbone=args.backbone,
-                                      pool_mode=args.pool, learning_rate=args.learning_rate)
+                                      pool_mode=args.pool, learning_rate=args.learning_rate,
+                                      proposal_nms="padded" if args.jit_compile else None)
 
     return run_detection(args, NAME, DEFAULTS, make_config,
                          lambda config: faster_rcnn.FasterRCNN(config, backbone_weights=args.backbone_weights),

@@ -348,6 +348,20 @@ def test_faster_rcnn_trains_a_step_and_detects():
     assert out["detection_boxes"].shape == (2, 100, 4) and out["num_detections"].shape == (2,)
 
 
+def test_padded_proposal_nms_keeps_the_same_boxes_and_compiles_with_xla():
+    tf.random.set_seed(3)
+    combined = faster_rcnn.FasterRCNN(faster_rcnn.get_config("tiny"))
+    padded = faster_rcnn.FasterRCNN(faster_rcnn.get_config("tiny", proposal_nms="padded"))
+    logits = tf.random.normal([2, int(combined.anchors.shape[0])])
+    deltas = tf.random.normal([2, int(combined.anchors.shape[0]), 4], stddev=0.2)
+    boxes_c, valid_c = combined.proposals(logits, deltas, training=True)
+    boxes_p, valid_p = tf.function(padded.proposals, jit_compile=True)(logits, deltas, training=True)
+    np.testing.assert_array_equal(valid_c.numpy(), valid_p.numpy())
+    np.testing.assert_allclose(boxes_p.numpy()[valid_p.numpy()], boxes_c.numpy()[valid_c.numpy()], atol=1e-6)
+    with pytest.raises(ValueError, match="proposal_nms"):
+        faster_rcnn.get_config("tiny", proposal_nms="fast")
+
+
 def test_faster_rcnn_paper_preset_is_vgg16_at_stride_16():
     model = faster_rcnn.FasterRCNN(faster_rcnn.get_config("paper", image_size=224, head_units=(32, 32)))
     assert model.stride == 16 and model.feature_size == 14 and model.num_anchors == 9

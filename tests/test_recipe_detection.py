@@ -2,6 +2,7 @@
 above the untrained detector's), exports the Object Detection API's outputs for images of any
 size in a TensorFlow-only process, resumes, and refuses bad data before writing anything."""
 import json
+import math
 
 import pytest
 
@@ -98,3 +99,14 @@ def test_two_replica_mirrored_run(python, tmp_path):
                                  "3", "--eval-images", "4", "--num-images", "32", "--no-progress",
                                  "--logdir", str(tmp_path / "logs"), "--export-dir", str(tmp_path / "export")]).stdout)
     assert result["step"] == 3 and result["export"]
+
+
+@pytest.mark.parametrize("recipe", ["faster_rcnn", "yolo"])
+def test_xla_compiled_training(python, tmp_path, recipe):
+    """--jit-compile: Faster R-CNN switches its proposal NMS to the padded, XLA-compilable one."""
+    result = result_json(python(["-m", f"recipes.{recipe}", "--preset", "tiny", "--jit-compile", "--epochs", "1",
+                                 "--steps-per-epoch", "3", "--batch-size", "4", "--eval-images", "4",
+                                 "--num-images", "16", "--no-progress", "--logdir", str(tmp_path / "logs"),
+                                 "--export-dir", str(tmp_path / "export")]).stdout)
+    assert result["step"] == 3 and result["export"]
+    assert all(math.isfinite(v) and v >= 0 for k, v in result["logs"].items() if k.startswith("loss"))

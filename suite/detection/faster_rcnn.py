@@ -47,6 +47,9 @@ class FasterRCNNConfig:
     rpn_positive_iou: float = 0.7
     rpn_negative_iou: float = 0.3
     rpn_nms_iou: float = 0.7
+    # proposal NMS: 'combined' (tf.image.combined_non_max_suppression, ~20x faster on a CPU) or 'padded'
+    # (tf.image.non_max_suppression_padded, the same boxes, and the one XLA compiles: --jit-compile)
+    proposal_nms: str = "combined"
     pre_nms_train: int = 600
     post_nms_train: int = 100
     pre_nms_test: int = 300
@@ -70,6 +73,8 @@ class FasterRCNNConfig:
     def __post_init__(self):
         if self.pool_mode not in ("max", "align"):
             raise ValueError(f"pool_mode must be 'max' or 'align', got {self.pool_mode!r}")
+        if self.proposal_nms not in ("combined", "padded"):
+            raise ValueError(f"proposal_nms must be 'combined' or 'padded', got {self.proposal_nms!r}")
         if self.image_size % 16:
             raise ValueError(f"image_size must be a multiple of 16, got {self.image_size}")
 
@@ -172,9 +177,15 @@ class FasterRCNN(keras.Model):
         post = min(c.post_nms_train if training else c.post_nms_test, pre)
         scores, top = tf.math.top_k(logits, pre)
         boxes = B.clip_boxes(B.decode(tf.gather(deltas, top, batch_dims=1), tf.gather(self.anchors, top)))
-        boxes, _, _, count = tf.image.combined_non_max_suppression(
-            boxes[:, :, None, :], tf.sigmoid(scores)[..., None], post, post, iou_threshold=c.rpn_nms_iou,
-            score_threshold=0.0, pad_per_class=False, clip_boxes=False)
+        if c.proposal_nms == "padded":  # already sorted by score (top_k)
+            keep, count = tf.image.non_max_suppression_padded(
+                boxes, scores, post, iou_threshold=c.rpn_nms_iou, pad_to_max_output_size=True, sorted_input=True,
+                canonicalized_coordinates=True)
+            boxes = tf.gather(boxes, keep, batch_dims=1)
+        else:
+            boxes, _, _, count = tf.image.combined_non_max_suppression(
+                boxes[:, :, None, :], tf.sigmoid(scores)[..., None], post, post, iou_threshold=c.rpn_nms_iou,
+                score_threshold=0.0, pad_per_class=False, clip_boxes=False)
         valid = tf.range(post)[None, :] < count[:, None]
         return tf.stop_gradient(boxes), valid
 
