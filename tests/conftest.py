@@ -2,11 +2,14 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# generated corpora (the espeak-ng speech) are written once and shared by every test and recipe run
+os.environ.setdefault("SUITE_CACHE", os.path.join(tempfile.gettempdir(), "suite-test-cache"))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 

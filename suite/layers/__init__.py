@@ -2,6 +2,7 @@
 
 Each layer is registered serializable and round-trips through ``get_config``.
 """
+from suite.layers.audio import ContextWindow, LogMelSpectrogram, SpecAugment  # noqa: F401
 from suite.layers.detection import ImagePreprocessing, RoIPooling  # noqa: F401
 from suite.layers.gan import (  # noqa: F401
     EqualizedConv2D,

@@ -1,0 +1,228 @@
+"""CTC training, decoding, error rates and serving of the speech models.
+
+``SpeechRecognizer`` wraps a network of ``suite.speech.models`` for the fit
+driver: ``tf.nn.ctc_loss`` (blank last, ``suite.speech.text.BLANK``) over the
+logit frames left after the convolutions' striding, averaged over the
+utterances. ``greedy_decode`` (best path: repeats collapsed, blanks removed)
+and ``beam_decode`` wrap TensorFlow's CTC decoders. ``error_rates`` gives the
+character and word error rates with ``tf.edit_distance`` (edits summed over
+the utterances, divided by the reference characters or words).
+``SpeechEvaluator`` logs them, and audio clips with their reference and
+decoded transcripts, at the end of every epoch.
+"""
+import keras
+import numpy as np
+import tensorflow as tf
+
+from suite.speech import text as T
+from suite.speech.models import build_model
+from suite.training import Callback
+
+
+def ctc_loss(logits, logit_lengths, labels, label_lengths):
+    """Per-utterance negative log-likelihood of ``labels`` [N, L] (padding beyond ``label_lengths``
+    ignored) under the CTC model of ``logits`` [N, T, K] (blank = K - 1)."""
+    return tf.nn.ctc_loss(tf.cast(labels, tf.int32), tf.cast(logits, tf.float32), tf.cast(label_lengths, tf.int32),
+                          tf.cast(logit_lengths, tf.int32), logits_time_major=False, blank_index=T.BLANK)
+
+
+def _dense(sparse, n):
+    dense = tf.sparse.to_dense(sparse, default_value=-1)
+    return tf.pad(dense, [[0, n - tf.shape(dense)[0]], [0, 0]], constant_values=-1)
+
+
+def greedy_decode(logits, logit_lengths):
+    """Best-path decoding: ids [N, L] padded with -1."""
+    decoded, _ = tf.nn.ctc_greedy_decoder(tf.transpose(tf.cast(logits, tf.float32), [1, 0, 2]),
+                                          tf.cast(logit_lengths, tf.int32), merge_repeated=True,
+                                          blank_index=T.BLANK)
+    return _dense(decoded[0], tf.shape(logits)[0])
+
+
+def beam_decode(logits, logit_lengths, beam_width=8):
+    """Beam-search decoding (the most probable labelling found): ids [N, L] padded with -1."""
+    decoded, _ = tf.nn.ctc_beam_search_decoder(tf.transpose(tf.cast(logits, tf.float32), [1, 0, 2]),
+                                               tf.cast(logit_lengths, tf.int32), beam_width=beam_width,
+                                               top_paths=1)
+    return _dense(decoded[0], tf.shape(logits)[0])
+
+
+def ids_to_strings(ids):
+    """ids [N, L] (-1 padding) -> transcripts string [N], inside the graph."""
+    table = T.id_table()
+    valid = (ids >= 0) & (ids < T.BLANK)
+    chars = tf.gather(table, tf.where(valid, ids, 0))
+    return tf.strings.reduce_join(tf.where(valid, chars, ""), axis=-1)
+
+
+def _sparse_tokens(strings, words):
+    tokens = tf.strings.split(strings) if words else tf.strings.unicode_split(strings, "UTF-8")
+    return tokens.to_sparse()
+
+
+def error_rates(hypotheses, references):
+    """(CER, WER, per-utterance CER) of transcripts: edit distances summed over the utterances,
+    divided by the references' characters (words)."""
+    hypotheses, references = tf.constant(list(hypotheses)), tf.constant(list(references))
+    out = []
+    for words in (False, True):
+        distance = tf.edit_distance(_sparse_tokens(hypotheses, words), _sparse_tokens(references, words),
+                                    normalize=False).numpy()
+        lengths = np.array([len(r.split()) if words else len(r) for r in references.numpy().astype(str)])
+        out.append((float(distance.sum() / max(lengths.sum(), 1)), distance / np.maximum(lengths, 1)))
+    return out[0][0], out[1][0], out[0][1]
+
+
+class SpeechRecognizer(keras.Model):
+    def __init__(self, config, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.net = build_model(config)
+
+    def call(self, inputs, training=False):
+        return self.net(inputs, training=training)
+
+    def compile(self, optimizer=None):
+        super().compile()
+        c = self.config
+        self.optimizer = optimizer or keras.optimizers.Adam(c.learning_rate, clipnorm=c.clipnorm)
+        self.optimizer.build(self.net.trainable_variables)
+
+    def checkpoint_objects(self):
+        return {"net": self.net, "optimizer": self.optimizer}
+
+    def train_step(self, batch):
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        with tf.GradientTape() as tape:
+            out = self.net([batch["waveforms"], batch["lengths"]], training=True)
+            loss = tf.reduce_mean(ctc_loss(out["logits"], out["logit_lengths"], batch["labels"],
+                                           batch["label_lengths"]))
+            scaled = self.optimizer.scale_loss(loss / replicas)
+        variables = self.net.trainable_variables
+        self.optimizer.apply(tape.gradient(scaled, variables), variables)
+        frames = tf.cast(out["logit_lengths"], tf.float32)
+        return {"loss": loss, "loss/ctc_per_frame": loss / tf.reduce_mean(frames),
+                "audio_seconds": tf.cast(tf.reduce_sum(batch["lengths"]), tf.float32) / self.config.sample_rate}
+
+    def decoder(self, beam_width=0):
+        """A traced ``transcribe`` for any batch and length (one per beam width)."""
+        cache = self.__dict__.setdefault("_decoders", {})
+        if beam_width not in cache:
+            cache[beam_width] = tf.function(
+                lambda w, n: self.transcribe(w, n, beam_width)[0],
+                input_signature=[tf.TensorSpec([None, None], tf.float32), tf.TensorSpec([None], tf.int32)])
+        return cache[beam_width]
+
+    def transcribe(self, waveforms, lengths, beam_width=0):
+        out = self.net([waveforms, lengths], training=False)
+        ids = (beam_decode(out["logits"], out["logit_lengths"], beam_width) if beam_width
+               else greedy_decode(out["logits"], out["logit_lengths"]))
+        return ids_to_strings(ids), out
+
+
+# ------------------------------------------------------------------ evaluation
+def evaluate(model, speech, batch_size=16, beam_width=0):
+    """{'cer', 'wer'} on a SpeechSet, and [(index, reference, hypothesis, utterance CER)]."""
+    hypotheses, references, order = [], [], []
+    decode = model.decoder(beam_width)
+    lengths = np.asarray(speech.lengths)
+    index = np.argsort(lengths, kind="stable")  # similar lengths together: little padding
+    for s in range(0, len(index), batch_size):
+        chunk = index[s:s + batch_size]
+        waves = [speech.load(int(i)) for i in chunk]
+        padded = np.zeros([len(waves), max(len(w) for w in waves)], np.float32)
+        for j, w in enumerate(waves):
+            padded[j, :len(w)] = w
+        texts = decode(tf.constant(padded), tf.constant([len(w) for w in waves], tf.int32)).numpy()
+        hypotheses += [t.decode() for t in texts]
+        references += [speech.texts[int(i)] for i in chunk]
+        order += [int(i) for i in chunk]
+    cer, wer, per = error_rates(hypotheses, references)
+    examples = sorted(zip(order, references, hypotheses, per))
+    return {"cer": cer, "wer": wer}, examples
+
+
+class SpeechEvaluator(Callback):
+    """At the end of every epoch (chief only): CER and WER on the held-out utterances (greedy
+    decoding; with ``beam_width`` also beam search, ``eval/cer_beam`` ...), and ``samples``
+    utterances as audio with their reference and decoded transcripts in TensorBoard."""
+
+    def __init__(self, model, speech, beam_width=0, samples=3, sample_rate=16000):
+        self.model, self.speech, self.beam_width = model, speech, beam_width
+        self.samples, self.sample_rate = samples, sample_rate
+        self.history = []
+
+    def evaluate(self):
+        scores, examples = evaluate(self.model, self.speech)
+        if self.beam_width:
+            beam, _ = evaluate(self.model, self.speech, beam_width=self.beam_width)
+            scores.update({f"{k}_beam": v for k, v in beam.items()})
+        return scores, examples
+
+    def on_stage_end(self, driver, stage):
+        if not driver.chief:
+            return
+        scores, examples = self.evaluate()
+        self.history.append((driver.step, scores))
+        with driver.writer.as_default(step=driver.step):
+            for k, v in scores.items():
+                tf.summary.scalar(f"eval/{k}", v)
+            rows = []
+            for i, (index, ref, hyp, cer) in enumerate(examples[:self.samples]):
+                audio = self.speech.load(index)
+                tf.summary.audio(f"eval/utterance_{i}", audio[None, :, None], self.sample_rate, step=driver.step)
+                rows.append(f"| {i} | {ref} | {hyp} | {cer:.2f} |")
+            tf.summary.text("eval/transcripts", "| utterance | reference | decoded | CER |\n|---|---|---|---|\n"
+                            + "\n".join(rows))
+        driver.writer.flush()
+        print(f"step {driver.step}: " + "  ".join(f"{k} {v:.3f}" for k, v in scores.items()), flush=True)
+
+
+# ------------------------------------------------------------------ serving
+def resample_in_graph(waveform, rate, target=16000):
+    """FFT resampling of float32 [T] from ``rate`` (a scalar tensor) to ``target``, in TensorFlow
+    ops only (the same method as ``suite.data.speech.resample``)."""
+    n = tf.shape(waveform)[0]
+    m = tf.maximum(1, tf.cast(tf.round(tf.cast(n, tf.float64) * target / tf.cast(rate, tf.float64)), tf.int32))
+
+    def convert():
+        spectrum = tf.signal.rfft(waveform)
+        bins = m // 2 + 1
+        spectrum = tf.cond(tf.shape(spectrum)[0] >= bins, lambda: spectrum[:bins],
+                           lambda: tf.pad(spectrum, [[0, bins - tf.shape(spectrum)[0]]]))
+        return tf.signal.irfft(spectrum, [m]) * tf.cast(m, tf.float32) / tf.cast(n, tf.float32)
+
+    return tf.cond(tf.equal(tf.cast(rate, tf.int32), target), lambda: waveform, convert)
+
+
+def serving_endpoints(model, beam_width=0):
+    """``serving_default``: ``waveforms`` float32 [N, T] at 16 kHz (padded) and ``lengths`` int32
+    [N] -> ``transcripts`` string [N] and ``log_probabilities`` float32 [N, frames, 29] (the
+    characters of ``suite.speech.text.CHARACTERS`` then the blank) with ``frames`` int32 [N];
+    ``transcribe_wav``: ``wav`` string [N] (WAV files' bytes, any rate, mono or stereo) -> the same."""
+    rate = model.config.sample_rate
+
+    def outputs(waveforms, lengths):
+        transcripts, out = model.transcribe(waveforms, lengths, beam_width)
+        mask = tf.sequence_mask(out["logit_lengths"], tf.shape(out["logits"])[1])[..., None]
+        log_probs = tf.where(mask, tf.nn.log_softmax(out["logits"]), 0.0)
+        return {"transcripts": transcripts, "log_probabilities": log_probs,
+                "frames": tf.cast(out["logit_lengths"], tf.int32)}
+
+    @tf.function
+    def serve(waveforms, lengths):
+        return outputs(waveforms, lengths)
+
+    @tf.function
+    def serve_wav(wav):
+        def one(data):
+            audio, sample_rate = tf.audio.decode_wav(data)
+            return resample_in_graph(tf.reduce_mean(audio, -1), sample_rate, rate)
+
+        waves = tf.map_fn(one, wav, fn_output_signature=tf.RaggedTensorSpec([None], tf.float32, ragged_rank=0))
+        lengths = tf.cast(waves.row_lengths(), tf.int32)
+        return outputs(waves.to_tensor(), lengths)
+
+    return {"serving_default": (serve, [tf.TensorSpec([None, None], tf.float32, name="waveforms"),
+                                        tf.TensorSpec([None], tf.int32, name="lengths")]),
+            "transcribe_wav": (serve_wav, [tf.TensorSpec([None], tf.string, name="wav")])}
