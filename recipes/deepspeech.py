@@ -60,7 +60,8 @@ def parse_args(argv=None):
     g.add_argument("--eval-utterances", type=int, default=None,
                    help="held-out utterances scored each epoch (default: tiny 100, small/paper 300; all of a "
                         "folder's dev split)")
-    add_learning_rate(g, "Adam learning rate (default: the preset's: 1e-3 tiny/small, 3e-4 paper); gradients "
+    add_learning_rate(g, "Adam learning rate (default: the preset's: ds2 1e-3 tiny/small, ds1 2e-3 tiny/small, "
+                         "3e-4 paper); gradients "
                          "are clipped to norm 5")
     args = p.parse_args(argv)
     check_positive(p, args, "epochs", "steps_per_epoch", "batch_size", "num_utterances", "eval_utterances")
@@ -135,12 +136,18 @@ def main(argv=None):
     started = time.perf_counter()
     driver.train([Stage(f"epoch {e + 1}", steps) for e in range(epochs)])
     wall = time.perf_counter() - started
-    # seconds of audio per step, averaged over the logged steps (an estimate of the audio trained on)
-    per_step = [logs["audio_seconds"] for _, logs in driver.history]
-    audio = (sum(per_step) / len(per_step) if per_step else 0.0) * (driver.step - first)
+    # training throughput over the logged intervals (the evaluations between epochs left out): each
+    # interval's steps times the audio of its logged step, over the interval's time
+    audio = train_seconds = 0.0
+    previous = first
+    for step, logs in driver.history:
+        if step > previous:
+            audio += logs["audio_seconds"] * (step - previous)
+            train_seconds += (step - previous) / logs["steps_per_second"]
+            previous = step
     result = {"model": args.model, "step": driver.step, "initial": initial,
               "eval": evaluator.history[-1][1] if evaluator.history else None, "history": evaluator.history,
-              "audio_seconds_per_second": audio / max(wall, 1e-9), "wall_seconds": wall,
+              "audio_seconds_per_second": audio / max(train_seconds, 1e-9), "wall_seconds": wall,
               "train_utterances": len(train), "train_hours": train.seconds / 3600,
               "skipped": len(train.skipped) + len(held_out.skipped), "logs": driver.logs, "export": None}
     if chief:

@@ -83,9 +83,20 @@ PRESETS = {
 }
 
 
+# per-model adjustments of a preset: the feed-forward DS1 learns several times faster at a higher rate and,
+# at the tiny size on the embedded corpus, without dropout (measured: 500 steps of batch 16 reach held-out
+# CER 0.20 at 2e-3 without dropout against 0.74 at 1e-3 with 0.05)
+MODEL_PRESETS = {
+    ("ds1", "tiny"): dict(learning_rate=2e-3, dropout=0.0),
+    ("ds1", "small"): dict(learning_rate=2e-3),
+}
+
+
 def get_config(model="ds2", preset="small", **overrides):
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
     overrides = {k: v for k, v in overrides.items() if v is not None}
-    return SpeechConfig(**{"model": model, **PRESETS[preset], **overrides})
+    return SpeechConfig(**{"model": model, **PRESETS[preset], **MODEL_PRESETS.get((model, preset), {}), **overrides})
 
 
 def output_lengths(config, frames):
