@@ -263,6 +263,34 @@ def test_librispeech_reader_decodes_flac(tmp_path):
         S.speech_set(str(tmp_path), "train")
 
 
+def test_tfds_librispeech_reader_scales_skips_and_maps_splits():
+    """``tfds:librispeech`` through TFDS' mock: int16-range speech becomes [-1, 1], a transcript with
+    digits is skipped and named, 'validation' reads dev_clean, an unprepared set is a DataError."""
+    import tensorflow_datasets as tfds
+
+    tone = _tone(440.0, 0.2)
+    examples = [("HELLO THERE", tone), ("ROOM 101", tone[:800]), ("IT'S FINE", tone[:1600])]
+    splits = []
+
+    def as_dataset(self, split, **kwargs):
+        splits.append(split)
+        return tf.data.Dataset.from_generator(
+            lambda: ({"speech": np.round(w * 32768).astype(np.int64), "text": t.encode(), "id": f"u{i}".encode(),
+                      "speaker_id": np.int64(1), "chapter_id": np.int64(2)} for i, (t, w) in enumerate(examples)),
+            output_signature={"speech": tf.TensorSpec([None], tf.int64), "text": tf.TensorSpec([], tf.string),
+                              "id": tf.TensorSpec([], tf.string), "speaker_id": tf.TensorSpec([], tf.int64),
+                              "chapter_id": tf.TensorSpec([], tf.int64)})
+
+    with tfds.testing.mock_data(as_dataset_fn=as_dataset):
+        s = S.speech_set("tfds:librispeech", "validation")
+        assert splits == ["dev_clean"]
+        assert s.texts == ["hello there", "it's fine"] and list(s.lengths) == [3200, 1600]
+        np.testing.assert_allclose(s.load(1), tone[:1600], atol=1e-3)
+        assert len(s.skipped) == 1 and "tfds:librispeech[dev_clean][1]" in s.report()
+    with pytest.raises(DataError, match="tfds:no_such_speech_set"):
+        S.speech_set("tfds:no_such_speech_set", "train")
+
+
 def test_embedded_corpus_is_speech_deterministic_and_split():
     a = S.speech_set("espeak", "train", seed=3, count=6, max_words=4, progress=False)
     b = S.speech_set("espeak", "train", seed=3, count=6, max_words=4, progress=False, cache=None)

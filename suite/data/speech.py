@@ -401,8 +401,8 @@ def tfds_set(name, split="train", count=None):
         if T.out_of_vocabulary(t) or not t:
             skipped.append((where, "characters outside the vocabulary" if t else "empty transcript"))
             continue
-        audio = np.asarray(ex["speech"]).astype(np.float32)
-        audio = audio / 32768.0 if np.abs(audio).max(initial=0) > 1.0 else audio
+        raw = np.asarray(ex["speech"])  # TFDS Audio: int16 sample values (stored as int64), or floats
+        audio = raw.astype(np.float32) / 32768.0 if np.issubdtype(raw.dtype, np.integer) else raw.astype(np.float32)
         if audio.ndim == 2:
             audio = audio.mean(-1)
         if audio.size == 0:
