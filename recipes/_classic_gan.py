@@ -17,16 +17,13 @@ uint8 [N, R, R, 3]; ``python -m recipes.gan_sample`` draws a grid from it.
 def parse_args(name, doc, variant, argv=None):
     p = core_parser(name, doc, default_data="shapes", default_steps_per_epoch=None,
                     epochs_help="epochs to train (default: the preset's: tiny 4, small 10, paper 100); "
-                                "each ends with a checkpoint, a sample grid and the metrics")
+                                "each ends with a checkpoint, a sample grid and the metrics",
+                    steps_help=("generator steps per epoch (default: the preset's: tiny 50, small 200, paper 1000); "
+                                "a checkpoint every epoch"),
+                    batch_help=("global minibatch of every generator and critic update, split over the replicas; "
+                                "a training step consumes BATCH_SIZE x critic steps real images (default: the "
+                                "preset's: tiny 32, small 64, paper 64 (DCGAN 128))"))
     p.set_defaults(batch_size=None)
-    for action in p._actions:
-        if action.dest == "steps_per_epoch":
-            action.help = ("generator steps per epoch (default: the preset's: tiny 50, small 200, paper 1000); "
-                           "a checkpoint every epoch")
-        if action.dest == "batch_size":
-            action.help = ("global minibatch of every generator and critic update, split over the replicas; "
-                           "a training step consumes BATCH_SIZE x critic steps real images (default: the "
-                           "preset's: tiny 32, small 64, paper 64 (DCGAN 128))")
     g = p.add_argument_group("model")
     g.add_argument("--resolution", type=int, default=None,
                    help="image size, a power of two >= 8 (default: the preset's: tiny 16, small 32, paper 64)")

@@ -17,13 +17,10 @@ def parser(name, doc, defaults, model_help, steps_per_epoch):
     p = core_parser(name, doc.split("\n")[0], default_data="shapes", default_steps_per_epoch=steps_per_epoch,
                     epochs_help="epochs (default: the preset's: " + ", ".join(
                         f"{k} {v['epochs']}" for k, v in defaults.items()) + "); each ends with a checkpoint, "
-                        "the held-out mAPs and the drawn boxes in TensorBoard")
-    for action in p._actions:
-        if action.dest == "data":
-            action.help = DATA_HELP
-        if action.dest == "batch_size":
-            action.help = "global batch of images (default: the preset's: " + ", ".join(
-                f"{k} {v['batch']}" for k, v in defaults.items()) + ")"
+                        "the held-out mAPs and the drawn boxes in TensorBoard",
+                    data_help=DATA_HELP,
+                    batch_help="global batch of images (default: the preset's: " + ", ".join(
+                               f"{k} {v['batch']}" for k, v in defaults.items()) + ")")
     g = p.add_argument_group(model_help)
     g.add_argument("--num-images", type=int, default=None,
                    help="embedded training images (default: the preset's: tiny 20000, small/paper 50000)")

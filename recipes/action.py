@@ -36,15 +36,12 @@ DEFAULTS = {"tiny": dict(epochs=2, batch=32), "small": dict(epochs=10, batch=32)
 def parse_args(argv=None):
     p = core_parser(NAME, __doc__.split("\n")[0], default_data="motion", default_steps_per_epoch=500,
                     epochs_help="epochs (default: the preset's: tiny 2, small 10, paper 30); each ends with a "
-                                "checkpoint and the held-out clip and video accuracies")
-    for action in p._actions:
-        if action.dest == "data":
-            action.help = ("'motion' (the embedded videos: 8 classes told apart by motion only, generated from "
-                           "--seed), 'tfds:ucf101' (prepared in TFDS_DATA_DIR), or a UCF-101 folder (class "
-                           "folders of videos and ucfTrainTestlist/) or an HMDB-51 folder (class folders and "
-                           "testTrainMulti_7030_splits/)")
-        if action.dest == "batch_size":
-            action.help = "global batch of clips (default: the preset's: tiny/small 32, paper 64)"
+                                "checkpoint and the held-out clip and video accuracies",
+                    data_help=("'motion' (the embedded videos: 8 classes told apart by motion only, generated from "
+                               "--seed), 'tfds:ucf101' (prepared in TFDS_DATA_DIR), or a UCF-101 folder (class "
+                               "folders of videos and ucfTrainTestlist/) or an HMDB-51 folder (class folders and "
+                               "testTrainMulti_7030_splits/)"),
+                    batch_help="global batch of clips (default: the preset's: tiny/small 32, paper 64)")
     g = p.add_argument_group("action recognition")
     g.add_argument("--model", default="slow", choices=MODELS,
                    help="single_frame (one frame), late (two frames 15 apart, merged at the first fully "

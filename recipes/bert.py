@@ -29,15 +29,11 @@ NAME = "bert"
 def parse_args(argv=None):
     p = core_parser(NAME, __doc__.split("\n")[0], default_data="nlu", default_steps_per_epoch=None,
                     epochs_help="epochs (default: the preset's: tiny 2, small 10, paper 100); each ends with a "
-                                "checkpoint and the held-out accuracies")
-    for action in p._actions:
-        if action.dest == "data":
-            action.help = ("'nlu' (the embedded stories, generated from --seed) or a text file: one sentence "
-                           "per line, an empty line between documents")
-        if action.dest == "steps_per_epoch":
-            action.help = "steps per epoch (default: the preset's: tiny 250, small 300, paper 10000)"
-        if action.dest == "batch_size":
-            action.help = "global batch of sequences (default: the preset's: tiny 32, small 64, paper 256)"
+                                "checkpoint and the held-out accuracies",
+                    data_help=("'nlu' (the embedded stories, generated from --seed) or a text file: one sentence "
+                               "per line, an empty line between documents"),
+                    steps_help="steps per epoch (default: the preset's: tiny 250, small 300, paper 10000)",
+                    batch_help="global batch of sequences (default: the preset's: tiny 32, small 64, paper 256)")
     g = p.add_argument_group("BERT")
     g.add_argument("--num-documents", type=int, default=None,
                    help="documents of the embedded corpus (default: the preset's: tiny 3000, small 20000)")

@@ -36,16 +36,13 @@ DEFAULTS = {"tiny": dict(epochs=2, batch=16), "small": dict(epochs=10, batch=16)
 def parse_args(argv=None):
     p = core_parser(NAME, __doc__.split("\n")[0], default_data="espeak", default_steps_per_epoch=500,
                     epochs_help="epochs (default: the preset's: tiny 2, small 10, paper 20); each ends with a "
-                                "checkpoint and the held-out CER and WER")
-    for action in p._actions:
-        if action.dest == "data":
-            action.help = ("'espeak' (the embedded spoken corpus: sentences of a 287-word grammar spoken by "
-                           "espeak-ng in 12 voices at random speeds and pitches, generated from --seed and "
-                           "cached in $SUITE_CACHE or ~/.cache/suite), 'tfds:librispeech' (prepared in "
-                           "TFDS_DATA_DIR), or a LibriSpeech folder (train-clean-100/, dev-clean/, ...: FLAC "
-                           "and *.trans.txt) or an LJSpeech folder (metadata.csv and wavs/)")
-        if action.dest == "batch_size":
-            action.help = "global batch of utterances (default: the preset's: tiny/small 16, paper 32)"
+                                "checkpoint and the held-out CER and WER",
+                    data_help=("'espeak' (the embedded spoken corpus: sentences of a 287-word grammar spoken by "
+                               "espeak-ng in 12 voices at random speeds and pitches, generated from --seed and "
+                               "cached in $SUITE_CACHE or ~/.cache/suite), 'tfds:librispeech' (prepared in "
+                               "TFDS_DATA_DIR), or a LibriSpeech folder (train-clean-100/, dev-clean/, ...: FLAC "
+                               "and *.trans.txt) or an LJSpeech folder (metadata.csv and wavs/)"),
+                    batch_help="global batch of utterances (default: the preset's: tiny/small 16, paper 32)")
     g = p.add_argument_group("speech recognition")
     g.add_argument("--model", default="ds2", choices=("ds1", "ds2"),
                    help="ds1: context window, three clipped-ReLU dense layers, a bidirectional recurrent layer "

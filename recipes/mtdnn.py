@@ -29,17 +29,13 @@ NAME = "mtdnn"
 def parse_args(argv=None):
     p = core_parser(NAME, __doc__.split("\n")[0], default_data="nlu", default_steps_per_epoch=None,
                     epochs_help="epochs (default: the preset's: tiny 4, small 5, paper 5); each ends with a "
-                                "checkpoint and the development scores")
-    for action in p._actions:
-        if action.dest == "data":
-            action.help = ("'nlu' (the embedded tasks cola, sst, sts, nli, qnli, generated from --seed), "
-                           "'tfds:glue' (glue/NAME prepared in TFDS_DATA_DIR), or a GLUE folder as the GLUE "
-                           "download lays it out (CoLA/train.tsv, SST-2/dev.tsv, MNLI/dev_matched.tsv, ...)")
-        if action.dest == "steps_per_epoch":
-            action.help = ("steps per epoch (default: one pass over every task's training data, or the "
-                           "preset's: tiny 2000)")
-        if action.dest == "batch_size":
-            action.help = "global mini-batch, every one from a single task (default: the preset's, 32)"
+                                "checkpoint and the development scores",
+                    data_help=("'nlu' (the embedded tasks cola, sst, sts, nli, qnli, generated from --seed), "
+                               "'tfds:glue' (glue/NAME prepared in TFDS_DATA_DIR), or a GLUE folder as the GLUE "
+                               "download lays it out (CoLA/train.tsv, SST-2/dev.tsv, MNLI/dev_matched.tsv, ...)"),
+                    steps_help=("steps per epoch (default: one pass over every task's training data, or the "
+                                "preset's: tiny 2000)"),
+                    batch_help="global mini-batch, every one from a single task (default: the preset's, 32)")
     g = p.add_argument_group("MT-DNN")
     g.add_argument("--tasks", default=None,
                    help="comma-separated tasks to train together (default: every task of --data; embedded: "

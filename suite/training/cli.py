@@ -17,24 +17,26 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def core_parser(name, description, *, default_data, epochs_help, default_batch_size=None,
-                default_steps_per_epoch=100):
+                default_steps_per_epoch=100, data_help=None, steps_help=None, batch_help=None):
+    """The core flags every recipe shares; ``data_help``, ``steps_help`` and ``batch_help`` replace the
+    generic help of --data, --steps-per-epoch and --batch-size with the recipe's own."""
     p = argparse.ArgumentParser(
         prog=f"python -m recipes.{name}", description=description,
         formatter_class=_HelpFormatter)
     g = p.add_argument_group("data and model")
     g.add_argument("--data", default=default_data,
-                   help=f"'{default_data}' (the embedded dataset, generated locally from --seed), "
-                        "'tfds:NAME' (a TFDS dataset already prepared in TFDS_DATA_DIR), or a path "
-                        "in the dataset's standard on-disk layout")
+                   help=data_help or f"'{default_data}' (the embedded dataset, generated locally from --seed), "
+                                     "'tfds:NAME' (a TFDS dataset already prepared in TFDS_DATA_DIR), or a path "
+                                     "in the dataset's standard on-disk layout")
     g.add_argument("--preset", default="small", choices=("tiny", "small", "paper"),
                    help="model and schedule sizes: tiny (tests, seconds on a CPU), small (the embedded "
                         "data, minutes on a laptop CPU), paper (the original paper's sizes)")
     t = p.add_argument_group("training")
     t.add_argument("--epochs", type=int, default=None, help=epochs_help)
     t.add_argument("--steps-per-epoch", type=int, default=default_steps_per_epoch,
-                   help="steps between checkpoints (and TensorBoard scalar flushes)")
+                   help=steps_help or "steps between checkpoints (and TensorBoard scalar flushes)")
     t.add_argument("--batch-size", type=int, default=default_batch_size,
-                   help="global batch size, split evenly over the replicas (default: the preset's)")
+                   help=batch_help or "global batch size, split evenly over the replicas (default: the preset's)")
     t.add_argument("--strategy", default="auto", choices=("auto", "default", "mirrored", "multi_worker", "tpu"),
                    help="tf.distribute strategy: auto picks a TPU if one resolves, MultiWorkerMirrored when "
                         "TF_CONFIG lists several tasks, Mirrored over >1 GPU, else the default")
