@@ -19,6 +19,7 @@ import numpy as np
 from suite.data.errors import DataError
 
 EMBEDDED = "motion"
+MOTION_VERSION = 2  # of render_motion_video, in the flow-cache keys: flow cached from other pixels is not reused
 MOTIONS = ("right", "left", "up", "down", "clockwise", "counterclockwise", "grow", "shrink")
 SPLITS = {"train": 0, "validation": 1, "test": 2}
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".webm")
@@ -39,13 +40,13 @@ def render_motion_video(rng, label, size=32, frames=20, first=0, count=None):
     clockwise/counter-clockwise or grows/shrinks, with a random speed, in front of a cluttered
     static background with a still distractor polygon, plus camera noise.
 
-    Every motion is symmetric about the middle frame (position, angle and scale there are drawn
-    independently of the class, and the reverse motion is another class), so no frame tells a
-    motion from its reverse: only motion does. A single frame still hints at the kind of motion
-    (a translated object may be near an edge, a growing one larger or smaller than any still
-    one), which caps a motion-blind classifier at 3/8 instead of 1/8 (issue 7's notes). Returns uint8 [count, size, size, 3]: frames
-    ``first`` .. ``first + count`` of the ``frames``-frame video (all of them by default), the same
-    pixels whichever range is asked for (the camera noise is keyed on the frame).
+    No single frame tells the classes apart, only motion does: the frame wraps around (a torus:
+    what leaves on the right comes back on the left), so the moving object is anywhere with the same
+    probability at every frame whatever its motion; an object that does not grow or shrink is drawn
+    at the size a growing one has at a random frame, so sizes do not tell either; angles are
+    uniform. Returns uint8 [count, size, size, 3]: frames ``first`` .. ``first + count`` of the
+    ``frames``-frame video (all of them by default), the same pixels whichever range is asked for
+    (the camera noise is keyed on the frame).
     """
     cv2 = _cv2()
     s = size / 32.0  # motions and shapes scale with the frame
@@ -66,13 +67,18 @@ def render_motion_video(rng, label, size=32, frames=20, first=0, count=None):
 
     def draw(image, shape, centre, angle, scale, colour):
         c, si = np.cos(angle), np.sin(angle)
-        pts = (shape @ np.array([[c, si], [-si, c]])) * scale + centre
-        cv2.fillPoly(image, [np.round(pts * 16).astype(np.int32)], colour, lineType=cv2.LINE_AA, shift=4)
+        pts = (shape @ np.array([[c, si], [-si, c]])) * scale + np.mod(centre, size)
+        for dx in (-size, 0, size):  # on a torus: the copies one frame away show what crosses an edge
+            for dy in (-size, 0, size):
+                cv2.fillPoly(image, [np.round((pts + (dx, dy)) * 16).astype(np.int32)], colour,
+                             lineType=cv2.LINE_AA, shift=4)
 
-    def contrasting():  # a colour far from the background's
+    luma = np.array([0.299, 0.587, 0.114])  # grey, as the optical flow sees it
+
+    def contrasting():  # a colour far from the background's, in grey too
         while True:
             colour = rng.uniform(0, 255, 3)
-            if np.abs(colour - background).max() > 90:
+            if np.abs(colour - background).max() > 90 and abs((colour - background) @ luma) > 40:
                 return colour.tolist()
 
     # a still distractor, the same kind of shape as the moving one
@@ -80,12 +86,14 @@ def render_motion_video(rng, label, size=32, frames=20, first=0, count=None):
          contrasting())
     shape = polygon(rng.uniform(5.5, 8.0) * s)
     colour = contrasting()
-    middle_centre = rng.uniform(0.3 * size, 0.7 * size, 2)
+    middle_centre = rng.uniform(0, size, 2)
     middle_angle = rng.uniform(0, 2 * np.pi)
     middle_scale = rng.uniform(0.8, 1.25)
     speed = rng.uniform(0.75, 1.0)  # of the class's full speed
-    noise_seed = int(rng.integers(2**31))
     motion = MOTIONS[label]
+    if motion not in ("grow", "shrink"):  # the size a growing object has at a random frame
+        middle_scale *= np.exp(0.06 * speed * (rng.integers(frames) - (frames - 1) / 2.0))
+    noise_seed = int(rng.integers(2**31))
     count = frames - first if count is None else count
     video = np.empty((count, size, size, 3), np.uint8)
     for t in range(first, first + count):
@@ -270,7 +278,7 @@ class EmbeddedVideos:
 
 def embedded_set(count, size=32, frames=20, seed=0, split="train", flow_cache=None):
     videos = EmbeddedVideos(count, size, frames, seed, split)
-    keys = [f"motion-{seed}-{split}-{size}-{frames}-{i}" for i in range(count)]
+    keys = [f"motion-v{MOTION_VERSION}-{seed}-{split}-{size}-{frames}-{i}" for i in range(count)]
     return VideoSet(videos.labels, MOTIONS, videos.load, keys, size, flow_cache,
                     load_clip=videos.load_clip, lengths=lambda i: frames)
 
