@@ -1,6 +1,6 @@
 """The action-recognition comparison of Karpathy et al. and Simonyan and Zisserman, on one budget.
 
-    python -m benchmarks action [--preset tiny] [--steps 1000] [--output action.md]
+    python -m benchmarks action [--preset tiny] [--steps 2000] [--output action.md]
 
 Trains every network of ``recipes.action`` (single frame, late, early and
 slow fusion, two-stream) for the same number of steps on the same embedded
@@ -53,8 +53,8 @@ def main(argv=None):
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data", default="motion", help="--data of the recipe")
     p.add_argument("--preset", default="tiny", choices=("tiny", "small", "paper"))
-    p.add_argument("--steps", type=int, default=1000, help="training steps of every network")
-    p.add_argument("--epochs", type=int, default=2, help="evaluations (the steps are split over them)")
+    p.add_argument("--steps", type=int, default=2000, help="training steps of every network")
+    p.add_argument("--epochs", type=int, default=4, help="evaluations (the steps are split over them)")
     p.add_argument("--models", default=",".join(MODELS), help="comma-separated networks to compare")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", default=None, help="also write the table (markdown) to this file")

@@ -57,7 +57,7 @@ def parse_args(argv=None):
                    help="where each video's optical flow is kept once computed (default: LOGDIR/flow)")
     g.add_argument("--num-videos", type=int, default=None,
                    help="embedded training videos (default: the preset's: tiny 20000, small 50000)")
-    add_learning_rate(g, "learning rate (default: the preset's: Adam 1e-3 for tiny/small; SGD with momentum "
+    add_learning_rate(g, "learning rate (default: the preset's: Adam 3e-4 for tiny/small; SGD with momentum "
                         "0.9 at 1e-3 (Karpathy) or 1e-2 (two-stream) for paper)")
     args = p.parse_args(argv)
     check_positive(p, args, "epochs", "steps_per_epoch", "batch_size", "clips_per_video", "num_videos")
