@@ -68,8 +68,11 @@ def test_bert_pretrains_exports_an_embedder_and_initialises_mtdnn(python, tmp_pa
 
 @pytest.mark.slow
 def test_mtdnn_learns_and_exports_a_signature_per_task(python, tmp_path):
-    """The tiny preset, all five embedded tasks, 8,000 steps from a fresh encoder: every task well
-    above chance (measured: CoLA MCC 0.52, SST 1.00, STS Pearson 0.55, NLI 0.63, QNLI top-1 0.39)."""
+    """The tiny preset, all five embedded tasks, 8,000 steps from a fresh encoder: every task above
+    chance. The run is seeded but its numbers depend on the CPU (oneDNN kernels): measured CoLA MCC
+    0.52 / 0.69, SST 1.00 / 1.00, STS Pearson 0.55 / 0.33, NLI 0.63 / 0.65, QNLI top-1 0.39 / 0.31
+    (MRR 0.59; random ranking of 4 candidates: 0.52) on two machines, so the cross-segment tasks
+    (sts, qnli), which start learning late, are held to what both reached."""
     logdir, export_dir = tmp_path / "logs", tmp_path / "export"
     out = python(["-m", "recipes.mtdnn", "--preset", "tiny", "--no-progress", "--logdir", str(logdir),
                   "--export-dir", str(export_dir)])
@@ -79,9 +82,11 @@ def test_mtdnn_learns_and_exports_a_signature_per_task(python, tmp_path):
     print(json.dumps({"initial": initial, "dev": dev}, indent=1))
     assert dev["sst"]["accuracy"] > 0.85 and initial["sst"]["accuracy"] < 0.6
     assert dev["cola"]["mcc"] > 0.3 and abs(initial["cola"]["mcc"]) < 0.2
-    assert dev["sts"]["pearson"] > 0.35 and abs(initial["sts"]["pearson"]) < 0.2
+    assert dev["sts"]["pearson"] > 0.25 and abs(initial["sts"]["pearson"]) < 0.2  # 0.25: ~6 standard errors
     assert dev["nli"]["accuracy"] > 0.55  # three classes: chance 0.33
-    assert dev["qnli"]["accuracy"] > 0.32 and initial["qnli"]["accuracy"] < 0.3  # 4 candidates: chance 0.25
+    # 4 candidates: chance top-1 0.25, MRR 0.52 (standard error ~0.013 over the dev questions)
+    assert dev["qnli"]["accuracy"] > 0.28 and initial["qnli"]["accuracy"] < 0.3
+    assert dev["qnli"]["mrr"] > 0.56 and initial["qnli"]["mrr"] < 0.55
     # every task got steps in proportion to its size
     steps = result["task_steps"]
     assert steps["sts"] > steps["cola"] > steps["sst"] and sum(steps.values()) == result["step"]
