@@ -60,7 +60,7 @@ def _resampled_copy(reference, path, rate=22050):
 def _learn(python, tmp_path, model, steps, *extra):
     result = result_json(python(["-m", "recipes.deepspeech", "--model", model, "--preset", "tiny", "--no-progress",
                                  "--steps-per-epoch", str(steps), *extra, "--logdir", str(tmp_path / "logs"),
-                                 "--export-dir", str(tmp_path / "export")]).stdout)
+                                 "--export-dir", str(tmp_path / "export")], timeout=1700).stdout)
     print(json.dumps({k: result[k] for k in ("initial", "history", "audio_seconds_per_second")}))
     return result
 
