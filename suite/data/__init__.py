@@ -1,13 +1,21 @@
-"""THE tf.data input layer of the suite: readers, embedded datasets, preprocessing."""
-from suite.data.errors import DataError  # noqa: F401
-from suite.data.images import (  # noqa: F401
-    EMBEDDED,
-    check_resolution,
-    image_pipeline,
-    image_source,
-    list_image_files,
-    render_shapes,
-    sample_images,
-    to_float,
-    to_uint8,
-)
+"""THE tf.data input layer of the suite: readers, embedded datasets, preprocessing.
+
+The names below load on first use, so that a recipe can name its data modules
+without importing TensorFlow before ``--help`` or its strategy.
+"""
+import importlib
+
+_EXPORTS = {
+    "DataError": "errors",
+    **{name: "images" for name in ("EMBEDDED", "check_resolution", "image_pipeline", "image_source",
+                                   "list_image_files", "render_shapes", "sample_images", "to_float", "to_uint8")},
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'suite.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"suite.data.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value

@@ -8,15 +8,18 @@ MultiWorkerMirrored and TPU strategies.
 
 Contract with the model:
 
-* ``model.train_step(batch, **step_args)`` runs in each replica on that
-  replica's share of the global batch. It scales every loss it
+* ``model.train_step(batch, step=STEP, **step_args)`` runs in each replica
+  on that replica's share of the global batch (``STEP`` is the global step,
+  an int64 tensor: what the step samples is keyed by it and by the examples'
+  positions, see ``suite.training.randomness``). It scales every loss it
   differentiates so that gradients summed over replicas are those of the
-  global mean (``tf.nn.compute_average_loss`` with the global batch size, or
-  ``/ num_replicas_in_sync`` for a local mean), applies them with its
-  optimizers (Keras 3 optimizers all-reduce gradients across replicas), and
-  returns a dict of scalar *local means* to log; the driver averages them
-  over replicas. Plain compiled Keras models (no ``train_step`` of the suite)
-  are trained with ``supervised_step``.
+  global mean, applies them with its optimizers (Keras 3 optimizers
+  all-reduce gradients across replicas), and returns a dict of scalar
+  *local means* to log; the driver averages them over replicas.
+  ``suite.training.task.SupervisedTask`` does all of this for a model made
+  of networks and per-example loss terms; GANs have their own step. Plain
+  compiled Keras models (no ``train_step`` of the suite) are trained with
+  ``supervised_step``.
 * ``model.after_step()`` (optional) runs after each step in cross-replica
   context (the PGGAN's moving average of generator weights).
 * ``model.checkpoint_objects()`` returns the trackables to checkpoint (models,
@@ -41,6 +44,7 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
+from suite.training.optimizers import learning_rate_of
 from suite.training.strategy import is_chief, worker_id
 
 
@@ -110,6 +114,22 @@ def check_run_config(logdir, config, chief=True):
         os.replace(tmp, path)
 
 
+def model_variables(model):
+    """Every variable of the networks ``model.checkpoint_objects()`` names (not the optimizers'):
+    Keras layers and models, lists of them, or a tf.Module holding them (PGGAN's networks of every
+    level), in a fixed order."""
+    def of(obj):
+        if hasattr(obj, "weights"):
+            return list(obj.weights)
+        if isinstance(obj, (list, tuple)):
+            return [v for o in obj for v in of(o)]
+        if isinstance(obj, tf.Module):
+            return [v for k, o in vars(obj).items() if not k.startswith("_") for v in of(o)]
+        return []
+
+    return [v for k, obj in model.checkpoint_objects().items() if not hasattr(obj, "apply") for v in of(obj)]
+
+
 class Callback:
     """Hooks called on every worker (check ``driver.chief`` before writing)."""
 
@@ -126,7 +146,7 @@ class Callback:
         pass
 
 
-def supervised_step(model, batch):
+def supervised_step(model, batch, step=None):
     """One replica's step for a plain compiled Keras model: (x, y[, sample_weight])."""
     x, y, sw = batch if len(batch) == 3 else (*batch, None)
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
@@ -163,6 +183,7 @@ class Driver:
         self.progress = progress
         self.max_to_keep = max_to_keep
         self.step = 0
+        self._step_fns = {}  # one traced step per task (None: single-task training)
         self.logs = {}
         self.history = []  # (step, logs) at every logging interval
         fns = dataset_fn if isinstance(dataset_fn, dict) else {None: dataset_fn}
@@ -205,22 +226,27 @@ class Driver:
         return path
 
     # ------------------------------------------------------------ the step
-    def _make_step_function(self):
+    def _make_step_function(self, task=None):
+        """One traced step for ``task`` (None: single-task training): ``fn(iterator[, args])``."""
         model = self.model
         replica_fn = model.train_step if hasattr(model, "checkpoint_objects") else (
-            lambda batch: supervised_step(model, batch))
+            lambda batch, step: supervised_step(model, batch))
         if self.jit_compile:
             replica_fn = tf.function(replica_fn, jit_compile=True)
         strategy = self.strategy
         after = getattr(model, "after_step", None)
 
+        step_var = self._step_var
+
         @tf.function
-        def step_fn(iterator, args, task=None):
-            kwargs = dict(args) if task is None else {**args, "task": task}
+        def step_fn(iterator, args=None):
+            # the global step lives in a variable the step advances: no tensor is made per step in Python
+            kwargs = {**(args or {}), "step": step_var.read_value(), **({} if task is None else {"task": task})}
             out = strategy.run(replica_fn, args=(next(iterator),), kwargs=kwargs)
             logs = {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in out.items()}
             if after is not None:
                 after()
+            step_var.assign_add(1)
             return logs
 
         return step_fn
@@ -231,7 +257,6 @@ class Driver:
         total = sum(s.steps for s in stages)
         start = 0
         resumed = self.step > 0
-        step_fn = None
         for stage in stages:
             end = start + stage.steps
             if self.step >= end:
@@ -240,11 +265,10 @@ class Driver:
             if stage.enter is not None:
                 with self.strategy.scope():
                     stage.enter(resumed and self.step > start)
-            if stage.enter is not None or step_fn is None:  # models may have changed: trace again
-                step_fn = {}  # one traced step per task (None: single-task training)
+                self._step_fns = {}  # the models may have changed: trace again
             for cb in self.callbacks:
                 cb.on_stage_begin(self, stage)
-            self._run_stage(stage, start, total, step_fn)
+            self._run_stage(stage, start, total, self._step_fns)
             self.save()
             for cb in self.callbacks:
                 cb.on_stage_end(self, stage)
@@ -271,8 +295,8 @@ class Driver:
                 raise ValueError(f"stage {stage.name!r} step {i}: no dataset for task {task!r} "
                                  f"(datasets: {', '.join(map(str, self.iterators))})")
             if task not in step_fn:
-                step_fn[task] = self._make_step_function()
-            out = step_fn[task](self.iterators[task], args, task)
+                step_fn[task] = self._make_step_function(task)
+            out = step_fn[task](self.iterators[task], args) if args else step_fn[task](self.iterators[task])
             self.step += 1
             if bar is not None:
                 bar.update(1)
@@ -287,7 +311,7 @@ class Driver:
                 logs.update({k: float(v) for k, v in stage.scalars.items()})
                 logs.update({k: float(v) for k, v in args.items()})
                 for name, opt in self._optimizers.items():
-                    logs[f"learning_rate/{name}"] = float(np.asarray(tf.convert_to_tensor(opt.learning_rate)))
+                    logs[f"learning_rate/{name}"] = learning_rate_of(opt)
                 self.logs = logs
                 self.history.append((self.step, logs))
                 with self.writer.as_default(step=self.step):

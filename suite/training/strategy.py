@@ -41,13 +41,23 @@ def _tpu_strategy():
     return tf.distribute.TPUStrategy(resolver)
 
 
+_CLUSTER_STRATEGIES = {}  # a process joins its cluster once: later runs in it reuse the strategy
+
+
+def _multi_worker():
+    if "multi_worker" not in _CLUSTER_STRATEGIES:
+        _CLUSTER_STRATEGIES["multi_worker"] = tf.distribute.MultiWorkerMirroredStrategy()
+    return _CLUSTER_STRATEGIES["multi_worker"]
+
+
 def resolve_strategy(name="auto"):
     """A ``tf.distribute.Strategy`` for a ``--strategy`` value.
 
     auto: a TPU when one resolves, MultiWorkerMirrored when TF_CONFIG lists
     more than one task, Mirrored over the GPUs when there is more than one,
     else the default strategy. mirrored without GPUs mirrors over the logical
-    CPU devices (see ``split_cpu``).
+    CPU devices (see ``split_cpu``). A process joins its cluster once: a
+    second multi-worker run in the same process reuses the strategy.
     """
     if name not in STRATEGIES:
         raise ValueError(f"--strategy {name!r}: choose one of {', '.join(STRATEGIES)}")
@@ -56,7 +66,7 @@ def resolve_strategy(name="auto"):
     if name == "multi_worker":
         if not os.environ.get("TF_CONFIG"):
             raise ValueError("--strategy multi_worker needs TF_CONFIG describing the cluster and this task")
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return _multi_worker()
     if name == "auto":
         if _tpu_hint():
             try:
@@ -64,7 +74,7 @@ def resolve_strategy(name="auto"):
             except (ValueError, RuntimeError, tf.errors.OpError):
                 pass
         if _tf_config_workers() > 1:
-            return tf.distribute.MultiWorkerMirroredStrategy()
+            return _multi_worker()
         if len(tf.config.list_physical_devices("GPU")) > 1:
             return tf.distribute.MirroredStrategy()
         return tf.distribute.get_strategy()

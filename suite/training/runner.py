@@ -1,0 +1,338 @@
+"""The one recipe runner: a recipe declares its model, the runner trains, watches and exports it.
+
+A recipe (``recipes/<name>.py``) is a ``Recipe`` subclass that declares its
+name and flags, then, for a run: its ``configure`` (the model config from the
+preset and flags), ``load_data``, ``build`` (the compiled model), ``settings``
+(what its checkpoints depend on), ``dataset``, ``evaluator`` and
+``serving`` endpoints. ``Recipe.main(argv)`` does the rest, in this order:
+
+1. parse the core flags (``suite.training.cli``) and the recipe's own;
+   refuse bad ones (``error: ...``, exit status 2) before TensorFlow loads;
+2. start-up: ``--virtual-cpus``, the ``--strategy`` (before any other
+   TensorFlow op), the ``--mixed-precision`` policy;
+3. the config, the global batch checked against the replicas, a taken
+   ``--version`` refused; the data loaded and checked (bad files named)
+   -- all before anything is built or written;
+4. the model built under the strategy scope from ``--seed``; the settings
+   recorded in ``--logdir`` (a resumed log directory with other settings is
+   refused); the settings as TensorBoard hyper-parameters (HParams);
+5. the driver: the last checkpoint restored, or the untrained model
+   evaluated for comparison; training; throughput over the logged intervals
+   (evaluation left out);
+6. on the chief: the export (``suite.export``) and the result printed as
+   one JSON line (``main`` also returns it, with the model).
+
+A ``ValueError`` or ``OSError`` on the way (bad flag, data or file) is one
+``error: ...`` line and exit status 2 (``SUITE_TRACEBACK=1`` shows the
+traceback); the checks come before the first write, so nothing is left in
+``--logdir`` or ``--export-dir``.
+
+This module imports no TensorFlow until a run starts (``--help`` is
+instant); recipes name their topic modules with ``lazy`` for the same reason.
+"""
+import importlib.util
+import json
+import os
+import sys
+import time
+
+from suite.training import cli
+
+
+def lazy(name):
+    """Module ``name``, imported on first attribute access: a recipe names its topic modules at
+    the top without importing TensorFlow before ``--help`` or the strategy."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+class Run:
+    """A run as the recipe's declarations see it: ``args``, ``strategy``, ``chief``, ``policy``,
+    ``name`` (the export's), and as they are made: ``config``, ``batch``, ``epochs``, ``steps``
+    (per epoch), ``data``, ``model``, ``evaluator``, ``driver``."""
+
+    def __init__(self, args, strategy, chief, policy, name):
+        self.args, self.strategy, self.chief, self.policy, self.name = args, strategy, chief, policy, name
+        self.config = self.data = self.model = self.evaluator = self.driver = None
+        self.batch = self.epochs = self.steps = None
+
+    @property
+    def replicas(self):
+        return self.strategy.num_replicas_in_sync
+
+    @property
+    def progress(self):
+        return not self.args.no_progress
+
+
+class Recipe:
+    """A recipe's declarations (see the module docstring); class attributes:
+
+    ``name`` (the export name and default ``--logdir``), ``default_data``, ``data_help``,
+    ``epochs_help``, ``steps_help``, ``batch_help``, ``steps_per_epoch`` (the flag's default; None:
+    the config's), ``presets`` ({preset: {"epochs": E, "batch": B}} for models whose config
+    does not carry them), ``batch_norm`` (its models have batch normalisation: it takes
+    ``--sync-batch-norm``), ``learning_rate_help`` (it takes ``--learning-rate``), ``unit``
+    (what ``items_per_step`` counts: the throughput is ``<unit>_per_second``).
+    """
+
+    name = None
+    default_data = None
+    data_help = epochs_help = steps_help = batch_help = None
+    steps_per_epoch = 100
+    presets = {}
+    batch_norm = False
+    learning_rate_help = None
+    unit = "examples"
+    group_title = "model"
+
+    def __init__(self, doc=None):
+        self.doc = doc or type(self).__doc__ or ""
+
+    # ------------------------------------------------------------ flags
+    def add_flags(self, group):
+        """The recipe's own flags, in ``group``."""
+
+    def check_flags(self, parser, args):
+        """Refuses bad combinations of the recipe's own flags with ``parser.error``."""
+
+    def parser(self):
+        p = cli.core_parser(self.name, self.doc.strip().split("\n")[0], default_data=self.default_data,
+                            epochs_help=self.epochs_help, default_steps_per_epoch=self.steps_per_epoch,
+                            data_help=self.data_help, steps_help=self.steps_help, batch_help=self.batch_help)
+        group = p.add_argument_group(self.group_title)
+        if self.learning_rate_help:
+            cli.add_learning_rate(group, self.learning_rate_help)
+        if self.batch_norm:
+            group.add_argument("--sync-batch-norm", action="store_true",
+                               help="batch normalisation over the global batch (Keras' synchronized "
+                                    "BatchNormalization) instead of each replica's share of it")
+        self.add_flags(group)
+        return p
+
+    def parse_args(self, argv=None):
+        p = self.parser()
+        args = p.parse_args(argv)
+        cli.check_positive(p, args, *[n for n in ("epochs", "steps_per_epoch", "batch_size") if hasattr(args, n)])
+        if self.learning_rate_help:
+            cli.check_learning_rate(p, args)
+        self.check_flags(p, args)
+        return args
+
+    # ------------------------------------------------------------ a run's declarations
+    def export_name(self, args):
+        return self.name
+
+    def configure(self, run):
+        """The model config from ``run.args`` (preset and flags)."""
+        return None
+
+    def schedule(self, run):
+        """(global batch, epochs, steps per epoch): the flag, else the config's, else ``presets``."""
+        args, config, preset = run.args, run.config, self.presets.get(run.args.preset, {})
+
+        def pick(flag, field, key):
+            return flag or getattr(config, field, None) or preset.get(key)
+
+        return (pick(args.batch_size, "batch_size", "batch"), pick(args.epochs, "epochs", "epochs"),
+                pick(args.steps_per_epoch, "steps_per_epoch", "steps"))
+
+    def batch_multiple(self, run):
+        """Each replica's batch must be a multiple of this (PGGAN's minibatch-stddev groups)."""
+        return 1
+
+    def load_data(self, run):
+        """Loads and checks ``--data`` (a bad file is a ValueError naming it); may refine
+        ``run.config`` (the number of classes)."""
+        return None
+
+    def build(self, run):
+        """The compiled model (called under the strategy scope, seeded from ``--seed``)."""
+        raise TypeError(f"{type(self).__name__} must define build(run)")
+
+    def settings(self, run):
+        """What the checkpoints depend on: recorded in --logdir, refused when they differ on resume."""
+        return {}
+
+    def prepare(self, run):
+        """Runs after the settings are recorded, before training (the first writes allowed)."""
+
+    def dataset(self, run, ctx):
+        """This input pipeline's dataset of per-replica batches (``ctx``: a tf.distribute.InputContext)."""
+        raise TypeError(f"{type(self).__name__} must define dataset(run, ctx)")
+
+    def dataset_fns(self, run):
+        """The driver's dataset function, or {task: function} for multi-task training."""
+        return lambda ctx: self.dataset(run, ctx)
+
+    def evaluator(self, run):
+        return None
+
+    def stages(self, run):
+        from suite.training.driver import Stage
+
+        return [Stage(f"epoch {e + 1}", run.steps) for e in range(run.epochs)]
+
+    def items_per_step(self, run, logs):
+        """What one logged step consumed, in ``unit``s (default: the global batch)."""
+        return run.batch
+
+    def serving(self, run):
+        """(endpoints {signature: (function, [TensorSpec])}, objects to track) of the export."""
+        raise TypeError(f"{type(self).__name__} must define serving(run)")
+
+    def finish(self, run, result):
+        """Adds the recipe's own figures to ``result`` after training (every worker)."""
+
+    # ------------------------------------------------------------ the runner
+    def main(self, argv=None):
+        """Parses ``argv``, runs, returns (result, model)."""
+        return run(self, self.parse_args(argv))
+
+    def cli(self, argv=None):
+        """``python -m recipes.<name>``: ``main`` with errors as one line and exit status 2."""
+        exit_on_error(lambda: self.main(argv))
+
+
+def exit_on_error(fn):
+    """Calls ``fn()``; a ValueError or OSError (bad flag, data or file) is one line on stderr
+    and exit status 2 (``SUITE_TRACEBACK=1`` shows the traceback instead)."""
+    try:
+        return fn()
+    except (ValueError, OSError) as e:
+        if os.environ.get("SUITE_TRACEBACK"):
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def write_json(path, value):
+    """Writes ``value`` as JSON to ``path`` through a temporary file (never half-written)."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(value, f, default=str)
+    os.replace(tmp, path)
+
+
+def print_result(result):
+    print(json.dumps(result, default=str), flush=True)
+
+
+def start(recipe, args):
+    """Steps 2 and 3: start-up, config, schedule, export name and version, data. Returns the Run
+    (used alone by tests that build a recipe's model and data without training it)."""
+    from suite.training.strategy import start_run
+
+    strategy, chief, policy = start_run(args)
+    run_ = Run(args, strategy, chief, policy, recipe.export_name(args))
+    run_.config = recipe.configure(run_)
+    run_.batch, run_.epochs, run_.steps = recipe.schedule(run_)
+    cli.check_batch(run_.batch, run_.replicas, recipe.batch_multiple(run_))
+    if chief:  # a taken --version (or an unwritable --export-dir) is refused before training
+        from suite import export
+
+        export.resolve_version(args.export_dir, run_.name, args.version)
+    run_.data = recipe.load_data(run_)
+    return run_
+
+
+def build(recipe, run_):
+    """The model of ``run_``, built under the strategy scope from ``--seed``."""
+    import keras
+
+    keras.utils.set_random_seed(run_.args.seed)
+    with run_.strategy.scope():
+        run_.model = recipe.build(run_)
+    return run_.model
+
+
+def hyperparameters(recipe, run_, settings):
+    """The run's settings and core flags, flattened to the scalars TensorBoard's HParams take."""
+    args = run_.args
+    values = {"recipe": recipe.name, "data": args.data, "preset": args.preset, "batch_size": run_.batch,
+              "epochs": run_.epochs, "steps_per_epoch": run_.steps, "replicas": run_.replicas,
+              "mixed_precision": args.mixed_precision, "jit_compile": args.jit_compile, "seed": args.seed}
+    for k in ("learning_rate", "sync_batch_norm"):
+        if getattr(args, k, None) is not None:
+            values[k] = getattr(args, k)
+
+    def add(prefix, value):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                add(f"{prefix}.{k}" if prefix else str(k), v)
+        elif isinstance(value, (bool, int, float, str)):
+            values.setdefault(prefix, value)
+        else:
+            values.setdefault(prefix, json.dumps(value, default=str))
+
+    add("", settings)
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def throughput(recipe, run_, history, first):
+    """(items per second, seconds) of training over the logged intervals after step ``first``:
+    the driver times each interval from its previous log (or the stage's start), so the
+    evaluations between stages are left out."""
+    items = seconds = 0.0
+    previous = first
+    for step, logs in history:
+        if step > previous:
+            items += recipe.items_per_step(run_, logs) * (step - previous)
+            seconds += (step - previous) / logs["steps_per_second"]
+            previous = step
+    return items / max(seconds, 1e-9), seconds
+
+
+def run(recipe, args):
+    """Runs ``recipe`` with parsed ``args`` (see the module docstring); returns (result, model)."""
+    run_ = start(recipe, args)
+    build(recipe, run_)
+
+    from suite import export
+    from suite.training.driver import Driver, check_run_config
+
+    settings = recipe.settings(run_)
+    check_run_config(args.logdir, settings, run_.chief)  # the first write to --logdir
+    recipe.prepare(run_)
+    run_.evaluator = recipe.evaluator(run_)
+    steps = run_.steps
+    run_.driver = driver = Driver(
+        run_.strategy, run_.model, recipe.dataset_fns(run_), logdir=args.logdir, checkpoint_every=steps,
+        log_every=max(1, min(50, steps)), jit_compile=args.jit_compile,
+        callbacks=[run_.evaluator] if run_.evaluator else [], progress=run_.progress)
+    if run_.chief:
+        from tensorboard.plugins.hparams import api as hp
+
+        with driver.writer.as_default():
+            hp.hparams(hyperparameters(recipe, run_, settings), trial_id=os.path.basename(os.path.abspath(args.logdir)))
+    untrained = os.path.join(args.logdir, "untrained.json")
+    if driver.restore() == 0 and run_.chief and run_.evaluator:
+        run_.evaluator.baseline()  # the untrained model, for comparison, kept for resumed runs
+        run_.evaluator.log_baseline(driver.writer)
+        write_json(untrained, run_.evaluator.initial)
+    elif run_.evaluator and os.path.exists(untrained):
+        with open(untrained) as f:
+            run_.evaluator.initial = json.load(f)
+    first = driver.step
+    started = time.perf_counter()
+    driver.train(recipe.stages(run_))
+    wall = time.perf_counter() - started
+    rate, train_seconds = throughput(recipe, run_, driver.history, first)
+    ev = run_.evaluator
+    result = {"name": run_.name, "step": driver.step, "initial": ev.initial if ev else None,
+              "eval": ev.last if ev else None, "history": ev.history if ev else [], "wall_seconds": wall,
+              "train_seconds": train_seconds, f"{recipe.unit}_per_second": rate, "logs": driver.logs,
+              "losses": [(step, logs["loss"]) for step, logs in driver.history if "loss" in logs], "export": None}
+    recipe.finish(run_, result)
+    if run_.chief:
+        endpoints, track = recipe.serving(run_)
+        result["export"] = export.export_saved_model(run_.name, args.export_dir, endpoints, track,
+                                                     version=args.version)
+        print_result(result)
+    return result, run_.model
