@@ -33,7 +33,7 @@ import dataclasses
 
 import keras
 
-from suite.layers.video import FlowInput, FrameInput, LocalResponseNormalization
+from suite.layers.video import FlowInput, FrameInput, LocalResponseNormalization, TemporalConvolution
 
 MODELS = ("single_frame", "late", "early", "slow", "two_stream")
 
@@ -50,6 +50,7 @@ class ActionConfig:
     fc: tuple = (64, 64)
     dropout: float = 0.5
     normalization: str = "batch"  # "lrn" (the papers), "batch" or "none"; after the first two conv layers
+    sync_batch_norm: bool = False  # batch statistics over the global batch, not each replica's share
     late_gap: int = 15
     early_frames: int = 10
     slow_frames: int = 10
@@ -125,7 +126,7 @@ def _norm(config, name):
     if config.normalization == "lrn":
         return LocalResponseNormalization(name=name)
     if config.normalization == "batch":
-        return keras.layers.BatchNormalization(name=name)
+        return keras.layers.BatchNormalization(synchronized=config.sync_batch_norm, name=name)
     return keras.layers.Identity(name=name)
 
 
@@ -192,10 +193,8 @@ def build_late_fusion(config):
 
 def build_early_fusion(config):
     frames, x = _frames_input(config)
-    k, t = config.kernels[0], config.early_frames
     # one 3-D convolution whose temporal extent is the whole clip: T x 11 x 11 x 3 filters
-    x = keras.layers.ZeroPadding3D((0, (k - 1) // 2, k // 2), name="pad1")(x) if k > 1 else x
-    x = keras.layers.Conv3D(config.filters[0], (t, k, k), strides=(1, config.strides[0], config.strides[0]),
+    x = TemporalConvolution(config.filters[0], config.early_frames, config.kernels[0], strides=config.strides[0],
                             activation="relu", kernel_regularizer=_regularizer(config), name="conv1")(x)
     x = keras.layers.Reshape(tuple(x.shape[2:]), name="drop_time")(x)
     x = _after_conv(x, config, 0, "")
@@ -206,10 +205,8 @@ def build_early_fusion(config):
 def build_slow_fusion(config):
     frames, x = _frames_input(config)
     for i, (extent, tstride) in enumerate(config.slow_time):
-        k = config.kernels[i]
         stride = config.strides[i] if i < 2 else 1
-        x = keras.layers.ZeroPadding3D((0, (k - 1) // 2, k // 2), name=f"pad{i + 1}")(x) if k > 1 else x
-        x = keras.layers.Conv3D(config.filters[i], (extent, k, k), strides=(tstride, stride, stride),
+        x = TemporalConvolution(config.filters[i], extent, config.kernels[i], temporal_stride=tstride, strides=stride,
                                 activation="relu", kernel_regularizer=_regularizer(config), name=f"conv{i + 1}")(x)
         x = _after_conv(x, config, i, "")
     x = keras.layers.Reshape(tuple(x.shape[2:]), name="drop_time")(x)  # one response left in time

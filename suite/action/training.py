@@ -1,7 +1,7 @@
 """Training, evaluation and serving of the action networks.
 
-``ActionClassifier`` wraps a network of ``suite.action.models`` for the fit
-driver: cross-entropy of the predicted probabilities (two-stream: the sum of
+``ActionClassifier`` gives the task base a network of ``suite.action.models``
+and its cross-entropy of the predicted probabilities (two-stream: the sum of
 each stream's cross-entropy, as the paper trains the streams apart, plus the
 fused one's when the fusion is learned). ``evaluate`` gives clip and video
 top-1/top-5 accuracy (a video's prediction is the average of its evenly
@@ -9,12 +9,12 @@ spaced clips' probabilities, as both papers do) and the confusion matrix;
 ``ActionEvaluator`` logs them, and the confusion matrix as an image, at the
 end of every epoch.
 """
-import keras
 import numpy as np
 import tensorflow as tf
 
 from suite.action.models import build_model
-from suite.training import Callback
+from suite.training.evaluator import Evaluator
+from suite.training.task import SupervisedTask
 
 
 def crossentropy(probabilities, labels):
@@ -22,49 +22,26 @@ def crossentropy(probabilities, labels):
     return -tf.math.log(tf.gather(p, tf.cast(labels, tf.int32), batch_dims=1))
 
 
-class ActionClassifier(keras.Model):
-    def __init__(self, config, **kwargs):
-        super().__init__(**kwargs)
-        self.config = config
+class ActionClassifier(SupervisedTask):
+    """The network and its cross-entropy terms, trained by ``suite.training.task.SupervisedTask``
+    (the config's ``optimizer``, ``learning_rate`` and ``momentum``)."""
+
+    def __init__(self, config, seed=0, **kwargs):
+        super().__init__(config, seed=seed, **kwargs)
         self.net = build_model(config)
 
-    def call(self, inputs, training=False):
-        return self.net(inputs, training=training)
-
-    def compile(self, optimizer=None):
-        super().compile()
-        c = self.config
-        self.optimizer = optimizer or (keras.optimizers.SGD(c.learning_rate, momentum=0.9) if c.optimizer == "sgd"
-                                       else keras.optimizers.Adam(c.learning_rate))
-        self.optimizer.build(self.net.trainable_variables)
-
-    def checkpoint_objects(self):
-        return {"net": self.net, "optimizer": self.optimizer}
-
-    def losses_of(self, outputs, labels):
+    def loss_terms(self, batch, training, seeds):
+        inputs, labels = batch
+        outputs = self.net(inputs, training=training)
         if self.config.uses_flow:
             terms = {"loss/spatial": crossentropy(outputs["spatial"], labels),
                      "loss/temporal": crossentropy(outputs["temporal"], labels)}
             if self.config.fusion == "learned":
                 terms["loss/fused"] = crossentropy(outputs["probabilities"], labels)
-            return terms
-        return {"loss/classification": crossentropy(outputs["probabilities"], labels)}
-
-    def train_step(self, batch):
-        inputs, labels = batch
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        with tf.GradientTape() as tape:
-            outputs = self.net(inputs, training=True)
-            terms = {k: tf.reduce_mean(v) for k, v in self.losses_of(outputs, labels).items()}
-            loss = tf.add_n(list(terms.values()))
-            if self.net.losses:  # weight decay
-                loss += tf.add_n(self.net.losses)
-            scaled = self.optimizer.scale_loss(loss / replicas)
-        variables = self.net.trainable_variables
-        self.optimizer.apply(tape.gradient(scaled, variables), variables)
-        hits = tf.cast(tf.equal(tf.argmax(outputs["probabilities"], -1, output_type=tf.int32),
-                                tf.cast(labels, tf.int32)), tf.float32)
-        return {"loss": loss, **terms, "accuracy/clip": tf.reduce_mean(hits)}
+        else:
+            terms = {"loss/classification": crossentropy(outputs["probabilities"], labels)}
+        hits = tf.equal(tf.argmax(outputs["probabilities"], -1, output_type=tf.int32), tf.cast(labels, tf.int32))
+        return terms, {"accuracy/clip": hits}
 
 
 # ------------------------------------------------------------------ evaluation
@@ -137,29 +114,19 @@ def confusion_image(matrix, class_names, cell=12):
     return (255 * image).astype(np.uint8)
 
 
-class ActionEvaluator(Callback):
+class ActionEvaluator(Evaluator):
     """At the end of every epoch (chief only): clip and video top-1/top-5 on the held-out videos
-    (``eval/...``) and the confusion matrix image (``eval/confusion_matrix``); ``history`` keeps
-    (step, scores)."""
+    (``eval/...``) and the confusion matrix image (``eval/confusion_matrix``)."""
 
     def __init__(self, model, videos, config, clips_per_video=5):
+        super().__init__()
         self.model, self.videos, self.config, self.clips = model, videos, config, clips_per_video
-        self.history = []
 
     def evaluate(self):
         return evaluate(self.model, self.videos, self.config, self.clips)
 
-    def on_stage_end(self, driver, stage):
-        if not driver.chief:
-            return
-        scores, matrix = self.evaluate()
-        self.history.append((driver.step, scores))
-        with driver.writer.as_default(step=driver.step):
-            for k, v in scores.items():
-                tf.summary.scalar(f"eval/{k}", v)
-            tf.summary.image("eval/confusion_matrix", confusion_image(matrix, self.videos.class_names)[None])
-        driver.writer.flush()
-        print(f"step {driver.step}: " + "  ".join(f"{k} {v:.3f}" for k, v in scores.items()), flush=True)
+    def log_media(self, matrix, step):
+        tf.summary.image("eval/confusion_matrix", confusion_image(matrix, self.videos.class_names)[None])
 
 
 # ------------------------------------------------------------------ serving

@@ -267,6 +267,25 @@ def load_task(data, name, split="train", seed=0):
     return glue_task(name, data, split)
 
 
+def load_tasks(data, tasks=None, seed=0):
+    """(task names, {task: training TaskData}, {task: development TaskData}) of ``--data`` and a
+    ``--tasks`` string (default: every task of the data), each task checked."""
+    names = tuple(t for t in (tasks or ",".join(task_names(data))).split(",") if t)
+    if len(set(names)) != len(names):
+        raise DataError(f"--tasks {tasks}: a task is named twice")
+    train = {t: load_task(data, t, "train", seed) for t in names}
+    dev = {t: load_task(data, t, "validation", seed) for t in names}
+    for t in names:
+        check_task(train[t], train[t].spec)
+    return names, train, dev
+
+
+def texts(tasks):
+    """Every sentence of ``tasks`` ({name: TaskData}): what a task vocabulary is learnt from."""
+    return [s for d in tasks.values() for s in list(d.first) + ([] if d.second is None else
+                                                              [x for x in np.ravel(d.second) if x])]
+
+
 def check_task(data, spec):
     """Checks ``data`` (TaskData) against its spec: labels in range, shapes consistent."""
     n = len(data.first)

@@ -103,11 +103,13 @@ def anchors(feature_size, image_size, stride, scales, ratios=(0.5, 1.0, 2.0)):
 
 
 # ------------------------------------------------------------------ sampling
-def random_subset(mask, limit, seed=None):
+def random_subset(mask, limit, noise=None):
     """A random subset of ``mask`` [B, N] (bool) with at most ``limit`` [B] (or scalar) elements per
-    row: the standard minibatch sampling of anchors and RoIs, done in the graph."""
+    row: the standard minibatch sampling of anchors and RoIs, done in the graph. ``noise`` [B, N]
+    uniform values order the members (drawn here when not given)."""
     mask = tf.convert_to_tensor(mask)
-    noise = tf.random.uniform(tf.shape(mask), seed=seed)
+    if noise is None:
+        noise = tf.random.uniform(tf.shape(mask))
     key = tf.where(mask, noise, 2.0)  # members first, in random order
     order = tf.argsort(key, axis=-1)
     rank = tf.argsort(order, axis=-1)  # the position of each element in that order
@@ -117,13 +119,15 @@ def random_subset(mask, limit, seed=None):
     return mask & (rank < limit)
 
 
-def balanced_sample(positive, negative, total, positive_fraction):
+def balanced_sample(positive, negative, total, positive_fraction, noise=None):
     """Positive and negative subsets, at most ``total * positive_fraction`` positives, filled up
     to ``total`` with negatives (Faster R-CNN's 256 anchors half positive, Fast R-CNN's 128 RoIs
-    a quarter positive). Returns (positive, negative) bool masks."""
-    pos = random_subset(positive, int(total * positive_fraction))
+    a quarter positive). ``noise``: uniform values [B, N] ordering the candidates (a positive and
+    a negative set never share an element, so one draw serves both). Returns (positive, negative)
+    bool masks."""
+    pos = random_subset(positive, int(total * positive_fraction), noise)
     count = tf.reduce_sum(tf.cast(pos, tf.int32), -1)
-    neg = random_subset(negative & ~positive, total - count)
+    neg = random_subset(negative & ~positive, total - count, noise)
     return pos, neg
 
 

@@ -28,8 +28,11 @@ import tensorflow as tf
 from suite.detection import boxes as B
 from suite.detection.backbones import build_backbone
 from suite.layers.detection import RoIPooling
+from suite.training import randomness
+from suite.training.task import SupervisedTask
 
 HEAD_STDS = (0.1, 0.1, 0.2, 0.2)
+ANCHOR_SALT, ROI_SALT = 1, 2  # the step's two draws per image (``suite.training.randomness``)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +42,7 @@ class FasterRCNNConfig:
     backbone: str = "vgg"
     blocks: tuple = ((16, 1), (32, 1), (64, 2))  # the 'vgg' backbone's blocks (filters, convolutions)
     batch_norm: bool = True
+    sync_batch_norm: bool = False  # batch statistics over the global batch, not each replica's share
     anchor_scales: tuple = (16, 32, 64)  # pixels (side of a square anchor of the same area)
     anchor_ratios: tuple = (0.5, 1.0, 2.0)  # height / width
     rpn_channels: int = 64
@@ -135,15 +139,17 @@ def build_head(config, feature_channels):
     return keras.Model(pooled, [logits, deltas], name="head")
 
 
-class FasterRCNN(keras.Model):
-    """Holds the functional backbone, RPN and head; ``train_step`` for the fit driver and
-    ``detect`` for evaluation and export."""
+class FasterRCNN(SupervisedTask):
+    """Holds the functional backbone, RPN and head; its loss terms for the task base
+    (``suite.training.task``) and ``detect`` for evaluation and export. The anchors and RoIs a
+    step samples are drawn from each image's seed (``suite.training.randomness``)."""
 
-    def __init__(self, config, backbone_weights=None, **kwargs):
-        super().__init__(**kwargs)
-        self.config = c = config
+    def __init__(self, config, backbone_weights=None, seed=0, **kwargs):
+        super().__init__(config, seed=seed, **kwargs)
+        c = config
         self.backbone, self.stride = build_backbone(c.backbone, c.image_size, blocks=c.blocks,
-                                                    batch_norm=c.batch_norm, weights=backbone_weights)
+                                                    batch_norm=c.batch_norm, weights=backbone_weights,
+                                                    sync_batch_norm=c.sync_batch_norm)
         channels = self.backbone.output.shape[-1]
         self.feature_size = c.image_size // self.stride
         self.num_anchors = len(c.anchor_scales) * len(c.anchor_ratios)
@@ -154,20 +160,12 @@ class FasterRCNN(keras.Model):
         self.pool = RoIPooling(c.pool_size, c.pool_mode)
 
     def networks(self):
-        return [self.backbone, self.rpn, self.head]
+        return {"backbone": self.backbone, "rpn": self.rpn, "head": self.head}
 
-    def compile(self, optimizer=None):
-        super().compile()
-        c = self.config
-        self.optimizer = optimizer or (keras.optimizers.SGD(c.learning_rate, momentum=0.9) if c.optimizer == "sgd"
-                                       else keras.optimizers.Adam(c.learning_rate))
-        self.optimizer.build(self.trainable_weights_of_networks())
-
-    def trainable_weights_of_networks(self):
-        return [v for n in self.networks() for v in n.trainable_variables]
-
-    def checkpoint_objects(self):
-        return {"backbone": self.backbone, "rpn": self.rpn, "head": self.head, "optimizer": self.optimizer}
+    def loss_terms(self, batch, training, seeds):
+        terms, stats = self.losses_of(batch["images"], batch["boxes"], batch["classes"], training=training,
+                                      seeds=seeds)
+        return terms, stats
 
     # ------------------------------------------------------------ proposals
     def proposals(self, logits, deltas, training):
@@ -190,7 +188,7 @@ class FasterRCNN(keras.Model):
         return tf.stop_gradient(boxes), valid
 
     # ------------------------------------------------------------ targets
-    def rpn_targets(self, gt_boxes, gt_valid):
+    def rpn_targets(self, gt_boxes, gt_valid, seeds=None):
         """Sampled anchors: (positive, negative masks [N, A], regression targets [N, A, 4])."""
         c = self.config
         anchors = tf.broadcast_to(self.anchors[None], tf.concat([tf.shape(gt_boxes)[:1], tf.shape(self.anchors)], 0))
@@ -200,11 +198,12 @@ class FasterRCNN(keras.Model):
         is_best = tf.reduce_any((overlaps >= per_object - 1e-6) & (overlaps > 0) & gt_valid[:, None, :], -1)
         positive = (best >= c.rpn_positive_iou) | is_best
         negative = (best < c.rpn_negative_iou) & ~positive
-        positive, negative = B.balanced_sample(positive, negative, c.rpn_batch, c.rpn_positive_fraction)
+        noise = None if seeds is None else randomness.uniform(seeds, [self.anchors.shape[0]], ANCHOR_SALT)
+        positive, negative = B.balanced_sample(positive, negative, c.rpn_batch, c.rpn_positive_fraction, noise)
         targets = B.encode(tf.gather(gt_boxes, index, batch_dims=1), anchors)
         return positive, negative, targets
 
-    def sample_rois(self, proposals, valid, gt_boxes, gt_classes):
+    def sample_rois(self, proposals, valid, gt_boxes, gt_classes, seeds=None):
         """Fast R-CNN's RoI minibatch: (rois [N, R, 4], labels [N, R] (0: background), targets
         [N, R, 4], weights [N, R] (0 for padding when too few candidates))."""
         c = self.config
@@ -215,9 +214,13 @@ class FasterRCNN(keras.Model):
         fg = candidate_valid & (best >= c.roi_positive_iou)
         bg = candidate_valid & (best < c.roi_positive_iou) & (best >= c.roi_negative_iou)
         bg = bg | (candidate_valid & (best < 0))  # an image without objects: all background
-        fg, bg = B.balanced_sample(fg, bg, c.roi_batch, c.roi_positive_fraction)
+        if seeds is None:
+            noise = tf.random.uniform(tf.shape(candidates)[:2])
+        else:
+            noise = randomness.uniform(seeds, [candidates.shape[1]], ROI_SALT)
+        fg, bg = B.balanced_sample(fg, bg, c.roi_batch, c.roi_positive_fraction, noise)
         key = tf.cast(fg, tf.float32) * 2.0 + tf.cast(bg, tf.float32)
-        key += tf.random.uniform(tf.shape(key), 0.0, 0.5)
+        key += 0.5 * noise
         _, picked = tf.math.top_k(key, c.roi_batch)
         rois = tf.gather(candidates, picked, batch_dims=1)
         fg = tf.gather(fg, picked, batch_dims=1)
@@ -241,11 +244,11 @@ class FasterRCNN(keras.Model):
         return (tf.reshape(logits, [n, r, self.config.num_classes + 1]),
                 tf.reshape(deltas, [n, r, self.config.num_classes, 4]))
 
-    def losses_of(self, images, gt_boxes, gt_classes, training=True):
+    def losses_of(self, images, gt_boxes, gt_classes, training=True, seeds=None):
         c = self.config
         gt_valid = gt_classes >= 0
         features, logits, deltas = self._features(images, training)
-        positive, negative, targets = self.rpn_targets(gt_boxes, gt_valid)
+        positive, negative, targets = self.rpn_targets(gt_boxes, gt_valid, seeds)
         sampled = tf.cast(positive | negative, tf.float32)
         count = tf.maximum(tf.reduce_sum(sampled, -1), 1.0)
         bce = tf.nn.sigmoid_cross_entropy_with_logits(tf.cast(positive, tf.float32), logits)
@@ -253,7 +256,7 @@ class FasterRCNN(keras.Model):
         rpn_reg = tf.reduce_sum(tf.reduce_sum(B.smooth_l1(deltas - targets, 1.0 / 9), -1)
                                 * tf.cast(positive, tf.float32), -1) / count
         proposals, valid = self.proposals(logits, deltas, training=True)
-        rois, labels, head_targets, weights = self.sample_rois(proposals, valid, gt_boxes, gt_classes)
+        rois, labels, head_targets, weights = self.sample_rois(proposals, valid, gt_boxes, gt_classes, seeds)
         cls_logits, class_deltas = self._head(features, rois, training)
         ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, cls_logits)
         roi_count = tf.maximum(tf.reduce_sum(weights, -1), 1.0)
@@ -267,19 +270,6 @@ class FasterRCNN(keras.Model):
                  "head/accuracy": tf.reduce_sum(hits * weights, -1) / roi_count}
         return {"loss/rpn_objectness": rpn_cls, "loss/rpn_box": rpn_reg, "loss/head_class": head_cls,
                 "loss/head_box": head_reg}, stats
-
-    def train_step(self, batch):
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        variables = self.trainable_weights_of_networks()
-        with tf.GradientTape() as tape:
-            terms, stats = self.losses_of(batch["images"], batch["boxes"], batch["classes"])
-            terms = {k: tf.reduce_mean(v) for k, v in terms.items()}
-            loss = tf.add_n(list(terms.values()))
-            decay = [l for n in self.networks() for l in n.losses]
-            total = loss + (tf.add_n(decay) if decay else 0.0)
-            scaled = self.optimizer.scale_loss(total / replicas)
-        self.optimizer.apply(tape.gradient(scaled, variables), variables)
-        return {"loss": loss, **terms, **{k: tf.reduce_mean(v) for k, v in stats.items()}}
 
     def detect(self, images):
         """Float or uint8 images [N, S, S, 3] (0..255) -> the Object Detection API's outputs, classes

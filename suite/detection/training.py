@@ -1,14 +1,14 @@
 """Evaluation, TensorBoard images and serving of the detectors (Faster R-CNN and YOLO alike).
 
-A detector is a ``keras.Model`` with ``config`` (image_size, num_classes),
-``networks()`` (the functional models it is made of), ``train_step`` and
-``detect(images)`` -> the Object Detection API's dict with 0-based classes.
+A detector is a ``suite.training.task.SupervisedTask`` with ``config``
+(image_size, num_classes), ``networks()`` (the functional models it is made
+of) and ``detect(images)`` -> the Object Detection API's dict with 0-based classes.
 """
 import numpy as np
 import tensorflow as tf
 
 from suite.detection.metrics import detection_scores
-from suite.training import Callback
+from suite.training.evaluator import Evaluator
 
 
 def detections_of(detector, images, batch_size=32):
@@ -55,34 +55,26 @@ def drawn_boxes(images, truths, detections, min_score=0.5, scale=2):
     return tf.image.draw_bounding_boxes(images, padded(shown), [[1.0, 0.1, 0.1, 1.0]])
 
 
-class DetectionEvaluator(Callback):
+class DetectionEvaluator(Evaluator):
     """At the end of every epoch (on the chief): the mAPs over the held-out images as scalars
     (``eval/...``) and, as an image, the first ``show`` held-out images with their ground truth
     (green) and detections (red)."""
 
     def __init__(self, detector, images, truths, num_classes, show=8):
+        super().__init__()
         self.detector = detector
         self.images = images
         self.truths = truths
         self.num_classes = num_classes
         self.show = show
-        self.history = []
 
     def evaluate(self):
         return evaluate(self.detector, self.images, self.truths, self.num_classes)
 
-    def on_stage_end(self, driver, stage):
-        if not driver.chief:
-            return
-        scores, detections = self.evaluate()
-        self.history.append((driver.step, scores))
-        with driver.writer.as_default(step=driver.step):
-            for k, v in scores.items():
-                tf.summary.scalar(f"eval/{k}", v)
-            n = min(self.show, len(self.images))
-            tf.summary.image("eval/boxes (green: truth, red: detected)",
-                             drawn_boxes(self.images[:n], self.truths[:n], detections[:n]), max_outputs=n)
-        print(f"{stage.name}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()), flush=True)
+    def log_media(self, detections, step):
+        n = min(self.show, len(self.images))
+        tf.summary.image("eval/boxes (green: truth, red: detected)",
+                         drawn_boxes(self.images[:n], self.truths[:n], detections[:n]), max_outputs=n)
 
 
 def serving_endpoints(detector, class_names):

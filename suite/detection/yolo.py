@@ -25,6 +25,7 @@ import tensorflow as tf
 from suite.detection import boxes as B
 from suite.detection.faster_rcnn import nms_outputs
 from suite.layers.detection import ImagePreprocessing
+from suite.training.task import SupervisedTask
 
 # Figure 3 of the paper: (filters, kernel, stride) convolutions and "M" 2x2 max pooling
 PAPER_LAYERS = (
@@ -45,6 +46,7 @@ class YoloConfig:
     layers: tuple = ((16, 3, 1), "M", (32, 3, 1), "M", (64, 3, 1), "M", (64, 1, 1), (128, 3, 1), "M",
                      (128, 3, 1))
     batch_norm: bool = True  # YOLO v2's addition; off in the paper preset
+    sync_batch_norm: bool = False  # batch statistics over the global batch, not each replica's share
     fc_units: int = 256
     dropout: float = 0.0
     leaky: float = 0.1
@@ -102,7 +104,7 @@ def build_yolo(config):
         x = keras.layers.Conv2D(filters, kernel, stride, padding="same", use_bias=not c.batch_norm,
                                 kernel_regularizer=reg, name=f"conv{i}")(x)
         if c.batch_norm:
-            x = keras.layers.BatchNormalization(name=f"bn{i}")(x)
+            x = keras.layers.BatchNormalization(synchronized=c.sync_batch_norm, name=f"bn{i}")(x)
         x = keras.layers.LeakyReLU(c.leaky, name=f"leaky{i}")(x)
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(c.fc_units, kernel_regularizer=reg, name="fc1")(x)
@@ -181,37 +183,17 @@ def yolo_loss(raw, gt_boxes, gt_classes, config):
     return {"loss/coordinates": coord, "loss/object": obj, "loss/no_object": noobj, "loss/class": classes}
 
 
-class YOLO(keras.Model):
-    def __init__(self, config, **kwargs):
-        super().__init__(**kwargs)
-        self.config = config
+class YOLO(SupervisedTask):
+    """The network and the paper's loss terms for the task base (``suite.training.task``);
+    ``detect`` for evaluation and export."""
+
+    def __init__(self, config, seed=0, **kwargs):
+        super().__init__(config, seed=seed, **kwargs)
         self.net = build_yolo(config)
 
-    def networks(self):
-        return [self.net]
-
-    def compile(self, optimizer=None):
-        super().compile()
-        c = self.config
-        self.optimizer = optimizer or (keras.optimizers.SGD(c.learning_rate, momentum=0.9) if c.optimizer == "sgd"
-                                       else keras.optimizers.Adam(c.learning_rate))
-        self.optimizer.build(self.net.trainable_variables)
-
-    def checkpoint_objects(self):
-        return {"net": self.net, "optimizer": self.optimizer}
-
-    def train_step(self, batch):
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        variables = self.net.trainable_variables
-        with tf.GradientTape() as tape:
-            raw = self.net(tf.cast(batch["images"], tf.float32), training=True)
-            terms = {k: tf.reduce_mean(v) for k, v in yolo_loss(raw, batch["boxes"], batch["classes"],
-                                                                self.config).items()}
-            loss = tf.add_n(list(terms.values()))
-            total = loss + (tf.add_n(self.net.losses) if self.net.losses else 0.0)
-            scaled = self.optimizer.scale_loss(total / replicas)
-        self.optimizer.apply(tape.gradient(scaled, variables), variables)
-        return {"loss": loss, **terms}
+    def loss_terms(self, batch, training, seeds):
+        raw = self.net(tf.cast(batch["images"], tf.float32), training=training)
+        return yolo_loss(raw, batch["boxes"], batch["classes"], self.config), {}
 
     def detect(self, images):
         c = self.config

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from suite.data import to_uint8
 from suite.gan.metrics import frechet_inception_distance, ms_ssim_diversity, sliced_wasserstein_distance
-from suite.training import Callback
+from suite.training.evaluator import Evaluator
 
 
 def image_grid(images, columns=8, cell=64):
@@ -29,18 +29,20 @@ def generate(generator, latents, batch=256):
     return tf.concat([generator(latents[i:i + batch], training=False) for i in range(0, len(latents), batch)], 0)
 
 
-class GANMonitor(Callback):
+class GANMonitor(Evaluator):
     """At the end of every stage (chief only): a grid of samples from fixed latents and,
     when ``reals`` (float [-1, 1], full resolution) are given, as many samples compared
     with them at the current resolution: the sliced Wasserstein distance (x 1e3), the
     MS-SSIM diversity of the samples (with the reals' own as reference), and the FID
     when ``fid`` (a ``suite.gan.metrics.InceptionFeatures``) is given.
 
-    ``self.swd`` keeps ``[(stage name, resolution, mean SWD x 1e3, per-level dict)]``;
-    ``self.history`` one dict per stage with every figure.
+    ``history`` keeps (step, figures) per stage (``swd``, ``swd_levels``, ``ms_ssim``,
+    ``fid``, ``resolution``); ``swd`` keeps ``[(stage name, resolution, mean SWD x 1e3,
+    per-level dict)]``.
     """
 
     def __init__(self, gan, reals=None, grid=64, seed=0, fid=None, diversity=True):
+        super().__init__()
         self.gan = gan
         self.reals = None if reals is None else np.asarray(reals, np.float32)
         rng = np.random.default_rng(seed + 12345)
@@ -48,16 +50,10 @@ class GANMonitor(Callback):
         n = 0 if reals is None else len(self.reals)
         self.swd_latents = rng.standard_normal((n, gan.latent_dim)).astype(np.float32)
         self.fid, self.diversity = fid, diversity
-        self.swd, self.history = [], []
-        self.initial = None  # the untrained generator's figures (``baseline``)
+        self.swd = []
         self.reals_diversity = None
         self._real_stats = {}
         self._logged_reals = False
-        self.seconds = 0.0  # spent evaluating and drawing (not training)
-
-    @property
-    def initial_swd(self):
-        return None if self.initial is None else self.initial["swd"]
 
     def resolution(self):
         return getattr(self.gan, "resolution", None) or int(self.gan.sampler.output_shape[1])
@@ -66,12 +62,12 @@ class GANMonitor(Callback):
         factor = self.reals.shape[1] // resolution
         return tf.nn.avg_pool2d(self.reals, factor, factor, "VALID").numpy() if factor > 1 else self.reals
 
-    def evaluate(self):
+    def figures(self):
         """The figures of the current generator against the reals at its resolution."""
         fakes = generate(self.gan.sampler, self.swd_latents).numpy()
         reals = self.reals_at(fakes.shape[1])
         swd = sliced_wasserstein_distance(reals, fakes)
-        out = {"swd": swd["mean"], "swd_levels": swd["levels"]}
+        out = {"swd": swd["mean"], "swd_levels": swd["levels"], "resolution": fakes.shape[1]}
         if self.diversity:
             out["ms_ssim"] = ms_ssim_diversity(fakes)
         if self.fid is not None:
@@ -81,8 +77,26 @@ class GANMonitor(Callback):
             out["fid"] = frechet_inception_distance(self.fid, self._real_stats[r], fakes)
         return out
 
-    @staticmethod
-    def describe(figures):
+    def evaluate(self):
+        samples = to_uint8(generate(self.gan.sampler, self.grid_latents)).numpy()
+        return ({} if self.reals is None else self.figures()), samples
+
+    def log_media(self, samples, step):
+        tf.summary.image("samples", image_grid(samples)[None])
+
+    def scalars(self, figures):
+        if not figures:
+            return {}
+        out = {"swd/mean": figures["swd"], **{f"swd/{r}": v for r, v in figures["swd_levels"].items()}}
+        if "ms_ssim" in figures:
+            out["ms_ssim/samples"] = figures["ms_ssim"]
+        if "fid" in figures:
+            out["fid"] = figures["fid"]
+        return out
+
+    def describe(self, figures):
+        if not figures:
+            return "samples drawn"
         text = f"SWD x1e3 {figures['swd']:.1f}"
         if len(figures["swd_levels"]) > 1:
             text += " (" + " ".join(f"{r}:{v:.1f}" for r, v in figures["swd_levels"].items()) + ")"
@@ -100,45 +114,24 @@ class GANMonitor(Callback):
             tf.summary.image("reals", image_grid(to_uint8(self.reals[:64]).numpy())[None])
             if self.reals_diversity is not None:
                 tf.summary.scalar("ms_ssim/reals", self.reals_diversity)
-            for key, value in (self.initial or {}).items():
-                if key != "swd_levels":
-                    tf.summary.scalar(f"{key}/untrained_at_target_resolution", value)
 
     def baseline(self):
         """The untrained generator's figures at the resolution it is built for, and the
         reals' own MS-SSIM (call before training): what a trained generator must beat."""
-        if self.reals is not None:
-            self.initial = self.evaluate()
-            if self.diversity:
-                self.reals_diversity = ms_ssim_diversity(self.reals)
-            r = self.resolution()
-            print(f"[untrained {r}x{r}] " + self.describe(self.initial)
-                  + ("" if self.reals_diversity is None else f"; reals MS-SSIM {self.reals_diversity:.3f}"),
-                  file=sys.stderr)
-        return self.initial_swd
+        if self.reals is None:
+            return None
+        started = time.perf_counter()
+        self.initial = self.figures()
+        if self.diversity:
+            self.reals_diversity = ms_ssim_diversity(self.reals)
+        self.seconds += time.perf_counter() - started
+        r = self.resolution()
+        print(f"[untrained {r}x{r}] " + self.describe(self.initial)
+              + ("" if self.reals_diversity is None else f"; reals MS-SSIM {self.reals_diversity:.3f}"),
+              file=sys.stderr)
+        return self.initial
 
     def on_stage_end(self, driver, stage):
-        if not driver.chief:
-            return
-        started = time.perf_counter()
-        try:
-            self._stage_end(driver, stage)
-        finally:
-            self.seconds += time.perf_counter() - started
-
-    def _stage_end(self, driver, stage):
-        with driver.writer.as_default(step=driver.step):
-            samples = to_uint8(generate(self.gan.sampler, self.grid_latents)).numpy()
-            tf.summary.image("samples", image_grid(samples)[None])
-            if self.reals is None:
-                return
-            figures = self.evaluate()
-            tf.summary.scalar("swd/mean", figures["swd"])
-            for res, value in figures["swd_levels"].items():
-                tf.summary.scalar(f"swd/{res}", value)
-            for key in ("ms_ssim", "fid"):
-                if key in figures:
-                    tf.summary.scalar(f"{key}/samples" if key == "ms_ssim" else key, figures[key])
-        self.swd.append((stage.name, self.resolution(), figures["swd"], figures["swd_levels"]))
-        self.history.append({"stage": stage.name, "step": driver.step, "resolution": self.resolution(), **figures})
-        print(f"[{stage.name}] step {driver.step}: " + self.describe(figures), file=sys.stderr)
+        super().on_stage_end(driver, stage)
+        if driver.chief and self.last:
+            self.swd.append((stage.name, self.resolution(), self.last["swd"], self.last["swd_levels"]))

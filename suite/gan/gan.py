@@ -6,10 +6,15 @@ number of discriminator steps per generator step, an optional hook after
 each discriminator step (weight clipping), and an optional moving average of
 the generator's weights. Its ``train_step`` follows the contract of
 ``suite.training.driver``: it runs in one replica, scales losses by the
-global batch, and returns local means to log.
+global batch, and returns local means to log. Its latents and WGAN-GP's
+interpolation points are drawn per example from the step and the example's
+place in the global batch (``suite.training.randomness``), so one replica
+or several train the same networks.
 """
 import keras
 import tensorflow as tf
+
+from suite.training import randomness
 
 
 class _Nets:
@@ -18,26 +23,6 @@ class _Nets:
 
     def __init__(self, generator, discriminator, ema_generator=None):
         self.generator, self.discriminator, self.ema_generator = generator, discriminator, ema_generator
-
-
-def make_optimizer(kind, learning_rate, *, beta_1=0.9, beta_2=0.999, epsilon=1e-7, precision="float32"):
-    """Adam or RMSprop, wrapped for loss scaling under the ``mixed_float16`` policy."""
-    if kind == "adam":
-        opt = keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
-    elif kind == "rmsprop":
-        opt = keras.optimizers.RMSprop(learning_rate)
-    else:
-        raise ValueError(f"unknown optimizer {kind!r}: choose adam or rmsprop")
-    return keras.optimizers.LossScaleOptimizer(opt) if precision == "mixed_float16" else opt
-
-
-def reset_optimizer(optimizer):
-    """Zeroes an optimizer's state (step count, moments), keeping its learning rate."""
-    inner = getattr(optimizer, "inner_optimizer", optimizer)
-    keep = {id(getattr(inner, "_learning_rate", None))}
-    for v in inner.variables:
-        if id(v) not in keep:
-            v.assign(tf.zeros_like(v))
 
 
 class GAN(keras.Model):
@@ -53,7 +38,8 @@ class GAN(keras.Model):
         ``ema_decay`` after every step (used for samples and export).
       clip_value: if set, every discriminator weight is clipped to
         [-clip_value, clip_value] after each discriminator step (WGAN).
-      seed: seed of the latent and interpolation random streams.
+      seed: seed of the latents and interpolation points (with the step and the
+        example's place in the global batch).
     """
 
     def __init__(self, generator, discriminator, *, latent_dim, d_loss, g_loss, d_steps=1,
@@ -65,7 +51,7 @@ class GAN(keras.Model):
         self.d_steps = int(d_steps)
         self.ema_decay = float(ema_decay)
         self.clip_value = None if clip_value is None else float(clip_value)
-        self.rng = tf.random.Generator.from_seed(seed)
+        self.seed = int(seed)
         if ema_generator is not None:
             self.copy_weights(generator, ema_generator)
 
@@ -121,12 +107,12 @@ class GAN(keras.Model):
             **({"ema_generator": self.ema_generator} if self.ema_generator is not None else {}),
             "g_optimizer": self.g_optimizer,
             "d_optimizer": self.d_optimizer,
-            "rng": self.rng,
         }
 
     # ------------------------------------------------------------ training
-    def latents(self, n):
-        return self.rng.normal([n, self.latent_dim])
+    def latents(self, seeds, salt):
+        """One latent vector per seed [N, 2] (``salt``: which draw of the step)."""
+        return randomness.normal(seeds, [self.latent_dim], salt)
 
     def prepare_reals(self, reals, **step_args):
         """Hook: what the discriminator sees as real (PGGAN resizes and fades here)."""
@@ -151,28 +137,33 @@ class GAN(keras.Model):
         scale = getattr(optimizer, "dynamic_scale", None)
         return None if scale is None else tf.cast(scale, tf.float32)
 
-    def train_step(self, reals, **step_args):
+    def train_step(self, reals, step=0, **step_args):
         G, D = self.generator, self.discriminator
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         reals = self.prepare_reals(tf.cast(reals, tf.float32), **step_args)
-        chunks = tf.split(reals, self.d_steps, axis=0) if self.d_steps > 1 else [reals]
+        seeds = randomness.example_seeds(self.seed, step, tf.shape(reals)[0])
+        # critic minibatch k takes every d_steps-th example from the k-th: a replica's share of the
+        # global batch (a multiple of d_steps long) splits into its share of each global minibatch
+        d = self.d_steps
+        chunks = [(reals[k::d], seeds[k::d]) for k in range(d)]
         d_losses = []
-        for chunk in chunks:
+        for k, (chunk, chunk_seeds) in enumerate(chunks):
             n = tf.shape(chunk)[0]
-            z = self.latents(n)
+            z = self.latents(chunk_seeds, k)
             with tf.GradientTape() as tape:
                 fakes = G(z, training=True)
                 real_scores = D(chunk, training=True)
                 fake_scores = D(fakes, training=True)
                 per_example = self.d_loss_fn(D, chunk, fakes, real_scores, fake_scores,
-                                             self._loss_scale(self.d_optimizer))
+                                             self._loss_scale(self.d_optimizer), seeds=chunk_seeds)
                 loss = tf.nn.compute_average_loss(per_example, global_batch_size=n * replicas)
                 scaled = self.d_optimizer.scale_loss(loss)
             self._apply(self.d_optimizer, scaled, tape, self.discriminator_variables())
             self.after_d_step()
             d_losses.append(tf.reduce_mean(per_example))
-        n = tf.shape(chunks[0])[0]
-        z = self.latents(n)
+        chunk, chunk_seeds = chunks[0]
+        n = tf.shape(chunk)[0]
+        z = self.latents(chunk_seeds, d)
         with tf.GradientTape() as tape:
             fake_scores = D(G(z, training=True), training=True)
             per_example = self.g_loss_fn(fake_scores)

@@ -1,25 +1,34 @@
 """GAN losses, per example (float32), for ``GAN.train_step``.
 
 A discriminator loss is ``fn(critic, reals, fakes, real_scores, fake_scores,
-scale_fn) -> [N]``; a generator loss is ``fn(fake_scores) -> [N]``. Scores are
-the critic's raw outputs [N, 1] (logits, no sigmoid).
+scale=None, seeds=None) -> [N]``; a generator loss is ``fn(fake_scores) -> [N]``.
+Scores are the critic's raw outputs [N, 1] (logits, no sigmoid); ``seeds``
+[N, 2] key what a loss samples per example (``suite.training.randomness``).
 """
 import tensorflow as tf
+
+from suite.training import randomness
+
+GP_SALT = 1000  # the interpolation points' draw (``suite.training.randomness`` salts)
 
 
 def _flat(scores):
     return tf.reshape(tf.cast(scores, tf.float32), [-1])
 
 
-def gradient_penalty(critic, reals, fakes, scale=None, target=1.0):
-    """(||grad_x D(x_hat)||_2 - target)^2 per example, x_hat uniform between real and fake.
+def gradient_penalty(critic, reals, fakes, scale=None, target=1.0, seeds=None):
+    """(||grad_x D(x_hat)||_2 - target)^2 per example, x_hat uniform between real and fake
+    (the point drawn from the example's seed when ``seeds`` [N, 2] are given).
 
     ``scale`` (a float32 scalar or None) multiplies the inner objective before
     differentiation and divides the gradient after, so that under float16 a
     loss scale keeps small gradients from underflowing.
     """
     n = tf.shape(reals)[0]
-    u = tf.random.uniform([n, 1, 1, 1], dtype=reals.dtype)
+    if seeds is None:
+        u = tf.random.uniform([n, 1, 1, 1], dtype=reals.dtype)
+    else:
+        u = tf.cast(randomness.uniform(seeds, [1, 1, 1], GP_SALT), reals.dtype)
     mixed = reals + u * (tf.cast(fakes, reals.dtype) - reals)
     with tf.GradientTape() as tape:
         tape.watch(mixed)
@@ -39,9 +48,9 @@ def wgan_gp_discriminator_loss(gp_weight=10.0, drift=0.0):
     ``D(fake) - D(real) + gp_weight * GP + drift * D(real)^2``.
     """
 
-    def loss(critic, reals, fakes, real_scores, fake_scores, scale=None):
+    def loss(critic, reals, fakes, real_scores, fake_scores, scale=None, seeds=None):
         real, fake = _flat(real_scores), _flat(fake_scores)
-        out = fake - real + gp_weight * gradient_penalty(critic, reals, fakes, scale)
+        out = fake - real + gp_weight * gradient_penalty(critic, reals, fakes, scale, seeds=seeds)
         if drift:
             out = out + drift * tf.square(real)
         return out
@@ -55,7 +64,7 @@ def wgan_generator_loss(fake_scores):
 
 
 # ---------------------------------------------------------------- Goodfellow et al. 2014
-def minimax_discriminator_loss(critic, reals, fakes, real_scores, fake_scores, scale=None):
+def minimax_discriminator_loss(critic, reals, fakes, real_scores, fake_scores, scale=None, seeds=None):
     """``-log D(x) - log(1 - D(G(z)))`` with D = sigmoid(score), computed stably."""
     return tf.nn.softplus(-_flat(real_scores)) + tf.nn.softplus(_flat(fake_scores))
 
@@ -71,6 +80,6 @@ def nonsaturating_generator_loss(fake_scores):
 
 
 # ---------------------------------------------------------------- Arjovsky et al. 2017
-def wasserstein_discriminator_loss(critic, reals, fakes, real_scores, fake_scores, scale=None):
+def wasserstein_discriminator_loss(critic, reals, fakes, real_scores, fake_scores, scale=None, seeds=None):
     """``D(G(z)) - D(x)``; the Lipschitz constraint comes from weight clipping (``GAN(clip_value=)``)."""
     return _flat(fake_scores) - _flat(real_scores)

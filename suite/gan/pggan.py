@@ -15,9 +15,10 @@ import keras
 import tensorflow as tf
 
 from suite.data.errors import DataError
-from suite.gan.gan import GAN, make_optimizer, reset_optimizer
+from suite.gan.gan import GAN
 from suite.gan.losses import wgan_generator_loss, wgan_gp_discriminator_loss
 from suite.layers import EqualizedConv2D, EqualizedDense, MinibatchStdDev, PixelNormalization, WeightedSum
+from suite.training.optimizers import make_optimizer, reset_optimizer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -219,8 +220,7 @@ class ProgressiveGAN(GAN):
         modules.generator = self.networks.generator_modules()
         modules.discriminator = self.networks.discriminator_modules()
         modules.ema_generator = self.ema_networks.generator_modules()
-        return {"networks": modules, "g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer,
-                "rng": self.rng}
+        return {"networks": modules, "g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer}
 
     def set_level(self, level, reset=False):
         """Switches to ``level``'s models; ``reset`` zeroes both optimizers (paper: on growth)."""
@@ -251,10 +251,10 @@ class ProgressiveGAN(GAN):
             reals = low + tf.cast(alpha, reals.dtype) * (reals - low)
         return reals
 
-    def train_step(self, reals, alpha=1.0):
+    def train_step(self, reals, step=0, alpha=1.0):
         if self._alphas:
             self.set_alpha(alpha)
-        return super().train_step(reals, alpha=alpha)
+        return super().train_step(reals, step=step, alpha=alpha)
 
     def export_generator(self):
         """The moving-average generator at the current level, without the fade-in when alpha is 1."""

@@ -40,8 +40,10 @@ class MinibatchStdDev(keras.layers.Layer):
     divisible by it, or smaller); within each group the standard deviation of
     every feature at every position is computed, averaged to one number per
     group, and that number is broadcast as an extra channel to the group's
-    members. Group members are taken with a stride (``i, i+G/n, ...``), as in
-    the official implementation.
+    members. Groups are consecutive samples (the official implementation takes
+    them with a stride, which is the same statistic over a shuffled batch): a
+    batch split over replicas in multiples of the group keeps every group
+    whole, so the statistic is the same on any number of replicas.
     """
 
     def __init__(self, group_size=4, epsilon=1e-8, **kwargs):
@@ -53,14 +55,14 @@ class MinibatchStdDev(keras.layers.Layer):
         shape = ops.shape(x)
         n, h, w, c = shape[0], shape[1], shape[2], shape[3]
         g = ops.minimum(self.group_size, n)
-        y = ops.reshape(x, (g, -1, h, w, c))  # [G, M, H, W, C]
+        y = ops.reshape(x, (-1, g, h, w, c))  # [M, G, H, W, C]
         y = ops.cast(y, "float32")
-        y = y - ops.mean(y, axis=0, keepdims=True)
-        y = ops.sqrt(ops.mean(ops.square(y), axis=0) + self.epsilon)  # [M, H, W, C]
+        y = y - ops.mean(y, axis=1, keepdims=True)
+        y = ops.sqrt(ops.mean(ops.square(y), axis=1) + self.epsilon)  # [M, H, W, C]
         y = ops.mean(y, axis=(1, 2, 3))  # [M]
         y = ops.cast(y, x.dtype)
-        y = ops.reshape(y, (-1, 1, 1, 1))
-        y = ops.tile(y, (g, h, w, 1))  # [N, H, W, 1]
+        y = ops.repeat(ops.reshape(y, (-1, 1, 1, 1)), g, axis=0)  # each group's members, in order
+        y = ops.tile(y, (1, h, w, 1))  # [N, H, W, 1]
         return ops.concatenate([x, y], axis=-1)
 
     def compute_output_shape(self, input_shape):

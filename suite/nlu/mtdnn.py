@@ -28,8 +28,9 @@ import tensorflow as tf
 
 from suite.layers.nlu import StochasticAnswerNetwork
 from suite.nlu import bert
-from suite.nlu.pretraining import WarmupLinearDecay
-from suite.training import Callback
+from suite.training.evaluator import Evaluator
+from suite.training.optimizers import OptimizerSpec
+from suite.training.task import SupervisedTask
 
 BERT_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 
@@ -47,7 +48,7 @@ class MTDNNConfig:
     san_steps: int = 5
     san_prediction_dropout: float = 0.1
     ranking_gamma: float = 10.0
-    clipnorm: float = 1.0
+    global_clipnorm: float = 1.0
 
     def __post_init__(self):
         for name in ("batch_size", "epochs", "san_steps"):
@@ -133,14 +134,14 @@ def flatten_groups(inputs):
 
 
 # ------------------------------------------------------------------ the model
-class MTDNN(keras.Model):
-    """The shared encoder and the task heads, trained by ``suite.training.Driver`` with one task's
-    batch per step: ``train_step(batch, task=NAME)``."""
+class MTDNN(SupervisedTask):
+    """The shared encoder and the task heads, trained by the task base (``suite.training.task``)
+    with one task's batch per step: ``train_step(batch, task=NAME)`` updates the encoder and that
+    task's head only."""
 
     def __init__(self, backbone, specs, config, seed=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(config, seed=seed or 0, **kwargs)
         self.backbone = backbone
-        self.config = config
         self.specs = {s.name: s for s in specs}
         if not self.specs:
             raise ValueError("MT-DNN needs at least one task")
@@ -150,13 +151,14 @@ class MTDNN(keras.Model):
                                             synchronization=tf.VariableSynchronization.ON_READ,
                                             aggregation=tf.VariableAggregation.MEAN) for name in self.specs}
 
-    def compile(self, total_steps, optimizer=None):
-        super().compile()
-        warmup = int(self.config.warmup * total_steps)
-        self.optimizer = optimizer or keras.optimizers.Adamax(
-            WarmupLinearDecay(self.config.learning_rate, warmup, total_steps), global_clipnorm=self.config.clipnorm)
-        # built on every variable once, so that each step may update a subset (encoder + one head)
-        self.optimizer.build(self.trainable_variables)
+    def networks(self):
+        return {"backbone": self.backbone, **{f"head_{name}": head for name, head in self.heads.items()}}
+
+    def optimizer_spec(self):
+        """Adamax, linear warm-up and decay, gradients clipped to global norm 1 (section 4)."""
+        c = self.config
+        return OptimizerSpec("adamax", c.learning_rate, global_clipnorm=c.global_clipnorm, schedule="linear",
+                             warmup=c.warmup)
 
     def call(self, inputs, task=None, training=False):
         name = task or next(iter(self.specs))
@@ -167,11 +169,7 @@ class MTDNN(keras.Model):
         for head in self.heads.values():
             head(dummy)
 
-    def checkpoint_objects(self):
-        return {"backbone": self.backbone, "optimizer": self.optimizer,
-                **{f"head_{name}": head for name, head in self.heads.items()}}
-
-    def task_variables(self, task):
+    def trainable_for(self, task=None):
         return self.heads[task].trainable_variables  # the shared encoder's and this head's
 
     def head_output(self, task, inputs, training=False):
@@ -182,19 +180,14 @@ class MTDNN(keras.Model):
             return tf.reshape(flat, tf.shape(inputs["candidate_mask"]))
         return self.heads[task]({k: inputs[k] for k in BERT_INPUTS}, training=training)
 
-    def train_step(self, batch, task):
+    def loss_terms(self, batch, training, seeds, task):
         inputs, targets = batch
-        spec = self.specs[task]
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        variables = self.task_variables(task)
-        with tf.GradientTape() as tape:
-            output = self.head_output(task, inputs, training=True)
-            loss = tf.reduce_mean(task_losses(spec, self.config, output, targets, inputs.get("candidate_mask")))
-            scaled = self.optimizer.scale_loss(loss / replicas)
-        grads = tape.gradient(scaled, variables)
-        # the encoder's pooler has no gradient from a SAN head (it reads the token vectors)
-        used = [(g, v) for g, v in zip(grads, variables) if g is not None]
-        self.optimizer.apply([g for g, _ in used], [v for _, v in used])
+        output = self.head_output(task, inputs, training=training)
+        return {"loss/task": task_losses(self.specs[task], self.config, output, targets,
+                                         inputs.get("candidate_mask"))}, {}
+
+    def train_step(self, batch, step=0, task=None):
+        loss = super().train_step(batch, step, task)["loss"]
         smoothed = self.task_loss[task]
         smoothed.assign(tf.where(tf.equal(smoothed, 0.0), loss, 0.95 * smoothed + 0.05 * loss))
         return {"loss": loss, **{f"loss/{name}": v.read_value() for name, v in self.task_loss.items()}}
@@ -221,11 +214,14 @@ def predict(model, task, dataset):
     """Predictions of ``task`` over ``dataset`` (batches of (inputs, targets)) -> (outputs, targets):
     classes' probabilities [N, C], scores [N] or ranking logits [N, G] (with the mask)."""
     spec = model.specs[task]
+    forward = model.__dict__.setdefault("_predict_fns", {})  # one traced forward pass per task
+    if task not in forward:
+        softmax = spec.kind in ("classification", "pairwise") and not outputs_probabilities(spec, model.config)
+        forward[task] = tf.function(lambda x: (tf.nn.softmax if softmax else tf.identity)(
+            model.head_output(task, x, training=False)), reduce_retracing=True)
     outputs, targets, masks = [], [], []
     for inputs, y in dataset:
-        out = model.head_output(task, inputs, training=False)
-        if spec.kind in ("classification", "pairwise") and not outputs_probabilities(spec, model.config):
-            out = tf.nn.softmax(out, axis=-1)
+        out = forward[task](inputs)
         outputs.append(out.numpy())
         targets.append(y.numpy())
         if spec.kind == "ranking":
@@ -245,26 +241,18 @@ def evaluate(model, task, dataset):
     return {m: metrics.SCORERS[m](y, predictions) for m in spec.metrics}
 
 
-class TaskEvaluator(Callback):
+class TaskEvaluator(Evaluator):
     """At the end of every stage (chief only): each task's GLUE scores on its development data,
     logged to TensorBoard as ``dev/<task>/<metric>``; ``history`` keeps (step, {task: scores})."""
 
+    prefix = "dev"
+
     def __init__(self, model, datasets):
+        super().__init__()
         self.model, self.datasets = model, datasets  # {task: finite dataset of (inputs, targets)}
-        self.history = []
 
     def evaluate(self):
-        return {task: evaluate(self.model, task, ds) for task, ds in self.datasets.items()}
+        return {task: evaluate(self.model, task, ds) for task, ds in self.datasets.items()}, None
 
-    def on_stage_end(self, driver, stage):
-        if not driver.chief:
-            return
-        scores = self.evaluate()
-        self.history.append((driver.step, scores))
-        with driver.writer.as_default(step=driver.step):
-            for task, values in scores.items():
-                for metric, value in values.items():
-                    tf.summary.scalar(f"dev/{task}/{metric}", value)
-        driver.writer.flush()
-        line = "  ".join(f"{t} {next(iter(v))} {next(iter(v.values())):.3f}" for t, v in scores.items())
-        print(f"step {driver.step}: {line}", flush=True)
+    def describe(self, scores):
+        return "  ".join(f"{t} {next(iter(v))} {next(iter(v.values())):.3f}" for t, v in scores.items())

@@ -8,11 +8,12 @@ sentence of another document (label 0). Masked LM: 15% of the tokens (never
 pipeline, so each epoch masks afresh (dynamic masking, Liu et al. 2019;
 BERT masked each sequence 10 ways offline to the same effect).
 """
-import keras
 import numpy as np
 import tensorflow as tf
 
-from suite.training import Callback
+from suite.training.evaluator import Evaluator
+from suite.training.optimizers import OptimizerSpec
+from suite.training.task import SupervisedTask
 
 
 def next_sentence_pairs(documents, seed=0):
@@ -65,37 +66,43 @@ def pretraining_dataset(lexicon, pairs, config, batch_size, seed=0, repeat=True,
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def compile_pretraining(model, learning_rate=1e-4, warmup_steps=100, total_steps=10000, weight_decay=0.01):
-    """Adam with decoupled weight decay (BERT's optimizer) and a linear warm-up then decay."""
-    schedule = WarmupLinearDecay(learning_rate, warmup_steps, total_steps)
-    optimizer = keras.optimizers.AdamW(schedule, weight_decay=weight_decay, beta_1=0.9, beta_2=0.999, epsilon=1e-6,
-                                       global_clipnorm=1.0)
-    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
-    # the masked-LM loss is the mean over the masked tokens (BERT), not over every prediction slot
-    mlm_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight")
-    nsp_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    model.compile(optimizer=optimizer, loss={"mlm": mlm_loss, "nsp": nsp_loss},
-                  weighted_metrics={"mlm": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-                                    "nsp": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]})
-    return model
+class BertPretraining(SupervisedTask):
+    """Masked LM + next sentence on the shared encoder, for the task base (``suite.training.task``):
+    the masked-LM loss is the mean over the masked tokens of the global batch (BERT), not over every
+    prediction slot; AdamW (decoupled weight decay 0.01, not on biases and layer norms, epsilon
+    1e-6), global gradient norm clipped at 1, linear warm-up then decay (Devlin et al., A.2)."""
 
+    def __init__(self, backbone, config, seed=0, **kwargs):
+        """``config``: a ``suite.nlu.bert.PretrainingConfig``."""
+        super().__init__(config, seed=seed, **kwargs)
+        from suite.nlu.bert import build_pretraining_model
 
-@keras.saving.register_keras_serializable(package="suite.nlu")
-class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warm-up from 0 to ``peak`` over ``warmup_steps``, then linear decay to 0 at ``total_steps``
-    (BERT and MT-DNN)."""
+        self.backbone = backbone
+        self.net = build_pretraining_model(backbone, config.encoder)
 
-    def __init__(self, peak, warmup_steps, total_steps):
-        self.peak, self.warmup_steps, self.total_steps = float(peak), int(warmup_steps), int(total_steps)
+    def optimizer_spec(self):
+        c = self.config
+        return OptimizerSpec("adamw", c.learning_rate, weight_decay=0.01, epsilon=1e-6, global_clipnorm=1.0,
+                             schedule="linear", warmup=min(c.warmup_steps / max(c.total_steps, 1), 0.99),
+                             exclude_from_weight_decay=("bias", "gamma", "beta"))
 
-    def __call__(self, step):
-        step = tf.cast(step, tf.float32)
-        warm = step / max(self.warmup_steps, 1)
-        decay = (self.total_steps - step) / max(self.total_steps - self.warmup_steps, 1)
-        return self.peak * tf.clip_by_value(tf.minimum(warm, decay), 0.0, 1.0)
+    def compile(self, optimizer=None, total_steps=None):
+        super().compile(optimizer, total_steps or self.config.total_steps)
 
-    def get_config(self):
-        return {"peak": self.peak, "warmup_steps": self.warmup_steps, "total_steps": self.total_steps}
+    def loss_terms(self, batch, training, seeds):
+        inputs, targets, weights = batch
+        out = self.net(inputs, training=training)
+        w = tf.cast(weights["mlm"], tf.float32)
+        ce = tf.nn.sparse_softmax_cross_entropy_with_logits(tf.cast(targets["mlm"], tf.int32), out["mlm"])
+        masked = tf.reduce_sum(w, -1)  # the example's masked tokens: its weight in the mean
+        mlm = tf.math.divide_no_nan(tf.reduce_sum(ce * w, -1), masked)
+        hits = tf.cast(tf.equal(tf.argmax(out["mlm"], -1, output_type=tf.int32), tf.cast(targets["mlm"], tf.int32)),
+                       tf.float32)
+        nsp = tf.nn.sparse_softmax_cross_entropy_with_logits(tf.cast(targets["nsp"], tf.int32), out["nsp"])
+        nsp_hits = tf.equal(tf.argmax(out["nsp"], -1, output_type=tf.int32), tf.cast(targets["nsp"], tf.int32))
+        return ({"loss/mlm": (mlm, masked), "loss/nsp": nsp},
+                {"accuracy/mlm": (tf.math.divide_no_nan(tf.reduce_sum(hits * w, -1), masked), masked),
+                 "accuracy/nsp": nsp_hits})
 
 
 def evaluate_pretraining(model, dataset):
@@ -111,14 +118,14 @@ def evaluate_pretraining(model, dataset):
     return {"mlm_accuracy": mlm_hits / max(mlm_count, 1.0), "nsp_accuracy": nsp_hits / max(nsp_count, 1.0)}
 
 
-class PretrainingMonitor(Callback):
+class PretrainingMonitor(Evaluator):
     """At the end of every stage (chief only): masked-LM and next-sentence accuracy on held-out
     documents (``eval/...`` in TensorBoard) and, in the text tab, a held-out sentence with its masked
     words and the model's guesses."""
 
     def __init__(self, model, lexicon, held_out):
+        super().__init__()
         self.model, self.lexicon, self.held_out = model, lexicon, held_out
-        self.history, self.seconds = [], 0.0
 
     def example(self):
         inputs, targets, weights = next(iter(self.held_out))
@@ -131,19 +138,8 @@ class PretrainingMonitor(Callback):
                                                                  weights["mlm"][0].numpy()) if w]
         return " ".join(shown) + "\n\n" + "; ".join(rows)
 
-    def on_stage_end(self, driver, stage):
-        if not driver.chief:
-            return
-        import time
+    def evaluate(self):
+        return evaluate_pretraining(self.model, self.held_out), self.example()
 
-        started = time.perf_counter()
-        scores = evaluate_pretraining(self.model, self.held_out)
-        self.history.append({"step": driver.step, **scores})
-        with driver.writer.as_default(step=driver.step):
-            for k, v in scores.items():
-                tf.summary.scalar(f"eval/{k}", v)
-            tf.summary.text("masked_words", self.example())
-        driver.writer.flush()
-        print(f"step {driver.step}: held-out masked-LM accuracy {scores['mlm_accuracy']:.3f}, next sentence "
-              f"{scores['nsp_accuracy']:.3f}", flush=True)
-        self.seconds += time.perf_counter() - started
+    def log_media(self, example, step):
+        tf.summary.text("masked_words", example)

@@ -49,6 +49,7 @@ class SpeechConfig:
     conv_strides: tuple = ((2, 2), (1, 2))
     rnn_layers: int = 2
     rnn_units: int = 128
+    sync_batch_norm: bool = False  # batch statistics over the global batch, not each replica's share
     # training
     learning_rate: float = 1e-3
     clipnorm: float = 5.0
@@ -161,7 +162,7 @@ def build_ds2(config):
     x = keras.layers.Reshape([-1, x.shape[-1], 1])(x)
     for i, (filters, kernel, stride) in enumerate(zip(c.conv_filters, c.conv_kernels, c.conv_strides)):
         x = keras.layers.Conv2D(filters, kernel, stride, padding="same", use_bias=False, name=f"conv{i + 1}")(x)
-        x = keras.layers.BatchNormalization(name=f"conv{i + 1}_bn")(x)
+        x = keras.layers.BatchNormalization(synchronized=c.sync_batch_norm, name=f"conv{i + 1}_bn")(x)
         x = _clipped_relu()(x)
     x = keras.layers.Reshape([-1, x.shape[-2] * x.shape[-1]])(x)
     out_frames = keras.layers.Lambda(lambda f: output_lengths(c, f), name="output_lengths")(frames)
@@ -169,7 +170,7 @@ def build_ds2(config):
     for i in range(c.rnn_layers):
         x = keras.layers.Bidirectional(keras.layers.GRU(c.rnn_units, return_sequences=True), merge_mode="sum",
                                        name=f"bigru{i + 1}")(x, mask=mask)
-        x = keras.layers.BatchNormalization(name=f"bigru{i + 1}_bn")(x)
+        x = keras.layers.BatchNormalization(synchronized=c.sync_batch_norm, name=f"bigru{i + 1}_bn")(x)
     x = keras.layers.Dense(c.rnn_units, name="fc")(x)
     x = _clipped_relu()(x)
     logits = keras.layers.Dense(T.NUM_CLASSES, dtype="float32", name="logits")(x)

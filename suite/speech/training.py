@@ -1,7 +1,7 @@
 """CTC training, decoding, error rates and serving of the speech models.
 
-``SpeechRecognizer`` wraps a network of ``suite.speech.models`` for the fit
-driver: ``tf.nn.ctc_loss`` (blank last, ``suite.speech.text.BLANK``) over the
+``SpeechRecognizer`` gives the task base a network of ``suite.speech.models``
+and its loss: ``tf.nn.ctc_loss`` (blank last, ``suite.speech.text.BLANK``) over the
 logit frames left after the convolutions' striding, averaged over the
 utterances. ``greedy_decode`` (best path: repeats collapsed, blanks removed)
 and ``beam_decode`` wrap TensorFlow's CTC decoders. ``error_rates`` gives the
@@ -10,13 +10,13 @@ the utterances, divided by the reference characters or words).
 ``SpeechEvaluator`` logs them, and audio clips with their reference and
 decoded transcripts, at the end of every epoch.
 """
-import keras
 import numpy as np
 import tensorflow as tf
 
 from suite.speech import text as T
 from suite.speech.models import build_model
-from suite.training import Callback
+from suite.training.evaluator import Evaluator
+from suite.training.task import SupervisedTask
 
 
 def ctc_loss(logits, logit_lengths, labels, label_lengths):
@@ -73,36 +73,21 @@ def error_rates(hypotheses, references):
     return out[0][0], out[1][0], out[0][1]
 
 
-class SpeechRecognizer(keras.Model):
-    def __init__(self, config, **kwargs):
-        super().__init__(**kwargs)
-        self.config = config
+class SpeechRecognizer(SupervisedTask):
+    """The acoustic model and its CTC loss for the task base (``suite.training.task``: Adam at the
+    config's ``learning_rate``, gradients clipped to ``clipnorm``); decoding for evaluation and
+    serving."""
+
+    def __init__(self, config, seed=0, **kwargs):
+        super().__init__(config, seed=seed, **kwargs)
         self.net = build_model(config)
 
-    def call(self, inputs, training=False):
-        return self.net(inputs, training=training)
-
-    def compile(self, optimizer=None):
-        super().compile()
-        c = self.config
-        self.optimizer = optimizer or keras.optimizers.Adam(c.learning_rate, clipnorm=c.clipnorm)
-        self.optimizer.build(self.net.trainable_variables)
-
-    def checkpoint_objects(self):
-        return {"net": self.net, "optimizer": self.optimizer}
-
-    def train_step(self, batch):
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        with tf.GradientTape() as tape:
-            out = self.net([batch["waveforms"], batch["lengths"]], training=True)
-            loss = tf.reduce_mean(ctc_loss(out["logits"], out["logit_lengths"], batch["labels"],
-                                           batch["label_lengths"]))
-            scaled = self.optimizer.scale_loss(loss / replicas)
-        variables = self.net.trainable_variables
-        self.optimizer.apply(tape.gradient(scaled, variables), variables)
+    def loss_terms(self, batch, training, seeds):
+        out = self.net([batch["waveforms"], batch["lengths"]], training=training)
+        ctc = ctc_loss(out["logits"], out["logit_lengths"], batch["labels"], batch["label_lengths"])
         frames = tf.cast(out["logit_lengths"], tf.float32)
-        return {"loss": loss, "loss/ctc_per_frame": loss / tf.reduce_mean(frames),
-                "audio_seconds": tf.cast(tf.reduce_sum(batch["lengths"]), tf.float32) / self.config.sample_rate}
+        seconds = tf.cast(batch["lengths"], tf.float32) / self.config.sample_rate
+        return {"loss/ctc": ctc}, {"loss/ctc_per_frame": (ctc / frames, frames), "audio_seconds": seconds}
 
     def decoder(self, beam_width=0):
         """A traced ``transcribe`` for any batch and length (one per beam width)."""
@@ -142,15 +127,15 @@ def evaluate(model, speech, batch_size=16, beam_width=0):
     return {"cer": cer, "wer": wer}, examples
 
 
-class SpeechEvaluator(Callback):
+class SpeechEvaluator(Evaluator):
     """At the end of every epoch (chief only): CER and WER on the held-out utterances (greedy
     decoding; with ``beam_width`` also beam search, ``eval/cer_beam`` ...), and ``samples``
     utterances as audio with their reference and decoded transcripts in TensorBoard."""
 
     def __init__(self, model, speech, beam_width=0, samples=3, sample_rate=16000):
+        super().__init__()
         self.model, self.speech, self.beam_width = model, speech, beam_width
         self.samples, self.sample_rate = samples, sample_rate
-        self.history = []
 
     def evaluate(self):
         scores, examples = evaluate(self.model, self.speech)
@@ -159,23 +144,14 @@ class SpeechEvaluator(Callback):
             scores.update({f"{k}_beam": v for k, v in beam.items()})
         return scores, examples
 
-    def on_stage_end(self, driver, stage):
-        if not driver.chief:
-            return
-        scores, examples = self.evaluate()
-        self.history.append((driver.step, scores))
-        with driver.writer.as_default(step=driver.step):
-            for k, v in scores.items():
-                tf.summary.scalar(f"eval/{k}", v)
-            rows = []
-            for i, (index, ref, hyp, cer) in enumerate(examples[:self.samples]):
-                audio = self.speech.load(index)
-                tf.summary.audio(f"eval/utterance_{i}", audio[None, :, None], self.sample_rate, step=driver.step)
-                rows.append(f"| {i} | {ref} | {hyp} | {cer:.2f} |")
-            tf.summary.text("eval/transcripts", "| utterance | reference | decoded | CER |\n|---|---|---|---|\n"
-                            + "\n".join(rows))
-        driver.writer.flush()
-        print(f"step {driver.step}: " + "  ".join(f"{k} {v:.3f}" for k, v in scores.items()), flush=True)
+    def log_media(self, examples, step):
+        rows = []
+        for i, (index, ref, hyp, cer) in enumerate(examples[:self.samples]):
+            audio = self.speech.load(index)
+            tf.summary.audio(f"eval/utterance_{i}", audio[None, :, None], self.sample_rate, step=step)
+            rows.append(f"| {i} | {ref} | {hyp} | {cer:.2f} |")
+        tf.summary.text("eval/transcripts", "| utterance | reference | decoded | CER |\n|---|---|---|---|\n"
+                        + "\n".join(rows))
 
 
 # ------------------------------------------------------------------ serving
