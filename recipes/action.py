@@ -21,128 +21,125 @@ single_frame 1, late 16, early 10, slow 10, two_stream 1), two-stream also
 ``flow`` uint8 [N, H, W, 20] (10 stacked (dx, dy) fields, quantised as
 above), and returns ``probabilities``, ``class_id`` and ``label``.
 """
-import time
+import dataclasses
+import os
 
-from recipes._common import print_result, run
-from suite.training.cli import add_learning_rate, check_batch, check_learning_rate, check_positive, core_parser
+from suite.training.runner import Recipe, lazy
 
-NAME = "action"
+models = lazy("suite.action.models")
+training = lazy("suite.action.training")
+video = lazy("suite.data.video")
+
 MODELS = ("single_frame", "late", "early", "slow", "two_stream")
 # embedded training and held-out videos per preset (rendered on demand, nothing held in memory)
 EMBEDDED_COUNTS = {"tiny": (20000, 160), "small": (50000, 400), "paper": (50000, 400)}
-DEFAULTS = {"tiny": dict(epochs=2, batch=32), "small": dict(epochs=10, batch=32), "paper": dict(epochs=30, batch=64)}
 
 
-def parse_args(argv=None):
-    p = core_parser(NAME, __doc__.split("\n")[0], default_data="motion", default_steps_per_epoch=500,
-                    epochs_help="epochs (default: the preset's: tiny 2, small 10, paper 30); each ends with a "
-                                "checkpoint and the held-out clip and video accuracies",
-                    data_help=("'motion' (the embedded videos: 8 classes told apart by motion only, generated from "
-                               "--seed), 'tfds:ucf101' (prepared in TFDS_DATA_DIR), or a UCF-101 folder (class "
-                               "folders of videos and ucfTrainTestlist/) or an HMDB-51 folder (class folders and "
-                               "testTrainMulti_7030_splits/)"),
-                    batch_help="global batch of clips (default: the preset's: tiny/small 32, paper 64)")
-    g = p.add_argument_group("action recognition")
-    g.add_argument("--model", default="slow", choices=MODELS,
-                   help="single_frame (one frame), late (two frames 15 apart, merged at the first fully "
-                        "connected layer), early (10 frames in the first layer), slow (10 frames fused "
-                        "progressively), two_stream (an RGB frame and 10 stacked optical flow fields)")
-    g.add_argument("--fusion", default="average", choices=("average", "learned"),
-                   help="two-stream: average the streams' softmax scores (the paper), or learn a layer on them")
-    g.add_argument("--clips-per-video", type=int, default=5,
-                   help="evenly spaced clips whose averaged probabilities are a video's prediction")
-    g.add_argument("--split", type=int, default=1, choices=(1, 2, 3),
-                   help="UCF-101 / HMDB-51 official split (fold) to train and test on")
-    g.add_argument("--flow-cache", default=None, metavar="DIR",
-                   help="where each video's optical flow is kept once computed (default: LOGDIR/flow)")
-    g.add_argument("--num-videos", type=int, default=None,
-                   help="embedded training videos (default: the preset's: tiny 20000, small 50000)")
-    add_learning_rate(g, "learning rate (default: the preset's: Adam 3e-4 for tiny/small; SGD with momentum "
-                        "0.9 at 1e-3 (Karpathy) or 1e-2 (two-stream) for paper)")
-    args = p.parse_args(argv)
-    check_positive(p, args, "epochs", "steps_per_epoch", "batch_size", "clips_per_video", "num_videos")
-    check_learning_rate(p, args)
-    return args
+def flow_frames(config):
+    return config.flow_frames if config.uses_flow else 0
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    from suite.training import start_run
+class Action(Recipe):
+    __doc__ = __doc__
+    name = "action"
+    default_data = "motion"
+    steps_per_epoch = 500
+    presets = {"tiny": dict(epochs=2, batch=32), "small": dict(epochs=10, batch=32), "paper": dict(epochs=30, batch=64)}
+    epochs_help = ("epochs (default: the preset's: tiny 2, small 10, paper 30); each ends with a checkpoint and the "
+                   "held-out clip and video accuracies")
+    data_help = ("'motion' (the embedded videos: 8 classes told apart by motion only, generated from --seed), "
+                 "'tfds:ucf101' (prepared in TFDS_DATA_DIR), or a UCF-101 folder (class folders of videos and "
+                 "ucfTrainTestlist/) or an HMDB-51 folder (class folders and testTrainMulti_7030_splits/)")
+    batch_help = "global batch of clips (default: the preset's: tiny/small 32, paper 64)"
+    learning_rate_help = ("learning rate (default: the preset's: Adam 3e-4 for tiny/small; SGD with momentum 0.9 at "
+                          "1e-3 (Karpathy) or 1e-2 (two-stream) for paper)")
+    batch_norm = True
+    unit = "clips"
+    group_title = "action recognition"
 
-    strategy, chief, _ = start_run(args)  # before any other TensorFlow op
+    def add_flags(self, g):
+        g.add_argument("--model", default="slow", choices=MODELS,
+                       help="single_frame (one frame), late (two frames 15 apart, merged at the first fully "
+                            "connected layer), early (10 frames in the first layer), slow (10 frames fused "
+                            "progressively), two_stream (an RGB frame and 10 stacked optical flow fields)")
+        g.add_argument("--fusion", default="average", choices=("average", "learned"),
+                       help="two-stream: average the streams' softmax scores (the paper), or learn a layer on them")
+        g.add_argument("--clips-per-video", type=int, default=5,
+                       help="evenly spaced clips whose averaged probabilities are a video's prediction")
+        g.add_argument("--split", type=int, default=1, choices=(1, 2, 3),
+                       help="UCF-101 / HMDB-51 official split (fold) to train and test on")
+        g.add_argument("--flow-cache", default=None, metavar="DIR",
+                       help="where each video's optical flow is kept once computed (default: LOGDIR/flow)")
+        g.add_argument("--num-videos", type=int, default=None,
+                       help="embedded training videos (default: the preset's: tiny 20000, small 50000)")
 
-    import dataclasses
-    import os
+    def check_flags(self, parser, args):
+        from suite.training.cli import check_positive
 
-    import tensorflow as tf
+        check_positive(parser, args, "clips_per_video", "num_videos")
 
-    from suite import export
-    from suite.action import models, training
-    from suite.data import video
-    from suite.training import Driver, Stage, check_run_config
+    def export_name(self, args):
+        return f"{self.name}_{args.model}"
 
-    config = models.get_config(args.model, args.preset, fusion=args.fusion, learning_rate=args.learning_rate)
-    defaults = DEFAULTS[args.preset]
-    epochs = args.epochs or defaults["epochs"]
-    batch = args.batch_size or defaults["batch"]
-    check_batch(batch, strategy.num_replicas_in_sync)
-    name = f"{NAME}_{args.model}"
-    if chief:  # a taken --version is refused before training
-        export.resolve_version(args.export_dir, name, args.version)
-    flow_frames = config.flow_frames if config.uses_flow else 0
-    min_frames = max(config.clip_frames, flow_frames + 1)
-    cache = video.FlowCache(args.flow_cache or os.path.join(args.logdir, "flow"))
-    train_count, eval_count = EMBEDDED_COUNTS[args.preset]
-    if args.data == video.EMBEDDED:
-        train = video.embedded_set(args.num_videos or train_count, config.image_size, seed=args.seed,
-                                   split="train", flow_cache=cache)
-        held_out = video.embedded_set(eval_count, config.image_size, seed=args.seed, split="validation",
-                                      flow_cache=cache)
-    else:
-        # every file is opened first: an unreadable or too short video stops the run before it starts
-        train, held_out = (video.video_set(args.data, split, config.image_size, min_frames, flow_cache=cache,
-                                           fold=args.split, check=True, progress=not args.no_progress)
-                           for split in ("train", "test"))
-    config = dataclasses.replace(config, num_classes=len(train.class_names))
+    # The model: the paper's body for the fusion chosen, at the preset's size
+    def configure(self, run):
+        a = run.args
+        return models.get_config(a.model, a.preset, fusion=a.fusion, learning_rate=a.learning_rate,
+                                 sync_batch_norm=a.sync_batch_norm)
 
-    tf.keras.utils.set_random_seed(args.seed)
-    with strategy.scope():
-        model = training.ActionClassifier(config)
+    # The data: embedded motion videos, or a UCF-101 / HMDB-51 split (every file opened first)
+    def load_data(self, run):
+        a, c = run.args, run.config
+        cache = video.FlowCache(a.flow_cache or os.path.join(a.logdir, "flow"))
+        train_count, eval_count = EMBEDDED_COUNTS[a.preset]
+        if a.data == video.EMBEDDED:
+            train = video.embedded_set(a.num_videos or train_count, c.image_size, seed=a.seed, split="train",
+                                       flow_cache=cache)
+            held_out = video.embedded_set(eval_count, c.image_size, seed=a.seed, split="validation",
+                                          flow_cache=cache)
+        else:
+            min_frames = max(c.clip_frames, flow_frames(c) + 1)
+            train, held_out = (video.video_set(a.data, split, c.image_size, min_frames, flow_cache=cache,
+                                               fold=a.split, check=True, progress=run.progress)
+                               for split in ("train", "test"))
+        run.config = dataclasses.replace(c, num_classes=len(train.class_names))
+        return train, held_out
+
+    def build(self, run):
+        model = training.ActionClassifier(run.config, seed=run.args.seed)
         model.compile()
-    settings = {"model": args.model, "data": args.data, "preset": args.preset, "fusion": config.fusion,
-                "split": args.split, "num_classes": config.num_classes}
-    check_run_config(args.logdir, settings, chief)  # the first write to --logdir
-    if config.uses_flow and chief:
-        held_out.precompute_flow(progress=not args.no_progress)
+        return model
 
-    def dataset_fn(ctx):
-        ds = video.clip_dataset(train, config.clip_frames, ctx.get_per_replica_batch_size(batch), flow_frames,
-                                seed=args.seed, shard=(ctx.num_input_pipelines, ctx.input_pipeline_id))
-        return ds if config.uses_flow else ds.map(lambda x, y: (x["frames"], y))
+    def settings(self, run):
+        a = run.args
+        return {"model": a.model, "data": a.data, "preset": a.preset, "fusion": run.config.fusion,
+                "split": a.split, "num_classes": run.config.num_classes}
 
-    evaluator = training.ActionEvaluator(model, held_out, config, args.clips_per_video)
-    steps = args.steps_per_epoch
-    driver = Driver(strategy, model, dataset_fn, logdir=args.logdir, checkpoint_every=steps,
-                    log_every=max(1, min(50, steps)), jit_compile=args.jit_compile, callbacks=[evaluator],
-                    progress=not args.no_progress)
-    initial = None
-    if driver.restore() == 0 and chief:
-        initial = evaluator.evaluate()[0]  # the untrained network: chance, for comparison
-    first = driver.step
-    started = time.perf_counter()
-    driver.train([Stage(f"epoch {e + 1}", steps) for e in range(epochs)])
-    wall = time.perf_counter() - started
-    result = {"model": args.model, "step": driver.step, "initial": initial,
-              "eval": evaluator.history[-1][1] if evaluator.history else None, "history": evaluator.history,
-              "clips_per_second": (driver.step - first) * batch / max(wall, 1e-9), "wall_seconds": wall,
-              "logs": driver.logs, "classes": list(train.class_names), "export": None}
-    if chief:
-        result["export"] = export.export_saved_model(
-            name, args.export_dir, training.serving_endpoints(model.net, config, train.class_names), [model.net],
-            version=args.version)
-        print_result(result)
-    return result, model
+    def prepare(self, run):
+        if run.config.uses_flow and run.chief:
+            run.data[1].precompute_flow(progress=run.progress)
 
+    def dataset(self, run, ctx):
+        ds = video.clip_dataset(run.data[0], run.config.clip_frames, ctx.get_per_replica_batch_size(run.batch),
+                                flow_frames(run.config), seed=run.args.seed,
+                                shard=(ctx.num_input_pipelines, ctx.input_pipeline_id))
+        return ds if run.config.uses_flow else ds.map(lambda x, y: (x["frames"], y))
+
+    # Evaluate: clip and video accuracy on the held-out videos, the confusion matrix
+    def evaluator(self, run):
+        return training.ActionEvaluator(run.model, run.data[1], run.config, run.args.clips_per_video)
+
+    # Serve: frames of any size (and flow) in, probabilities and labels out
+    def serving(self, run):
+        endpoints = training.serving_endpoints(run.model.net, run.config, run.data[0].class_names)
+        return endpoints, [run.model.net]
+
+    def finish(self, run, result):
+        result.update(model=run.args.model, classes=list(run.data[0].class_names))
+
+
+recipe = Action()
+main = recipe.main
 
 if __name__ == "__main__":
-    run(main)
+    recipe.cli()

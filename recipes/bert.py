@@ -18,117 +18,109 @@ The export ``saved_models/bert/<version>/`` is a text embedder:
 ``text_b`` (strings [N]); both return ``pooled_output`` [N, H],
 ``sequence_output`` [N, L, H] and ``padding_mask`` [N, L].
 """
-import time
+import os
 
-from recipes._common import print_result, run
-from suite.training.cli import add_learning_rate, check_batch, check_learning_rate, check_positive, core_parser
+from suite.training.runner import Recipe, lazy
 
-NAME = "bert"
-
-
-def parse_args(argv=None):
-    p = core_parser(NAME, __doc__.split("\n")[0], default_data="nlu", default_steps_per_epoch=None,
-                    epochs_help="epochs (default: the preset's: tiny 2, small 10, paper 100); each ends with a "
-                                "checkpoint and the held-out accuracies",
-                    data_help=("'nlu' (the embedded stories, generated from --seed) or a text file: one sentence "
-                               "per line, an empty line between documents"),
-                    steps_help="steps per epoch (default: the preset's: tiny 250, small 300, paper 10000)",
-                    batch_help="global batch of sequences (default: the preset's: tiny 32, small 64, paper 256)")
-    g = p.add_argument_group("BERT")
-    g.add_argument("--num-documents", type=int, default=None,
-                   help="documents of the embedded corpus (default: the preset's: tiny 3000, small 20000)")
-    g.add_argument("--sequence-length", type=int, default=None,
-                   help="tokens per sequence, [CLS] and [SEP]s included (default: tiny 48, small 64, paper 512)")
-    g.add_argument("--vocabulary-size", type=int, default=None,
-                   help="WordPiece vocabulary size learnt from the corpus (default: tiny 256, small 512, "
-                        "paper 30522)")
-    add_learning_rate(g, "peak AdamW learning rate (default: tiny 1e-3, small 5e-4, paper 1e-4)")
-    args = p.parse_args(argv)
-    check_positive(p, args, "epochs", "steps_per_epoch", "batch_size", "num_documents", "sequence_length",
-                   "vocabulary_size")
-    if args.sequence_length is not None and args.sequence_length < 8:
-        p.error(f"--sequence-length must be >= 8, got {args.sequence_length}")
-    check_learning_rate(p, args)
-    return args
+bert = lazy("suite.nlu.bert")
+lexicons = lazy("suite.nlu.lexicon")
+nlu = lazy("suite.data.nlu")
+pretraining = lazy("suite.nlu.pretraining")
+serving = lazy("suite.nlu.serving")
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    from suite.training import start_run
+class BERT(Recipe):
+    __doc__ = __doc__
+    name = "bert"
+    default_data = "nlu"
+    steps_per_epoch = None
+    epochs_help = ("epochs (default: the preset's: tiny 2, small 10, paper 100); each ends with a checkpoint and "
+                   "the held-out accuracies")
+    data_help = ("'nlu' (the embedded stories, generated from --seed) or a text file: one sentence per line, an "
+                 "empty line between documents")
+    steps_help = "steps per epoch (default: the preset's: tiny 250, small 300, paper 10000)"
+    batch_help = "global batch of sequences (default: the preset's: tiny 32, small 64, paper 256)"
+    learning_rate_help = "peak AdamW learning rate (default: tiny 1e-3, small 5e-4, paper 1e-4)"
+    unit = "sequences"
+    group_title = "BERT"
 
-    strategy, chief, _ = start_run(args)  # before any other TensorFlow op
+    def add_flags(self, g):
+        g.add_argument("--num-documents", type=int, default=None,
+                       help="documents of the embedded corpus (default: the preset's: tiny 3000, small 20000)")
+        g.add_argument("--sequence-length", type=int, default=None,
+                       help="tokens per sequence, [CLS] and [SEP]s included (default: tiny 48, small 64, paper 512)")
+        g.add_argument("--vocabulary-size", type=int, default=None,
+                       help="WordPiece vocabulary size learnt from the corpus (default: tiny 256, small 512, "
+                            "paper 30522)")
 
-    import os
+    def check_flags(self, p, args):
+        from suite.training.cli import check_positive
 
-    import tensorflow as tf
+        check_positive(p, args, "num_documents", "sequence_length", "vocabulary_size")
+        if args.sequence_length is not None and args.sequence_length < 8:
+            p.error(f"--sequence-length must be >= 8, got {args.sequence_length}")
 
-    from suite import export
-    from suite.data import nlu
-    from suite.nlu import bert, pretraining, serving
-    from suite.nlu.lexicon import Lexicon, vocabulary_for_run
-    from suite.training import Driver, Stage, check_run_config
+    # The model: the encoder at the preset's size, its pre-training heads and schedule
+    def configure(self, run):
+        a = run.args
+        return bert.get_pretraining_config(
+            a.preset, encoder_overrides={"sequence_length": a.sequence_length, "vocabulary_size": a.vocabulary_size},
+            batch_size=a.batch_size, learning_rate=a.learning_rate, epochs=a.epochs,
+            steps_per_epoch=a.steps_per_epoch, num_documents=a.num_documents)
 
-    config = bert.get_pretraining_config(
-        args.preset, encoder_overrides={"sequence_length": args.sequence_length,
-                                        "vocabulary_size": args.vocabulary_size},
-        batch_size=args.batch_size, learning_rate=args.learning_rate, epochs=args.epochs,
-        steps_per_epoch=args.steps_per_epoch, num_documents=args.num_documents)
-    batch = config.batch_size
-    check_batch(batch, strategy.num_replicas_in_sync)
-    if chief:
-        export.resolve_version(args.export_dir, NAME, args.version)
-    documents = (nlu.documents(config.num_documents, seed=args.seed) if args.data == "nlu"
-                 else nlu.read_documents(args.data))
-    held = max(2, len(documents) // 20)  # 5% of the documents, never trained on
-    train_docs, held_docs = documents[:-held], documents[-held:]
-    vocabulary, save_vocabulary = vocabulary_for_run(args.logdir, lambda: [s for d in train_docs for s in d],
-                                                     config.encoder.vocabulary_size)
-    lexicon = Lexicon(vocabulary, config.encoder.sequence_length)
-    pairs = pretraining.next_sentence_pairs(train_docs, seed=args.seed)
-    held_out = pretraining.pretraining_dataset(lexicon, pretraining.next_sentence_pairs(held_docs, seed=args.seed + 1),
-                                               config.encoder, 128, seed=args.seed + 1, repeat=False)
+    # The data: documents, 5% held out; a WordPiece vocabulary learnt from the rest
+    def load_data(self, run):
+        a, c = run.args, run.config
+        documents = nlu.documents(c.num_documents, seed=a.seed) if a.data == "nlu" else nlu.read_documents(a.data)
+        held = max(2, len(documents) // 20)  # 5% of the documents, never trained on
+        train_docs, held_docs = documents[:-held], documents[-held:]
+        vocabulary, save_vocabulary = lexicons.vocabulary_for_run(a.logdir, lambda: [s for d in train_docs for s in d],
+                                                            c.encoder.vocabulary_size)
+        lexicon = lexicons.Lexicon(vocabulary, c.encoder.sequence_length)
+        pairs = pretraining.next_sentence_pairs(train_docs, seed=a.seed)
+        held_out = pretraining.pretraining_dataset(
+            lexicon, pretraining.next_sentence_pairs(held_docs, seed=a.seed + 1), c.encoder, 128, seed=a.seed + 1,
+            repeat=False)
+        return {"documents": len(documents), "lexicon": lexicon, "pairs": pairs, "held_out": held_out,
+                "save_vocabulary": save_vocabulary}
 
-    tf.keras.utils.set_random_seed(args.seed)
-    with strategy.scope():
-        backbone = bert.build_backbone(config.encoder, lexicon.vocabulary_size)
-        model = bert.build_pretraining_model(backbone, config.encoder)
-        pretraining.compile_pretraining(model, config.learning_rate, config.warmup_steps, config.total_steps)
-        model.optimizer.build(model.trainable_variables)
-    settings = {"model": NAME, "data": args.data, "encoder": vars(config.encoder),
-                "vocabulary_size": lexicon.vocabulary_size, "num_documents": len(documents)}
-    check_run_config(args.logdir, settings, chief)  # the first write to --logdir
-    if chief:
-        save_vocabulary()
+    def build(self, run):
+        backbone = bert.build_backbone(run.config.encoder, run.data["lexicon"].vocabulary_size)
+        model = pretraining.BertPretraining(backbone, run.config, seed=run.args.seed)
+        model.compile()
+        return model
 
-    def dataset_fn(ctx):
-        return pretraining.pretraining_dataset(lexicon, pairs, config.encoder, ctx.get_per_replica_batch_size(batch),
-                                               seed=args.seed, shard=(ctx.num_input_pipelines, ctx.input_pipeline_id))
+    def settings(self, run):
+        return {"model": self.name, "data": run.args.data, "encoder": vars(run.config.encoder),
+                "vocabulary_size": run.data["lexicon"].vocabulary_size, "num_documents": run.data["documents"]}
 
-    monitor = pretraining.PretrainingMonitor(model, lexicon, held_out)
-    driver = Driver(strategy, model, dataset_fn, logdir=args.logdir, checkpoint_every=config.steps_per_epoch,
-                    log_every=max(1, min(50, config.steps_per_epoch)), jit_compile=args.jit_compile,
-                    callbacks=[monitor], progress=not args.no_progress)
-    initial = None
-    if driver.restore() == 0 and chief:
-        initial = pretraining.evaluate_pretraining(model, held_out)
-    first = driver.step
-    started = time.perf_counter()
-    driver.train([Stage(f"epoch {e + 1}", config.steps_per_epoch) for e in range(config.epochs)])
-    wall = time.perf_counter() - started
-    train_seconds = max(wall - monitor.seconds, 1e-9)
-    result = {"step": driver.step, "documents": len(documents), "pairs": len(pairs), "initial": initial,
-              "held_out": monitor.history, "wall_seconds": wall, "train_seconds": train_seconds,
-              "sequences_per_second": (driver.step - first) * batch / train_seconds,
-              "loss": [(s, logs["loss"]) for s, logs in driver.history], "logs": driver.logs, "export": None}
-    if chief:
-        result["encoder"] = bert.save_encoder(os.path.join(args.logdir, "encoder"), backbone, config.encoder,
-                                              vocabulary)
-        result["export"] = export.export_saved_model(
-            NAME, args.export_dir, serving.text_embedder_endpoints(lexicon, backbone),
-            [backbone, serving.lexicon_resources(lexicon)], version=args.version)
-        print_result(result)
-    return result, model
+    def prepare(self, run):
+        if run.chief:
+            run.data["save_vocabulary"]()
 
+    def dataset(self, run, ctx):
+        return pretraining.pretraining_dataset(
+            run.data["lexicon"], run.data["pairs"], run.config.encoder, ctx.get_per_replica_batch_size(run.batch),
+            seed=run.args.seed, shard=(ctx.num_input_pipelines, ctx.input_pipeline_id))
+
+    # Evaluate: held-out masked-LM and next-sentence accuracy, a sentence with its guesses
+    def evaluator(self, run):
+        return pretraining.PretrainingMonitor(run.model, run.data["lexicon"], run.data["held_out"])
+
+    # Serve: the encoder as a text embedder, tokenised in the graph
+    def serving(self, run):
+        lexicon, backbone = run.data["lexicon"], run.model.backbone
+        return serving.text_embedder_endpoints(lexicon, backbone), [backbone, serving.lexicon_resources(lexicon)]
+
+    def finish(self, run, result):
+        result.update(documents=run.data["documents"], pairs=len(run.data["pairs"]))
+        if run.chief:  # the encoder for recipes.mtdnn --init-from
+            result["encoder"] = bert.save_encoder(os.path.join(run.args.logdir, "encoder"), run.model.backbone,
+                                                  run.config.encoder, run.data["lexicon"].vocabulary)
+
+
+recipe = BERT()
+main = recipe.main
 
 if __name__ == "__main__":
-    run(main)
+    recipe.cli()

@@ -8,9 +8,8 @@
 Ends by exporting the generator as a SavedModel (see the export section below).
 """
 from recipes import _classic_gan
-from recipes._common import run
 
-main, __doc__ = _classic_gan.entry("dcgan", "dcgan", __doc__)
+recipe, main, __doc__ = _classic_gan.recipe("dcgan", "dcgan", __doc__)
 
 if __name__ == "__main__":
-    run(main)
+    recipe.cli()

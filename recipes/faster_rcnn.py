@@ -21,44 +21,56 @@ and ``detection_class_names``.
 """
 import os
 
-from recipes._common import run
-from recipes._detection import check, parser, run_detection
+from recipes._detection import DetectionRecipe
+from suite.training.runner import lazy
 
-NAME = "faster_rcnn"
-DEFAULTS = {"tiny": dict(epochs=2, batch=8), "small": dict(epochs=10, batch=8), "paper": dict(epochs=20, batch=2)}
-
-
-def parse_args(argv=None):
-    p, g = parser(NAME, __doc__, DEFAULTS, "Faster R-CNN", steps_per_epoch=250)
-    g.add_argument("--backbone", default=None, choices=("vgg", "vgg16", "resnet50", "resnet101"),
-                   help="feature extractor (default: the preset's: a VGG-style stack for tiny/small, VGG16 "
-                        "(conv5_3) for paper); resnet50/101 use the conv4 stage (stride 16)")
-    g.add_argument("--backbone-weights", default=None, metavar="PATH",
-                   help="Keras weights of the vgg16/resnet backbone without its top (e.g. "
-                        "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5); default: random initialisation")
-    g.add_argument("--pool", default="max", choices=("max", "align"),
-                   help="RoI max pooling to 7x7 (Fast R-CNN) or RoIAlign (bilinear samples, Mask R-CNN)")
-    args = check(p, p.parse_args(argv))
-    if args.backbone_weights and args.backbone in (None, "vgg") and args.preset != "paper":
-        p.error("--backbone-weights needs --backbone vgg16, resnet50 or resnet101 (or --preset paper)")
-    if args.backbone_weights and not os.path.isfile(args.backbone_weights):
-        p.error(f"--backbone-weights {args.backbone_weights}: no such file")
-    return args
+faster_rcnn = lazy("suite.detection.faster_rcnn")
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    from suite.detection import faster_rcnn
+class FasterRCNN(DetectionRecipe):
+    __doc__ = __doc__
+    name = "faster_rcnn"
+    steps_per_epoch = 250
+    presets = {"tiny": dict(epochs=2, batch=8), "small": dict(epochs=10, batch=8), "paper": dict(epochs=20, batch=2)}
+    group_title = "Faster R-CNN"
 
-    def make_config(num_classes):
-        return faster_rcnn.get_config(args.preset, num_classes=num_classes, backbone=args.backbone,
-                                      pool_mode=args.pool, learning_rate=args.learning_rate,
-                                      proposal_nms="padded" if args.jit_compile else None)
+    def add_flags(self, g):
+        super().add_flags(g)
+        g.add_argument("--backbone", default=None, choices=("vgg", "vgg16", "resnet50", "resnet101"),
+                       help="feature extractor (default: the preset's: a VGG-style stack for tiny/small, VGG16 "
+                            "(conv5_3) for paper); resnet50/101 use the conv4 stage (stride 16)")
+        g.add_argument("--backbone-weights", default=None, metavar="PATH",
+                       help="Keras weights of the vgg16/resnet backbone without its top (e.g. "
+                            "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5); default: random initialisation")
+        g.add_argument("--pool", default="max", choices=("max", "align"),
+                       help="RoI max pooling to 7x7 (Fast R-CNN) or RoIAlign (bilinear samples, Mask R-CNN)")
 
-    return run_detection(args, NAME, DEFAULTS, make_config,
-                         lambda config: faster_rcnn.FasterRCNN(config, backbone_weights=args.backbone_weights),
-                         {"backbone": make_config(None).backbone, "pool": args.pool})
+    def check_flags(self, p, args):
+        super().check_flags(p, args)
+        if args.backbone_weights and args.backbone in (None, "vgg") and args.preset != "paper":
+            p.error("--backbone-weights needs --backbone vgg16, resnet50 or resnet101 (or --preset paper)")
+        if args.backbone_weights and not os.path.isfile(args.backbone_weights):
+            p.error(f"--backbone-weights {args.backbone_weights}: no such file")
 
+    # The model: backbone, RPN and Fast R-CNN head at the preset's size; under XLA the proposal
+    # NMS is the padded one XLA compiles
+    def make_config(self, run, num_classes):
+        a = run.args
+        return faster_rcnn.get_config(a.preset, num_classes=num_classes, backbone=a.backbone, pool_mode=a.pool,
+                                      learning_rate=a.learning_rate, sync_batch_norm=a.sync_batch_norm,
+                                      proposal_nms="padded" if a.jit_compile else None)
+
+    def build(self, run):
+        model = faster_rcnn.FasterRCNN(run.config, backbone_weights=run.args.backbone_weights, seed=run.args.seed)
+        model.compile()
+        return model
+
+    def settings(self, run):
+        return {**super().settings(run), "backbone": run.config.backbone, "pool": run.args.pool}
+
+
+recipe = FasterRCNN()
+main = recipe.main
 
 if __name__ == "__main__":
-    run(main)
+    recipe.cli()

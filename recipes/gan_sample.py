@@ -11,7 +11,7 @@ written as a PNG (to a temporary file first, then renamed).
 import argparse
 import os
 
-from recipes._common import run
+from suite.training.runner import exit_on_error
 
 
 def parse_args(argv=None):
@@ -87,4 +87,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    run(main)
+    exit_on_error(main)

@@ -9,9 +9,8 @@ logs/wgan_gp and its export goes to saved_models/wgan_gp/, so that both can be
 trained and served side by side.
 """
 from recipes import _classic_gan
-from recipes._common import run
 
-main, __doc__ = _classic_gan.entry("wgan", "wgan", __doc__)
+recipe, main, __doc__ = _classic_gan.recipe("wgan", "wgan", __doc__)
 
 if __name__ == "__main__":
-    run(main)
+    recipe.cli()

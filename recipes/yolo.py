@@ -17,29 +17,35 @@ of any size and returns the TensorFlow Object Detection API's outputs:
 ``detection_classes`` (1-based), ``num_detections``, and
 ``detection_class_names``.
 """
-from recipes._common import run
-from recipes._detection import check, parser, run_detection
+from recipes._detection import DetectionRecipe
+from suite.training.runner import lazy
 
-NAME = "yolo"
-DEFAULTS = {"tiny": dict(epochs=2, batch=32), "small": dict(epochs=10, batch=32), "paper": dict(epochs=30, batch=64)}
+yolo = lazy("suite.detection.yolo")
 
 
-def parse_args(argv=None):
+class YOLO(DetectionRecipe):
+    __doc__ = __doc__
+    name = "yolo"
     # YOLO regresses everything from one network from scratch: it needs many more images than
     # Faster R-CNN (tiny: 2 x 750 steps of 32 images against 2 x 250 of 8)
-    p, _ = parser(NAME, __doc__, DEFAULTS, "YOLO", steps_per_epoch=750)
-    return check(p, p.parse_args(argv))
+    steps_per_epoch = 750
+    presets = {"tiny": dict(epochs=2, batch=32), "small": dict(epochs=10, batch=32), "paper": dict(epochs=30, batch=64)}
+    group_title = "YOLO"
+
+    # The model: the paper's grid of boxes and classes, at the preset's size
+    def make_config(self, run, num_classes):
+        a = run.args
+        return yolo.get_config(a.preset, num_classes=num_classes, learning_rate=a.learning_rate,
+                               sync_batch_norm=a.sync_batch_norm)
+
+    def build(self, run):
+        model = yolo.YOLO(run.config, seed=run.args.seed)
+        model.compile()
+        return model
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    from suite.detection import yolo
-
-    def make_config(num_classes):
-        return yolo.get_config(args.preset, num_classes=num_classes, learning_rate=args.learning_rate)
-
-    return run_detection(args, NAME, DEFAULTS, make_config, yolo.YOLO, {})
-
+recipe = YOLO()
+main = recipe.main
 
 if __name__ == "__main__":
-    run(main)
+    recipe.cli()

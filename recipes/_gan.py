@@ -1,0 +1,96 @@
+"""What every GAN recipe (pggan, gan, dcgan, wgan) declares the same way: image data, the
+metric flags, the monitor (samples, SWD, MS-SSIM, FID) and the generator's export."""
+import os
+
+from suite.training.runner import Recipe, lazy
+
+images = lazy("suite.data.images")
+callbacks = lazy("suite.gan.callbacks")
+metrics = lazy("suite.gan.metrics")
+
+EXPORT_DOC = """
+The export ``saved_models/{name}/<version>/`` has a ``serving_default``
+signature taking ``latents`` float32 [N, latent_dim] and returning ``images``
+uint8 [N, R, R, 3]; ``python -m recipes.gan_sample`` draws a grid from it.
+"""
+
+
+class GANRecipe(Recipe):
+    default_data = "shapes"
+    unit = "images"
+
+    # ------------------------------------------------------------ flags
+    def parser(self):
+        p = super().parser()
+        g = p.add_argument_group("metrics (logged to TensorBoard at the end of every epoch or phase)")
+        g.add_argument("--swd-images", type=int, default=512,
+                       help="generated and held-out real images compared by the sliced Wasserstein distance "
+                            "and the MS-SSIM diversity (0: off)")
+        g.add_argument("--fid-weights", default=None, metavar="PATH",
+                       help="Keras weights of InceptionV3 without its top "
+                            "(inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5): also log the Frechet "
+                            "Inception Distance over the same images (nothing is downloaded)")
+        g.add_argument("--fid-resolution", type=int, default=299,
+                       help="size the images are resized to for InceptionV3 (299 is the standard; other sizes "
+                            "give FIDs that are not comparable with published ones)")
+        return p
+
+    def check_flags(self, parser, args):
+        if args.swd_images < 0:
+            parser.error(f"--swd-images must be >= 0, got {args.swd_images}")
+        if args.swd_images == 1:
+            parser.error("--swd-images must be 0 (off) or at least 2 (MS-SSIM compares pairs)")
+        if args.fid_weights and not args.swd_images:
+            parser.error("--fid-weights needs --swd-images > 0 (FID compares those images)")
+        if args.fid_weights and not os.path.isfile(args.fid_weights):
+            parser.error(f"--fid-weights {args.fid_weights}: no such file")
+        if args.fid_resolution < 75:
+            parser.error(f"--fid-resolution must be >= 75 (InceptionV3's smallest input), got {args.fid_resolution}")
+
+    # ------------------------------------------------------------ data
+    def images_per_step(self, run):
+        """Real images one training step consumes (the global batch)."""
+        return run.batch
+
+    def load_data(self, run):
+        # --data checked (missing folder, no images, bad files) before anything is built or written
+        images.image_source(run.args.data, run.config.resolution, run.args.seed, run.args.num_images)
+
+    def dataset(self, run, ctx):
+        a = run.args
+        return images.image_pipeline(a.data, run.config.resolution,
+                                     ctx.get_per_replica_batch_size(self.images_per_step(run)), seed=a.seed,
+                                     num_images=a.num_images, shard=(ctx.num_input_pipelines, ctx.input_pipeline_id))
+
+    def items_per_step(self, run, logs):
+        return self.images_per_step(run)
+
+    # ------------------------------------------------------------ evaluation
+    def evaluator(self, run):
+        """Held-out reals (seed + 1) for the metrics, on the chief only."""
+        a = run.args
+        reals = fid = None
+        if run.chief and a.swd_images:
+            reals = images.sample_images(a.data, run.config.resolution, a.swd_images, seed=a.seed + 1,
+                                         num_images=max(a.num_images, a.swd_images))
+            if a.fid_weights:
+                fid = metrics.InceptionFeatures(a.fid_weights, size=a.fid_resolution)
+        return callbacks.GANMonitor(run.model, reals=reals, seed=a.seed, fid=fid)
+
+    # ------------------------------------------------------------ serving
+    def generator(self, run):
+        """The generator to export."""
+        return run.model.sampler
+
+    def serving(self, run):
+        """``serving_default``: ``latents`` float32 [N, latent_dim] -> ``images`` uint8 [N, R, R, C]."""
+        import tensorflow as tf
+
+        generator = self.generator(run)
+
+        @tf.function
+        def serve(latents):
+            return {"images": images.to_uint8(generator(latents, training=False))}
+
+        spec = [tf.TensorSpec([None, run.model.latent_dim], tf.float32, name="latents")]
+        return {"serving_default": (serve, spec)}, [generator]
