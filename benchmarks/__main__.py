@@ -2,7 +2,7 @@
 import importlib
 import sys
 
-BENCHMARKS = ("pggan", "gans", "mtdnn", "action", "detection", "speech")
+BENCHMARKS = ("driver", "pggan", "gans", "mtdnn", "action", "detection", "speech")
 
 
 def main(argv=None):

@@ -36,7 +36,7 @@ def parameters(recipe, preset):
     from suite.detection import faster_rcnn
 
     model = faster_rcnn.FasterRCNN(faster_rcnn.get_config(preset))
-    return sum(n.count_params() for n in model.networks())
+    return sum(n.count_params() for n in model.networks().values())
 
 
 def table(results, preset):

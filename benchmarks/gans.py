@@ -47,7 +47,7 @@ def table(rows, reference="dcgan"):
     lines = ["| variant | G steps | real images seen | SWD x1e3 (untrained) | MS-SSIM (reals) | "
              "images/s | vs DCGAN | train time |", "|---|---|---|---|---|---|---|---|"]
     for key, r in rows:
-        final = r["metrics"][-1]
+        final = r["eval"]
         seen = r["images_per_second"] * r["train_seconds"]
         ratio = "-" if ref is None else f"{r['images_per_second'] / ref:.2f}x"
         lines.append(f"| {RUNS[key][0]} | {r['step']:,} | {seen:,.0f} | {final['swd']:.1f} ({r['initial']['swd']:.1f}) "

@@ -38,8 +38,8 @@ def fmt(scores):
 def table(tasks, single, multi):
     lines = ["| task | metrics | untrained | single-task | multi-task |", "|---|---|---|---|---|"]
     for t in tasks:
-        lines.append(f"| {t} | {' / '.join(multi['dev'][t])} | {fmt(multi['initial'][t])} | {fmt(single[t]['dev'][t])} "
-                     f"| {fmt(multi['dev'][t])} |")
+        lines.append(f"| {t} | {' / '.join(multi['eval'][t])} | {fmt(multi['initial'][t])} | {fmt(single[t]['eval'][t])} "
+                     f"| {fmt(multi['eval'][t])} |")
     single_steps = sum(single[t]["step"] for t in tasks)
     single_rate = sum(single[t]["examples_per_second"] * single[t]["step"] for t in tasks) / max(single_steps, 1)
     lines.append(f"| steps | | | {single_steps:,} in all ({single_rate:,.0f} examples/s) | {multi['step']:,} "
@@ -66,12 +66,12 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="bench-mtdnn-") as workdir:
         print(f"training {','.join(tasks)} together ...", file=sys.stderr, flush=True)
         multi = run(",".join(tasks), args, workdir, "all")
-        print(f"  {multi['dev']}", file=sys.stderr, flush=True)
+        print(f"  {multi['eval']}", file=sys.stderr, flush=True)
         epochs = len(multi["history"]) or 1
         for t in tasks:  # as many steps as the task had in the multi-task run
             print(f"training {t} alone ...", file=sys.stderr, flush=True)
             single[t] = run(t, args, workdir, t, steps_per_epoch=max(1, -(-multi["task_steps"][t] // epochs)))
-            print(f"  {t}: {single[t]['dev'][t]}", file=sys.stderr, flush=True)
+            print(f"  {t}: {single[t]['eval'][t]}", file=sys.stderr, flush=True)
     text = (f"MT-DNN, preset={args.preset}, data={args.data}, seed {args.seed}, "
             f"{'encoder from ' + args.init_from if args.init_from else 'encoder trained from scratch'}\n\n"
             + table(tasks, single, multi))

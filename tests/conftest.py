@@ -1,8 +1,10 @@
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 
@@ -81,3 +83,185 @@ def serve_random_uint8(path, inputs, cwd):
     )
     out = run_python(["-c", script], cwd=str(cwd)).stdout
     return json.loads([line for line in out.splitlines() if line.startswith("SERVED")][-1][len("SERVED"):])
+
+
+# ---------------------------------------------------------------------------------------------
+# One training run per model for the whole session: its learning, export, serving, TensorBoard and
+# resume checks all read the same run, so nothing trains twice for a check a shared run can show.
+class TrainedRun:
+    """A finished recipe run: ``result`` (its printed JSON), ``logdir``, ``export_dir``, ``stdout``,
+    ``stderr`` (of the last process), ``resumed_at`` (the step the second process resumed from
+    when the run was killed on purpose, else None)."""
+
+    def __init__(self, result, logdir, export_dir, stdout, stderr, resumed_at=None):
+        self.result, self.logdir, self.export_dir = result, logdir, export_dir
+        self.stdout, self.stderr, self.resumed_at = stdout, stderr, resumed_at
+
+    @property
+    def export(self):
+        return self.result["export"]
+
+
+def checkpoint_step(logdir):
+    index = os.path.join(logdir, "checkpoints", "checkpoint")
+    if not os.path.exists(index):
+        return 0
+    text = open(index).read()
+    return int(text.split('"')[1].rsplit("-", 1)[1]) if '"' in text else 0
+
+
+def train_killed_and_resumed(args, logdir, export_dir, kill_at, timeout=1700, cwd=None, env=None):
+    """Runs ``python ARGS`` until its checkpoint reaches ``kill_at`` steps, kills it with SIGKILL,
+    checks that nothing was exported, then runs the same command to the end. Returns the second
+    process (CompletedProcess) and the step it resumed from."""
+    extra = env or {}
+    env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "2", **extra}
+    cmd = [sys.executable, *args, "--logdir", str(logdir), "--export-dir", str(export_dir)]
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, cwd=cwd or ROOT, env=env, stdout=out, stderr=err)
+        deadline = time.time() + timeout
+        while time.time() < deadline and proc.poll() is None and checkpoint_step(logdir) < kill_at:
+            time.sleep(0.2)
+        if proc.poll() is not None:
+            err.seek(0)
+            raise AssertionError(f"{' '.join(args)} ended (exit {proc.returncode}) before it could be killed at "
+                                 f"step {kill_at}\n{err.read()[-4000:]}")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not os.path.exists(export_dir) or not os.listdir(export_dir), "a killed run left an export"
+    second = run_python([*args, "--logdir", str(logdir), "--export-dir", str(export_dir)], timeout=timeout, cwd=cwd,
+                        env=extra)
+    resumed = [line for line in second.stderr.splitlines() if line.startswith("Resumed from")]
+    assert resumed, second.stderr[-3000:]
+    return second, int(resumed[0].rsplit(" ", 1)[1])
+
+
+class TrainedRuns:
+    """The session's training runs (``tests/runs.py``), started in the background by ``start``; ``get``
+    waits for one and returns its ``TrainedRun``."""
+
+    def __init__(self, root, jobs=2):
+        import concurrent.futures
+
+        self.root = root
+        self.pool = concurrent.futures.ThreadPoolExecutor(max(1, jobs))
+        self.futures = {}
+        # side by side, each run takes one core: two TensorFlow processes with a thread pool per core
+        # each fight over the cores (measured: 1.44x the throughput of one run alone with one thread
+        # each, 1.32x with the default pools)
+        one = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": "1"}
+        self.env = one if jobs > 1 else {}
+
+    def _train(self, key):
+        from runs import REPLICA_GROUPS, RUNS
+
+        if key in REPLICA_GROUPS:
+            # (its two replicas' all-reduces wait for each other: never a single inter-op thread)
+            return replica_matrix(REPLICA_GROUPS[key], self.root / key,
+                                  {k: v for k, v in self.env.items() if k != "TF_NUM_INTEROP_THREADS"})
+        args, kill_at, _ = RUNS[key]
+        logdir, export_dir = self.root / key / "logs", self.root / key / "export"
+        if kill_at:
+            proc, resumed_at = train_killed_and_resumed(args, logdir, export_dir, kill_at, env=self.env)
+        else:
+            proc = run_python([*args, "--logdir", str(logdir), "--export-dir", str(export_dir)], timeout=1700,
+                              env=self.env)
+            resumed_at = None
+        run = TrainedRun(result_json(proc.stdout), logdir, export_dir, proc.stdout, proc.stderr, resumed_at)
+        print(json.dumps({"run": key, "initial": run.result.get("initial"), "history": run.result.get("history")}))
+        return run
+
+    def start(self, keys):
+        from runs import REPLICA_GROUPS, REPLICA_SECONDS, RUNS
+
+        def cost(key):
+            return REPLICA_SECONDS if key in REPLICA_GROUPS else RUNS[key][2]
+
+        for key in sorted(set(keys) - set(self.futures), key=cost, reverse=True):
+            self.futures[key] = self.pool.submit(self._train, key)
+
+    def get(self, key):
+        self.start([key])
+        return self.futures[key].result()
+
+
+def replica_matrix(kinds, workdir, env=None):
+    """tests/scripts/replicas.py on ``kinds``: {kind: its figures}."""
+    os.makedirs(workdir, exist_ok=True)
+    proc = run_python(["tests/scripts/replicas.py", *kinds], timeout=1500, env={"TMPDIR": str(workdir), **(env or {})})
+    return {r["kind"]: r for r in (json.loads(line[len("RESULT "):]) for line in proc.stdout.splitlines()
+                                   if line.startswith("RESULT "))}
+
+
+_TRAINED = {}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "trained(key): the test reads the shared training run KEY (tests/runs.py)")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Tests that read a shared run go last: the others run while the runs train in the background."""
+    items.sort(key=lambda item: item.get_closest_marker("trained") is not None)
+
+
+def pytest_collection_finish(session):
+    keys = {m.args[0] for item in session.items for m in item.iter_markers("trained")}
+    if keys and not session.config.option.collectonly:
+        trained_runs(session.config).start(keys)
+
+
+def trained_runs(config):
+    if "runs" not in _TRAINED:
+        root = config._tmp_path_factory.mktemp("trained")  # noqa: SLF001 - pytest's own session directory
+        _TRAINED["runs"] = TrainedRuns(root, int(os.environ.get("SUITE_TEST_JOBS", "2")))
+    return _TRAINED["runs"]
+
+
+@pytest.fixture(scope="session")
+def trained(pytestconfig):
+    """The session's shared training runs: ``trained.get(KEY)`` (see tests/runs.py)."""
+    return trained_runs(pytestconfig)
+
+
+def tensorboard_tags(logdir):
+    """{plugin: set of tags} of the event files in ``logdir``, and the HParams of the run."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    acc = EventAccumulator(str(logdir), size_guidance={"tensors": 0})
+    acc.Reload()
+    tags = {}
+    for tag in acc.Tags()["tensors"]:
+        tags.setdefault(acc.SummaryMetadata(tag).plugin_data.plugin_name, set()).add(tag)
+    hparams = {}
+    contents = acc.PluginTagToContent("hparams") if "hparams" in tags else {}
+    for tag, content in contents.items():
+        info = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info
+        for name, value in info.hparams.items():
+            hparams[name] = value.WhichOneof("kind") and getattr(value, value.WhichOneof("kind"))
+    return tags, hparams
+
+
+def learned(initial, final, reported):
+    """The share of the way from ``initial`` (the untrained model's figure) to ``reported`` (what
+    the README reports for the same run) that ``final`` went, for figures that rise (accuracy) or
+    fall (error rates, distances) alike. A learning test asserts it is at least 0.5: a model that
+    learned less than half of what the README says fails."""
+    assert reported != initial, (initial, reported)
+    return (final - initial) / (reported - initial)
+
+
+def readme_figure(run, metric):
+    """What the README's table of tiny runs ("What the tests' tiny runs reach") reports for
+    ``run`` and ``metric``: the learning tests hold each run to half of it, so the README and the
+    tests cannot drift apart."""
+    import re
+
+    text = open(os.path.join(ROOT, "README.md")).read()
+    section = text.split("### What the tests' tiny runs reach", 1)[1].split("\n#", 1)[0]
+    for line in section.splitlines():
+        cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 6 and cells[0] == run and cells[3] == metric:
+            return float(re.sub(r"[^0-9.eE+-]", "", cells[5]))
+    raise KeyError(f"README.md's tiny-run table has no row for {run} / {metric}")

@@ -9,7 +9,7 @@ import tensorflow as tf
 from suite.action import models, training
 from suite.data import video
 from suite.data.errors import DataError
-from suite.layers.video import LocalResponseNormalization
+from suite.layers.video import LocalResponseNormalization, TemporalConvolution
 
 
 def _texture(size, seed=0):
@@ -146,7 +146,8 @@ def test_slow_fusion_merges_time_progressively():
     steps = [net.get_layer(f"conv{i}").output.shape[1] for i in (1, 2, 3)]
     assert steps == [4, 2, 1]  # 10 frames -> 4 -> 2 -> 1 (Karpathy et al., 2.1)
     early = models.build_model(models.get_config("early", "tiny"))
-    assert early.get_layer("conv1").kernel.shape[:3] == (10, 5, 5)  # the first filters span all 10 frames
+    conv1 = early.get_layer("conv1")  # the first filters span all 10 frames: 5 x 5 x (10 frames x 3 colours)
+    assert (conv1.extent, conv1.kernel_size) == (10, 5) and conv1.conv.kernel.shape == (5, 5, 30, 16)
     with pytest.raises(ValueError, match="leave 2 responses"):
         models.get_config("slow", "tiny", slow_time=((4, 2), (2, 2), (1, 1)))
 
@@ -203,20 +204,59 @@ def test_top_k_and_confusion_matrix_on_hand_made_values():
     assert image.shape == (36, 36, 3) and image.dtype == np.uint8
 
 
-def test_video_prediction_averages_its_clips():
-    config = models.get_config("single_frame", "tiny")
-    videos = video.embedded_set(8, seed=2)
+@pytest.mark.parametrize("extent, temporal_stride, kernel, stride", [(4, 2, 5, 1), (10, 1, 3, 2), (2, 2, 1, 1)])
+def test_temporal_convolution_is_the_3d_convolution(extent, temporal_stride, kernel, stride):
+    """Against Keras' Conv3D (zero padding of (k - 1) // 2 in space, none in time) given the same
+    weights, and through its config."""
+    import keras
 
-    class Fixed:  # clip probabilities that depend on the clip's first pixel
-        def __call__(self, frames, training=False):
-            p = np.zeros((len(frames), 8), np.float32)
-            p[:, 0] = 1.0
-            p[np.asarray(frames)[:, 0, 0, 0, 0] % 2 == 0] = 1.0 / 8
-            return {"probabilities": tf.constant(p)}
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 10, 9, 9, 3)).astype("float32")
+    layer = TemporalConvolution(4, extent, kernel, temporal_stride=temporal_stride, strides=stride)
+    y = layer(x).numpy()
+    reference = keras.Sequential([keras.layers.ZeroPadding3D((0, (kernel - 1) // 2, (kernel - 1) // 2)),
+                                  keras.layers.Conv3D(4, (extent, kernel, kernel), strides=(temporal_stride, stride,
+                                                                                            stride))])
+    reference.build(x.shape)
+    kernel2d, bias = layer.get_weights()  # [k, k, extent * C, F], frames first in the channels
+    reference.layers[1].set_weights([kernel2d.reshape(kernel, kernel, extent, 3, 4).transpose(2, 0, 1, 3, 4), bias])
+    expected = reference(x).numpy()
+    assert y.shape == expected.shape == layer.compute_output_shape(x.shape)
+    np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-5)
+    clone = TemporalConvolution.from_config(layer.get_config())
+    clone(x)
+    clone.set_weights(layer.get_weights())
+    np.testing.assert_allclose(clone(x).numpy(), y, rtol=1e-6)
+    with pytest.raises(ValueError, match="fewer than the temporal extent 12"):
+        TemporalConvolution(4, 12, 3)(x)
+
+
+def test_video_prediction_averages_its_clips():
+    """A hand-made case where a video's averaged clip probabilities and its clips' own votes
+    disagree: the video's prediction must be the average's."""
+    config = models.get_config("single_frame", "tiny")
+    # two videos of 9 frames whose pixels say (video, frame); 3 clips each start at frames 0, 4, 8
+    frames = np.zeros((2, 9, 4, 4, 3), np.uint8)
+    for v in range(2):
+        for f in range(9):
+            frames[v, f] = 10 * v + f
+    videos = video.VideoSet(labels=np.array([0, 1]), class_names=("a", "b", "c"), load=lambda i: frames[i],
+                            keys=["v0", "v1"], size=4)
+    table = {  # (video, clip start) -> clip probabilities
+        (0, 0): [0.4, 0.6, 0.0], (0, 4): [0.4, 0.6, 0.0], (0, 8): [1.0, 0.0, 0.0],  # clips vote b, b, a; mean a
+        (1, 0): [0.0, 0.9, 0.1], (1, 4): [0.0, 0.1, 0.9], (1, 8): [0.0, 0.1, 0.9],  # clips vote b, c, c; mean c
+    }
+
+    class Fixed:
+        def __call__(self, clips, training=False):
+            first = np.asarray(clips)[:, 0, 0, 0, 0]
+            return {"probabilities": tf.constant([table[(int(p) // 10, int(p) % 10)] for p in first], tf.float32)}
 
     scores, matrix = training.evaluate(Fixed(), videos, config, clips_per_video=3)
-    assert set(scores) == {"clip_top1", "clip_top5", "video_top1", "video_top5"}
-    assert matrix.sum() == 8 and 0.0 <= scores["video_top1"] <= 1.0
+    assert scores["clip_top1"] == pytest.approx(2 / 6)  # video 0's third clip and video 1's first
+    assert scores["video_top1"] == pytest.approx(1 / 2)  # video 0 right by its average, video 1 wrong
+    assert scores["video_top5"] == scores["clip_top5"] == 1.0  # three classes: all of them in any top 5
+    assert matrix.tolist() == [[1, 0, 0], [0, 0, 1], [0, 0, 0]]
 
 
 # ------------------------------------------------------------------ readers

@@ -82,17 +82,29 @@ def test_roi_max_pooling_on_a_hand_made_feature_map():
 
 
 def _reference_roi_pool(f, rois, p):
+    """RoI max pooling by its definition, with exact fractions and no floor/ceil bin formula: the RoI
+    covers every feature cell its box touches (at least one); bin i is the i-th of p equal parts of
+    that span; a bin takes the maximum of the cells its part overlaps by more than a point."""
+    from fractions import Fraction
+
     n, h, w, c = f.shape
+
+    def cells(start, end, size):
+        lo, hi = Fraction(float(start)) * size, Fraction(float(end)) * size
+        touched = [k for k in range(size) if k + 1 > lo and (k < hi or k == int(lo))]  # cell k spans [k, k + 1)
+        first, last = touched[0], touched[-1] + 1
+        span = last - first
+        return [[k for k in range(first, last)
+                 if k < first + Fraction(span * (i + 1), p) and k + 1 > first + Fraction(span * i, p)]
+                for i in range(p)]
+
     out = np.zeros((n, rois.shape[1], p, p, c), np.float32)
     for b in range(n):
         for r, (y0, x0, y1, x1) in enumerate(rois[b]):
-            fy, fx = math.floor(y0 * h), math.floor(x0 * w)
-            lh = max(math.ceil(y1 * h), fy + 1) - fy
-            lw = max(math.ceil(x1 * w), fx + 1) - fx
+            rows, cols = cells(y0, y1, h), cells(x0, x1, w)
             for i in range(p):
                 for j in range(p):
-                    out[b, r, i, j] = f[b, fy + i * lh // p:fy + -(-(i + 1) * lh // p),
-                                        fx + j * lw // p:fx + -(-(j + 1) * lw // p)].max((0, 1))
+                    out[b, r, i, j] = f[b][np.ix_(rows[i], cols[j])].max((0, 1))
     return out
 
 

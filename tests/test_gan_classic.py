@@ -70,19 +70,32 @@ def test_mlp_gan_has_maxout_discriminator_and_relu_generator():
 
 
 def test_each_variant_has_its_papers_training_hyper_parameters():
-    gan, dcgan = classic.get_config("gan"), classic.get_config("dcgan")
-    wgan, gp = classic.get_config("wgan"), classic.get_config("wgan_gp")
-    assert (dcgan.optimizer, dcgan.learning_rate, dcgan.beta_1, dcgan.d_steps) == ("adam", 2e-4, 0.5, 1)
-    assert (wgan.optimizer, wgan.learning_rate, wgan.clip_value, wgan.d_steps) == ("rmsprop", 5e-5, 0.01, 5)
-    assert (gp.optimizer, gp.learning_rate, gp.beta_1, gp.beta_2, gp.d_steps, gp.gp_weight, gp.clip_value) == (
-        "adam", 1e-4, 0.0, 0.9, 5, 10.0, None)
-    assert gan.g_loss == dcgan.g_loss == "nonsaturating" and wgan.g_loss == gp.g_loss == "wasserstein"
+    """Read back from the optimizers the recipes build, not from the configs that name them."""
+    built = {v: classic.make_optimizers(classic.get_config(v)) for v in classic.VARIANTS}
+
+    def read(opt):
+        out = {"kind": type(opt).__name__, "lr": float(opt.learning_rate)}
+        for name in ("beta_1", "beta_2", "rho"):
+            if hasattr(opt, name):
+                out[name] = float(getattr(opt, name))
+        return out
+
+    for variant, (g_opt, d_opt) in built.items():
+        assert g_opt is not d_opt and read(g_opt) == read(d_opt), variant
+    assert read(built["gan"][0]) == read(built["dcgan"][0]) == pytest.approx(
+        {"kind": "Adam", "lr": 2e-4, "beta_1": 0.5, "beta_2": 0.999})
+    assert read(built["wgan"][0]) == pytest.approx({"kind": "RMSprop", "lr": 5e-5, "rho": 0.9})
+    assert read(built["wgan_gp"][0]) == pytest.approx({"kind": "Adam", "lr": 1e-4, "beta_1": 0.0, "beta_2": 0.9})
+    dcgan, wgan, gp = (classic.get_config(v) for v in ("dcgan", "wgan", "wgan_gp"))
+    assert (dcgan.d_steps, wgan.d_steps, wgan.clip_value, gp.d_steps, gp.gp_weight, gp.clip_value) == (
+        1, 5, 0.01, 5, 10.0, None)
+    assert classic.get_config("gan").g_loss == dcgan.g_loss == "nonsaturating"
+    assert wgan.g_loss == gp.g_loss == "wasserstein"
     assert classic.discriminator_loss(dcgan) is minimax_discriminator_loss
     assert classic.G_LOSSES[dcgan.g_loss] is nonsaturating_generator_loss
-    g_opt, d_opt = classic.make_optimizers(wgan)
-    assert isinstance(g_opt, keras.optimizers.RMSprop) and g_opt is not d_opt
     g_opt, _ = classic.make_optimizers(gp, "mixed_float16")
     assert isinstance(g_opt, keras.optimizers.LossScaleOptimizer)
+    assert float(g_opt.inner_optimizer.beta_2) == pytest.approx(0.9)
     assert classic.get_config("dcgan", "paper").batch_size == 128 and classic.get_config("wgan", "paper").batch_size == 64
 
 
@@ -134,7 +147,7 @@ def test_critic_steps_use_their_own_slices_of_the_batch():
     x = keras.Input((1, 1, 2))
     d = keras.Model(x, keras.layers.Dense(1)(keras.layers.Flatten()(Recorder()(x))))
 
-    def d_loss(critic, reals, fakes, real_scores, fake_scores, scale=None):
+    def d_loss(critic, reals, fakes, real_scores, fake_scores, scale=None, seeds=None):
         seen.append(reals)
         return tf.reshape(fake_scores - real_scores, [-1])
 
@@ -142,8 +155,11 @@ def test_critic_steps_use_their_own_slices_of_the_batch():
     gan.compile(keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1))
     reals = tf.reshape(tf.range(12, dtype=tf.float32), [6, 1, 1, 2])
     logs = gan.train_step(reals)
+    # critic step k takes examples k, k + 3 (every d_steps-th): two replicas holding examples 0-2 and
+    # 3-5 each give step k one example of the same pair
     assert len(seen) == 3 and [int(r.shape[0]) for r in seen] == [2, 2, 2]
-    np.testing.assert_array_equal(tf.concat(seen, 0), reals)
+    for k in range(3):
+        np.testing.assert_array_equal(seen[k], tf.gather(reals, [k, k + 3]))
     assert set(logs) == {"d_loss", "g_loss", "real_score", "fake_score"}
 
 

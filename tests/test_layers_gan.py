@@ -34,12 +34,14 @@ def test_minibatch_stddev_adds_one_channel_with_group_std():
     y = np.asarray(MinibatchStdDev(group_size=4)(x))
     assert y.shape == (8, 3, 3, 3)
     np.testing.assert_array_equal(y[..., :2], x)
-    # groups take samples with a stride: group m holds samples m, m+2, m+4, m+6
+    # groups are consecutive samples: group m holds samples 4m .. 4m+3
     for m in range(2):
-        members = x[m::2]
+        members = x[4 * m:4 * m + 4]
         expected = np.mean(np.sqrt(np.var(members, axis=0) + 1e-8))
-        for n in range(m, 8, 2):
+        for n in range(4 * m, 4 * m + 4):
             np.testing.assert_allclose(y[n, ..., 2], expected, rtol=1e-5)
+    # so a batch split in two (two replicas) gives each half what the whole batch gives it
+    np.testing.assert_array_equal(np.asarray(MinibatchStdDev(group_size=4)(x[4:]))[..., 2], y[4:, ..., 2])
     # a batch of identical samples has zero spread
     same = np.repeat(x[:1], 4, axis=0)
     np.testing.assert_allclose(np.asarray(MinibatchStdDev(4)(same))[..., 2], 1e-4, atol=1e-4)

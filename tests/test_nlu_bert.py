@@ -104,36 +104,8 @@ def test_masking_rates(lexicon):
 
 
 def test_warmup_then_linear_decay():
-    s = pretraining.WarmupLinearDecay(1e-3, 10, 110)
+    from suite.training.optimizers import WarmupLinearDecay
+
+    s = WarmupLinearDecay(1e-3, 10, 110)
     np.testing.assert_allclose([float(s(x)) for x in (0, 5, 10, 60, 110, 200)], [0, 5e-4, 1e-3, 5e-4, 0, 0],
                                atol=1e-9)
-
-
-@pytest.mark.slow
-def test_tiny_bert_learns_masked_words(tmp_path):
-    """Masked-LM accuracy on held-out stories from chance (1/vocabulary) to > 30% in 500 steps.
-
-    Next-sentence prediction is trained alongside but not asserted: at this size it stays at
-    chance for the first 1,500 steps (see the issue notes); the MT-DNN work must resolve that."""
-    import keras
-
-    from suite.training import Driver, Stage
-
-    keras.utils.set_random_seed(0)
-    config = bert.get_config("tiny")
-    docs = nlu.documents(3000, seed=0)
-    lexicon = Lexicon(train_vocabulary([s for d in docs for s in d], config.vocabulary_size), config.sequence_length)
-    pairs = pretraining.next_sentence_pairs(docs)
-    held_out = pretraining.pretraining_dataset(
-        lexicon, pretraining.next_sentence_pairs(nlu.documents(300, seed=1), seed=1), config, 64, repeat=False)
-    model = bert.build_pretraining_model(bert.build_backbone(config, lexicon.vocabulary_size), config)
-    pretraining.compile_pretraining(model, 1e-3, warmup_steps=50, total_steps=500)
-    before = pretraining.evaluate_pretraining(model, held_out)
-    driver = Driver(tf.distribute.get_strategy(), model, lambda ctx: pretraining.pretraining_dataset(
-        lexicon, pairs, config, 32), logdir=str(tmp_path), checkpoint_every=10**6, log_every=50, progress=False)
-    driver.train([Stage("pre-train", 500)])
-    after = pretraining.evaluate_pretraining(model, held_out)
-    losses = [logs["loss"] for _, logs in driver.history]
-    assert losses[-1] < 0.7 * losses[0]
-    assert before["mlm_accuracy"] < 0.05 and after["mlm_accuracy"] > 0.3, (before, after)
-    assert 0.4 < after["nsp_accuracy"] < 0.6  # measured, not learnt yet: see the docstring

@@ -164,7 +164,7 @@ class _Recorder(tf.Module):
     def checkpoint_objects(self):
         return {}
 
-    def train_step(self, batch, task):
+    def train_step(self, batch, task, step=None):
         expected = float(self.names.index(task))
         return {"task": tf.constant(expected), "wrong_rows": tf.reduce_sum(tf.cast(tf.not_equal(batch, expected),
                                                                                   tf.float32))}
@@ -190,7 +190,7 @@ def test_a_step_updates_the_encoder_and_its_own_head_only(tmp_path):
     specs = [glue.EMBEDDED_TASKS[t] for t in ("sst", "nli", "qnli")]
     model = mtdnn.MTDNN(bert.build_backbone(config.encoder), specs, config, seed=0)
     model.build_all(16)
-    model.compile(100)
+    model.compile(total_steps=100)
     rng = np.random.default_rng(0)
 
     def batch(shape):

@@ -1,11 +1,12 @@
-"""recipes.bert and recipes.mtdnn: end to end on the embedded corpus, exports answering raw strings
-in a TensorFlow-only process, resuming, and bad input."""
+"""recipes.bert and recipes.mtdnn end to end: one tiny run each (killed with SIGKILL half-way and
+resumed) feeds the learning, export (raw strings answered in a TensorFlow-only process),
+TensorBoard and resume checks; the pre-trained encoder initialises MT-DNN; bad input."""
 import json
 import os
 
 import pytest
 
-from conftest import assert_refused_cleanly, result_json, run_python
+from conftest import assert_refused_cleanly, learned, readme_figure, result_json, run_python, tensorboard_tags
 
 CORE = ("--data", "--preset", "--epochs", "--steps-per-epoch", "--batch-size", "--strategy", "--mixed-precision",
         "--jit-compile", "--logdir", "--export-dir", "--version", "--seed")
@@ -41,61 +42,80 @@ def serve(path, calls, cwd):
 LONG = "alice gave bob the red ball in the park " * 20  # far past the sequence length: truncated
 
 
+@pytest.fixture(scope="module")
+def bert_run(trained):
+    """Tiny BERT pre-training, 2 x 250 steps, killed after the first epoch and resumed."""
+    return trained.get("bert")
+
+
+@pytest.fixture(scope="module")
+def mtdnn_run(trained):
+    """Tiny MT-DNN, all five embedded tasks, 4 x 2000 steps from a fresh encoder, killed half-way."""
+    return trained.get("mtdnn")
+
+
 @pytest.mark.slow
-def test_bert_pretrains_exports_an_embedder_and_initialises_mtdnn(python, tmp_path):
-    logdir, export_dir = tmp_path / "bert", tmp_path / "export"
-    result = result_json(python(["-m", "recipes.bert", "--preset", "tiny", "--no-progress", "--logdir", str(logdir),
-                                 "--export-dir", str(export_dir)]).stdout)
-    assert result["step"] == 500
-    losses = [loss for _, loss in result["loss"]]
-    assert losses[-1] < 0.7 * losses[0], losses  # pre-training loss falls
-    assert result["initial"]["mlm_accuracy"] < 0.05 and result["held_out"][-1]["mlm_accuracy"] > 0.3, result
-    assert sorted(os.listdir(logdir / "encoder")) == ["config.json", "encoder.weights.h5", "vocabulary.txt"]
-    (single, pair), = [serve(result["export"], [("serving_default", {"text": ["bob threw the cup", "", LONG]}),
-                                                ("pair", {"text_a": ["who has it"], "text_b": ["alice has it"]})],
+@pytest.mark.trained("bert")
+def test_bert_pretraining_learns_and_resumed_after_kill(bert_run):
+    r = bert_run.result
+    assert bert_run.resumed_at == 250 and r["step"] == 500
+    losses = [loss for _, loss in r["losses"]]
+    assert losses[-1] < 0.8 * losses[0], losses  # the resumed epoch's losses
+    assert r["initial"]["mlm_accuracy"] < 0.05
+    assert learned(r["initial"]["mlm_accuracy"], r["eval"]["mlm_accuracy"],
+                   readme_figure("bert", "masked-LM accuracy")) >= 0.5, r
+    assert sorted(os.listdir(bert_run.logdir / "encoder")) == ["config.json", "encoder.weights.h5", "vocabulary.txt"]
+
+
+@pytest.mark.slow
+@pytest.mark.trained("bert")
+def test_bert_export_embeds_raw_strings(bert_run, tmp_path):
+    (single, pair), = [serve(bert_run.export, [("serving_default", {"text": ["bob threw the cup", "", LONG]}),
+                                               ("pair", {"text_a": ["who has it"], "text_b": ["alice has it"]})],
                              tmp_path)]
     assert len(single["pooled_output"]) == 3 and len(single["pooled_output"][0]) == 64
     assert len(single["sequence_output"][2]) == 48 and sum(single["padding_mask"][2]) == 48  # truncated
     assert sum(single["padding_mask"][1]) == 2  # an empty string is [CLS] [SEP]
     assert len(pair["pooled_output"]) == 1
-    # the pre-trained encoder initialises MT-DNN: its vocabulary and weights
+
+
+@pytest.mark.slow
+@pytest.mark.trained("bert")
+def test_bert_encoder_initialises_mtdnn(bert_run, python, tmp_path):
     out = python(["-m", "recipes.mtdnn", "--preset", "tiny", "--tasks", "sst", "--epochs", "1", "--steps-per-epoch",
-                  "5", "--no-progress", "--init-from", str(logdir), "--logdir", str(tmp_path / "mt"),
-                  "--export-dir", str(export_dir)])
+                  "5", "--no-progress", "--init-from", str(bert_run.logdir), "--logdir", str(tmp_path / "mt"),
+                  "--export-dir", str(tmp_path / "export")])
     assert result_json(out.stdout)["step"] == 5
     assert not (tmp_path / "mt" / "vocabulary.txt").exists()  # the encoder's own vocabulary is used
 
 
 @pytest.mark.slow
-def test_mtdnn_learns_and_exports_a_signature_per_task(python, tmp_path):
-    """The tiny preset, all five embedded tasks, 8,000 steps from a fresh encoder: every task above
-    chance. The run is seeded but its numbers depend on the CPU (oneDNN kernels): measured CoLA MCC
-    0.52 / 0.69, SST 1.00 / 1.00, STS Pearson 0.55 / 0.33, NLI 0.63 / 0.65, QNLI top-1 0.39 / 0.31
-    (MRR 0.59; random ranking of 4 candidates: 0.52) on two machines, so the cross-segment tasks
-    (sts, qnli), which start learning late, are held to what both reached."""
-    logdir, export_dir = tmp_path / "logs", tmp_path / "export"
-    out = python(["-m", "recipes.mtdnn", "--preset", "tiny", "--no-progress", "--logdir", str(logdir),
-                  "--export-dir", str(export_dir)])
-    result = result_json(out.stdout)
-    assert result["tasks"] == ["cola", "sst", "sts", "nli", "qnli"]
-    dev, initial = result["dev"], result["initial"]
-    print(json.dumps({"initial": initial, "dev": dev}, indent=1))
-    assert dev["sst"]["accuracy"] > 0.85 and initial["sst"]["accuracy"] < 0.6
-    assert dev["cola"]["mcc"] > 0.3 and abs(initial["cola"]["mcc"]) < 0.2
-    assert dev["sts"]["pearson"] > 0.25 and abs(initial["sts"]["pearson"]) < 0.2  # 0.25: ~6 standard errors
-    assert dev["nli"]["accuracy"] > 0.55  # three classes: chance 0.33
-    # 4 candidates: chance top-1 0.25, MRR 0.52 (standard error ~0.013 over the dev questions)
-    assert dev["qnli"]["accuracy"] > 0.28 and initial["qnli"]["accuracy"] < 0.3
-    assert dev["qnli"]["mrr"] > 0.56 and initial["qnli"]["mrr"] < 0.55
+@pytest.mark.trained("mtdnn")
+def test_mtdnn_learns_every_task_and_resumed_after_kill(mtdnn_run):
+    """The tiny preset, all five embedded tasks, 8,000 steps from a fresh encoder: every task at
+    least half of the way from the untrained model to what the README reports."""
+    r = mtdnn_run.result
+    assert mtdnn_run.resumed_at == 4000 and r["step"] == 8000
+    assert r["tasks"] == ["cola", "sst", "sts", "nli", "qnli"]
+    dev, initial = r["eval"], r["initial"]
+    for task, metric, name in (("cola", "mcc", "MCC"), ("sst", "accuracy", "accuracy"), ("sts", "pearson", "Pearson"),
+                               ("nli", "accuracy", "accuracy"), ("qnli", "mrr", "MRR")):
+        share = learned(initial[task][metric], dev[task][metric], readme_figure(f"mtdnn {task}", name))
+        assert share >= 0.5, (task, initial[task], dev[task])
     # every task got steps in proportion to its size
-    steps = result["task_steps"]
-    assert steps["sts"] > steps["cola"] > steps["sst"] and sum(steps.values()) == result["step"]
+    steps = r["task_steps"]
+    assert steps["sts"] > steps["cola"] > steps["sst"] and sum(steps.values()) == r["step"]
+
+
+@pytest.mark.slow
+@pytest.mark.trained("mtdnn")
+def test_mtdnn_export_answers_every_task_from_raw_strings(mtdnn_run, tmp_path):
     calls = [("sst", {"sentence": ["the food was good but the service was bad", "", LONG]}),
              ("serving_default", {"sentence": ["alice gave the red ball to bob"]}),  # the first task: cola
              ("nli", {"sentence1": ["bob gave the cup to alice"], "sentence2": ["alice did not get the cup"]}),
              ("sts", {"sentence1": ["bob gave the cup to alice", ""], "sentence2": ["alice gave the cup to bob", LONG]}),
              ("qnli", {"question": ["who gave the cup to alice"] * 2, "candidate": ["bob gave the cup to alice", ""]})]
-    sst, cola, nli, sts, qnli = serve(result["export"], calls, tmp_path)
+    sst, cola, nli, sts, qnli = serve(mtdnn_run.export, calls, tmp_path)
     assert len(sst["label"]) == 3 and set(sst["label"]) <= {"negative", "positive"}
     assert cola["label"][0] in ("acceptable", "unacceptable")
     assert abs(sum(sst["probabilities"][2]) - 1.0) < 1e-4
@@ -103,28 +123,30 @@ def test_mtdnn_learns_and_exports_a_signature_per_task(python, tmp_path):
     assert len(sts["score"]) == 2 and all(0.0 < s < 1.0 for s in qnli["score"])
 
 
-def test_mtdnn_resumes_and_refuses_other_tasks(python, tmp_path):
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe", [pytest.param(r, marks=pytest.mark.trained(r)) for r in ("bert", "mtdnn")])
+def test_tensorboard_has_the_promised_views(recipe, request):
+    run = request.getfixturevalue(f"{recipe}_run")
+    tags, hparams = tensorboard_tags(run.logdir)
+    if recipe == "bert":
+        assert {"loss", "loss/mlm", "loss/nsp", "accuracy/mlm", "eval/mlm_accuracy", "eval/nsp_accuracy",
+                "learning_rate/optimizer"} <= tags["scalars"]
+        assert "masked_words" in tags["text"]
+    else:
+        assert {"loss", "loss/sst", "loss/qnli", "dev/sst/accuracy", "dev/sts/pearson", "dev/qnli/mrr",
+                "learning_rate/optimizer"} <= tags["scalars"]
+    assert hparams["recipe"] == recipe and hparams["encoder.num_layers"] == 2
+
+
+def test_mtdnn_refuses_to_resume_with_other_tasks(python, tmp_path):
     logdir, export_dir = tmp_path / "logs", tmp_path / "export"
     common = ["-m", "recipes.mtdnn", "--preset", "tiny", "--tasks", "sst,qnli", "--steps-per-epoch", "4",
               "--no-progress", "--logdir", str(logdir), "--export-dir", str(export_dir)]
     first = result_json(python([*common, "--epochs", "1"]).stdout)
     assert first["step"] == 4 and (logdir / "vocabulary.txt").exists()
-    again = python([*common, "--epochs", "2"])
-    assert "Resumed from" in again.stderr and result_json(again.stdout)["step"] == 8
-    proc = python([*common[:4], "sst", *common[5:], "--epochs", "3"], check=False)
+    proc = python([*common[:4], "sst", *common[5:], "--epochs", "2"], check=False)
     assert proc.returncode == 2 and "tasks" in proc.stderr and "Traceback" not in proc.stderr
-    assert sorted(os.listdir(export_dir / "mtdnn")) == ["1", "2"]
-
-
-def test_mtdnn_under_a_two_replica_mirrored_strategy(python, tmp_path):
-    """Every replica of a step gets the same task (its own share of that task's batch); the SAN,
-    ranking and classification heads all train and the gradients are all-reduced."""
-    out = python(["-m", "recipes.mtdnn", "--preset", "tiny", "--tasks", "sst,nli,qnli", "--epochs", "1",
-                  "--steps-per-epoch", "12", "--strategy", "mirrored", "--virtual-cpus", "2", "--no-progress",
-                  "--logdir", str(tmp_path / "logs"), "--export-dir", str(tmp_path / "export")])
-    result = result_json(out.stdout)
-    assert result["step"] == 12 and all(result["task_steps"][t] > 0 for t in ("sst", "nli", "qnli"))
-    assert all(v > 0 for k, v in result["logs"].items() if k.startswith("loss/"))
+    assert sorted(os.listdir(export_dir / "mtdnn")) == ["1"]
 
 
 @pytest.mark.parametrize("args, message", [

@@ -291,9 +291,11 @@ def test_tfds_librispeech_reader_scales_skips_and_maps_splits():
         S.speech_set("tfds:no_such_speech_set", "train")
 
 
-def test_embedded_corpus_is_speech_deterministic_and_split():
+def test_embedded_corpus_is_speech_deterministic_and_split(tmp_path):
     a = S.speech_set("espeak", "train", seed=3, count=6, max_words=4, progress=False)
-    b = S.speech_set("espeak", "train", seed=3, count=6, max_words=4, progress=False, cache=None)
+    # synthesised again from nothing, in a cache of its own: the same sentences and the same samples
+    b = S.speech_set("espeak", "train", seed=3, count=6, max_words=4, progress=False, cache=str(tmp_path))
+    assert b.names[0].startswith(str(tmp_path)) and not a.names[0].startswith(str(tmp_path))
     held = S.speech_set("espeak", "validation", seed=3, count=6, max_words=4, progress=False)
     assert a.texts == b.texts and a.texts != held.texts
     assert all(2 <= len(t.split()) <= 4 and not T.out_of_vocabulary(t) for t in a.texts)

@@ -1,0 +1,51 @@
+"""Every training run the test suite makes, in one table: one tiny run per model, shared by all of
+its checks (learning, export, serving, TensorBoard, resume after SIGKILL), and the replica matrix.
+
+A test names the run it reads with ``@pytest.mark.trained(KEY)`` and gets it from the ``trained``
+fixture. When the session starts, the runs its selected tests need are started in the background,
+``SUITE_TEST_JOBS`` at a time (default 2, one per core of the CI machine), longest first, while the
+tests that need no run go ahead; tests that read runs are moved to the end of the session.
+"""
+TINY = ["--preset", "tiny", "--no-progress"]
+
+
+def _gan(recipe, epochs, steps, *flags):
+    # killed half-way (at an epoch's checkpoint) and resumed
+    return (["-m", f"recipes.{recipe}", *TINY, "--swd-images", "256", *flags, "--epochs", str(epochs),
+             "--steps-per-epoch", str(steps)], steps * (epochs // 2))
+
+
+# key: (python arguments, the checkpoint step at which the run is killed with SIGKILL and resumed,
+#       seconds it took on the CI machine: the longest start first)
+RUNS = {
+    "mtdnn": (["-m", "recipes.mtdnn", *TINY], 4000, 400),
+    "deepspeech_ds2": (["-m", "recipes.deepspeech", "--model", "ds2", *TINY, "--steps-per-epoch", "250",
+                        "--beam-width", "4"], 250, 400),
+    "deepspeech_ds1": (["-m", "recipes.deepspeech", "--model", "ds1", *TINY, "--steps-per-epoch", "250"], 250, 240),
+    "yolo": (["-m", "recipes.yolo", *TINY], 750, 250),
+    "faster_rcnn": (["-m", "recipes.faster_rcnn", *TINY], 250, 200),
+    "action_slow": (["-m", "recipes.action", *TINY, "--model", "slow"], 500, 200),
+    "action_two_stream": (["-m", "recipes.action", *TINY, "--model", "two_stream", "--steps-per-epoch", "150"],
+                          150, 120),
+    # the MLP GAN learns far more slowly than the convolutional ones ("hard to get started")
+    "gan": (*_gan("gan", 6, 500), 100),
+    "pggan": (["-m", "recipes.pggan", *TINY, "--swd-images", "256"], 300, 150),
+    "bert": (["-m", "recipes.bert", *TINY], 250, 100),
+    "dcgan": (*_gan("dcgan", 2, 250), 80),
+    "wgan": (*_gan("wgan", 2, 250), 120),
+    "wgan_gp": (*_gan("wgan", 2, 250, "--gradient-penalty", "10"), 120),
+}
+
+# the replica matrix (tests/scripts/replicas.py): the kinds split over two processes
+REPLICA_GROUPS = {
+    "replicas-0": ["pggan", "mtdnn", "ds2", "action_two_stream", "wgan", "gan", "action_early", "yolo+unscaled"],
+    "replicas-1": ["bert", "faster_rcnn", "yolo", "ds1", "wgan_gp", "dcgan", "action_single_frame", "action_late",
+                   "action_slow"],
+}
+REPLICA_SECONDS = 450
+
+
+def flag(key, name):
+    """The value of ``--name`` in run ``key``'s arguments, as an int."""
+    args = RUNS[key][0]
+    return int(args[args.index(name) + 1])
