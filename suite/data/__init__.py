@@ -3,7 +3,7 @@
 The names below load on first use, so that a recipe can name its data modules
 without importing TensorFlow before ``--help`` or its strategy.
 """
-import importlib
+from suite import lazy_exports
 
 _EXPORTS = {
     "DataError": "errors",
@@ -11,11 +11,4 @@ _EXPORTS = {
                                    "list_image_files", "render_shapes", "sample_images", "to_float", "to_uint8")},
 }
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'suite.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"suite.data.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)

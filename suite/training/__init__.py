@@ -6,7 +6,7 @@ evaluator base (``evaluator``), the recipe runner (``runner``), the optimizer fa
 The names below load on first use, so that ``suite.training.cli`` and ``suite.training.runner``
 (argument parsing, ``--help``) import no TensorFlow.
 """
-import importlib
+from suite import lazy_exports
 
 _EXPORTS = {
     "Callback": "driver", "Driver": "driver", "Stage": "driver", "check_run_config": "driver",
@@ -16,11 +16,4 @@ _EXPORTS = {
     "split_cpu": "strategy", "start_run": "strategy", "worker_id": "strategy",
 }
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'suite.training' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"suite.training.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)
