@@ -182,7 +182,14 @@ class TrainedRuns:
 
     def get(self, key):
         self.start([key])
-        return self.futures[key].result()
+        result = self.futures[key].result()
+        report = os.environ.get("SUITE_RUNS_REPORT")  # every finished run's figures, for the README's tables
+        if report:
+            done = {k: f.result() for k, f in self.futures.items() if f.done() and not f.exception()}
+            with open(report, "w") as fh:
+                json.dump({k: v if isinstance(v, dict) else {"result": v.result, "resumed_at": v.resumed_at}
+                           for k, v in done.items()}, fh, indent=1, default=str)
+        return result
 
 
 def replica_matrix(kinds, workdir, env=None):
@@ -201,8 +208,13 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """Tests that read a shared run go last: the others run while the runs train in the background."""
+    """Tests that read a shared run go last: the others run while the runs train in the background.
+    Their wait for a run is not a hang: pytest.ini's per-test timeout does not apply to them (the
+    runs have their own)."""
     items.sort(key=lambda item: item.get_closest_marker("trained") is not None)
+    for item in items:
+        if item.get_closest_marker("trained") is not None and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(0))
 
 
 def pytest_collection_finish(session):
@@ -241,6 +253,18 @@ def tensorboard_tags(logdir):
         for name, value in info.hparams.items():
             hparams[name] = value.WhichOneof("kind") and getattr(value, value.WhichOneof("kind"))
     return tags, hparams
+
+
+def loss_curve(logdir, tag="loss"):
+    """[(step, value)] of scalar ``tag`` in ``logdir``'s event files, across a kill and resume (the
+    resumed process's values replace those the killed one logged past its checkpoint). The driver
+    logs step 1, the untrained model's loss, then the mean of every logging interval."""
+    import tensorflow as tf
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(logdir), size_guidance={"tensors": 0})
+    acc.Reload()
+    return [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in acc.Tensors(tag)]
 
 
 def learned(initial, final, reported):

@@ -168,3 +168,19 @@ def test_epochs_are_stages_of_the_presets_length():
     assert [s.name for s in stages] == [f"epoch {i}" for i in range(1, 5)]
     assert {s.steps for s in stages} == {50}
     assert len(classic.epochs(classic.get_config("dcgan", "tiny"), steps_per_epoch=7, count=2)) == 2
+
+
+def test_the_moving_average_generator_copies_batch_norm_statistics():
+    """The EMA generator samples in inference mode, so it needs the generator's batch-norm
+    statistics (copied every step), not the ones it was built with (mean 0, variance 1)."""
+    config = classic.get_config("dcgan", "tiny")
+    gan = classic.build_gan(config)
+    gan.compile(keras.optimizers.Adam(2e-4), keras.optimizers.Adam(2e-4))
+    reals = tf.random.stateless_uniform([8, 16, 16, 3], [1, 2], -1.0, 1.0)
+    for step in range(2):
+        gan.train_step(reals, step)
+        gan.after_step()
+    moving = [v for v in gan.ema_generator.non_trainable_variables if "moving_mean" in v.path]
+    assert moving and all(np.any(v.numpy() != 0) for v in moving)
+    for e, v in zip(gan.ema_generator.non_trainable_variables, gan.generator.non_trainable_variables):
+        np.testing.assert_array_equal(e.numpy(), v.numpy())

@@ -142,6 +142,8 @@ def test_a_task_giving_only_its_network_and_loss_trains_checkpoints_and_resumes(
         pytest.approx(0.1)
     driver = driver_for(model)
     driver.train([Stage("a", 40)])
+    # logged: step 1 (the untrained loss), then every 10 steps the mean of those 10 steps
+    assert [step for step, _ in driver.history] == [1, 10, 20, 30, 40]
     first, last = driver.history[0][1], driver.history[-1][1]
     assert last["loss/squared"] < 0.05 * first["loss/squared"]  # learnt y = x . w
     weights = model.net.get_weights()[0]
@@ -158,6 +160,13 @@ def test_a_task_giving_only_its_network_and_loss_trains_checkpoints_and_resumes(
     # the weight decay is in the gradient, not in the logged loss
     test = again.test_step((tf.ones([2, 4]), tf.zeros([2])))
     assert set(test) == {"loss", "loss/squared"}
+
+
+def test_a_logged_value_is_its_mean_over_the_interval_and_a_task_over_its_own_steps():
+    from suite.training.driver import interval_means
+
+    outputs = [{"loss": 4.0, "loss/a": 4.0}, {"loss": 2.0, "loss/b": 2.0}, {"loss": 0.0, "loss/a": 0.0}]
+    assert interval_means(outputs) == {"loss": 2.0, "loss/a": 2.0, "loss/b": 2.0}
 
 
 def test_weighted_terms_are_the_mean_over_the_weights_of_the_batch():

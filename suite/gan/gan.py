@@ -178,7 +178,11 @@ class GAN(keras.Model):
         }
 
     def after_step(self):
-        """Moving average of the generator weights (cross-replica context)."""
+        """Moving average of the generator weights (cross-replica context); batch-norm statistics
+        are copied, not averaged: they describe the generator as it is now."""
         d = self.ema_decay
         for e, v in self.ema_pairs():
             e.assign(d * e + (1.0 - d) * tf.cast(v, e.dtype))
+        if self.ema_generator is not None:
+            for e, v in zip(self.ema_generator.non_trainable_variables, self.generator.non_trainable_variables):
+                e.assign(tf.cast(v, e.dtype))

@@ -161,6 +161,13 @@ def supervised_step(model, batch, step=None):
     return {"loss": tf.cast(loss, tf.float32) * replicas}
 
 
+def interval_means(outputs):
+    """The mean of each value over the step outputs of one logging interval (a task's own values
+    over the steps of that task), so that a logged loss is not one batch's noise."""
+    keys = dict.fromkeys(k for out in outputs for k in out)
+    return {k: float(np.mean([float(out[k]) for out in outputs if k in out])) for k in keys}
+
+
 class Driver:
     """Trains ``model`` on ``dataset_fn`` under ``strategy``; see the module doc.
 
@@ -221,6 +228,7 @@ class Driver:
             directory = tempfile.mkdtemp(prefix=f"ckpt-{worker_id(self.strategy)}-")
         manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=self.max_to_keep)
         path = manager.save(checkpoint_number=self.step)
+        self.writer.flush()  # the curve up to a checkpoint survives a kill with it
         if not self.chief:
             shutil.rmtree(directory, ignore_errors=True)
         return path
@@ -287,6 +295,7 @@ class Driver:
             bar = tqdm(total=stage.steps, initial=self.step - start, desc=stage.name, unit="step",
                        file=sys.stderr, mininterval=1.0 if sys.stderr.isatty() else 30.0, leave=True)
         tick, tick_step = time.perf_counter(), self.step
+        interval = []  # the step outputs since the last log: logged as their means
         while self.step < start + stage.steps:
             i = self.step - start
             args = {k: tf.constant(v, tf.float32) for k, v in (stage.step_args(i) if stage.step_args else {}).items()}
@@ -297,12 +306,14 @@ class Driver:
             if task not in step_fn:
                 step_fn[task] = self._make_step_function(task)
             out = step_fn[task](self.iterators[task], args) if args else step_fn[task](self.iterators[task])
+            interval.append(out)  # tensors: read (and waited for) only when logged
             self.step += 1
             if bar is not None:
                 bar.update(1)
             last = self.step == start + stage.steps
-            if self.step % self.log_every == 0 or last:
-                logs = {k: float(v) for k, v in out.items()}
+            if self.step % self.log_every == 0 or last or self.step == 1:  # step 1: the untrained loss
+                logs = interval_means(interval)
+                interval = []
                 if not all(np.isfinite(v) for v in logs.values()):
                     raise FloatingPointError(f"non-finite value at step {self.step}: {logs}")
                 now = time.perf_counter()

@@ -15,6 +15,7 @@ example (``suite.training.randomness``). Models with batch normalisation train w
 import dataclasses
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -143,6 +144,7 @@ def train(kind, strategy, batches=None, extra=(), steps=STEPS, sgd=True):
     driver = Driver(strategy, run.model, replica_dataset_fns(*batches), logdir=os.path.join(workdir, "logs"),
                     checkpoint_every=10**6, log_every=1, jit_compile=run.args.jit_compile, progress=False)
     driver.train(stages_of(recipe, run, steps))
+    shutil.rmtree(workdir, ignore_errors=True)
     global NAMES
     NAMES = [v.path if hasattr(v, "path") else v.name for v in variables]
     return [v.numpy() for v in variables], initial, driver.logs, batches
@@ -185,6 +187,7 @@ def check(kind, mirrored, matrix=True):
     out["variables"] = len(one)
     out["same_start"] = len(one) == len(two) and all(np.array_equal(x, y) for x, y in zip(start, start2))
     out["moved"] = sum(bool(np.any(x != x0)) for x, x0 in zip(one, start))
+    out["unmoved"] = [n for n, x, x0 in zip(NAMES, one, start) if np.array_equal(x, x0)]
     out["difference_per_update"], out["worst_variable_difference_per_update"], worst = compare(one, two, start)
     out["worst_variable"] = None if worst is None else NAMES[worst]
     out["allclose"] = all(np.allclose(x, y, rtol=1e-4, atol=1e-5) for x, y in zip(one, two))
@@ -203,7 +206,8 @@ def check(kind, mirrored, matrix=True):
         set_precision("none")
     if kind == "ds2":
         try:
-            prepared(kind, default, tempfile.mkdtemp(), ["--jit-compile"])
+            with tempfile.TemporaryDirectory() as workdir:
+                prepared(kind, default, workdir, ["--jit-compile"])
             out["jit_compile"] = "accepted"
         except SystemExit as e:  # the recipe refused the flag (parser.error printed the reason)
             out["jit_compile"] = f"refused (exit {e.code})"
