@@ -2,7 +2,8 @@
 
 Each layer is registered serializable and round-trips through ``get_config``.
 """
-from suite.layers.audio import ContextWindow, LogMelSpectrogram, SpecAugment  # noqa: F401
+from suite.layers.audio import (ContextWindow, LogMelSpectrogram, SequenceMask, SpecAugment,  # noqa: F401
+                                StridedLengths)
 from suite.layers.detection import ImagePreprocessing, RoIPooling  # noqa: F401
 from suite.layers.gan import (  # noqa: F401
     EqualizedConv2D,

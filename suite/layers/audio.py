@@ -151,3 +151,38 @@ class ContextWindow(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "context": self.context}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SequenceMask(keras.layers.Layer):
+    """[sequences [N, T, ...], lengths int [N]] -> the mask of each sequence's first ``lengths``
+    steps, bool [N, T] (what the recurrent layers skip past an utterance's end)."""
+
+    def call(self, inputs):
+        x, lengths = inputs
+        return tf.sequence_mask(lengths, tf.shape(x)[1])
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[0][:2])
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class StridedLengths(keras.layers.Layer):
+    """Lengths int [N] -> the lengths after convolutions of ``strides`` with 'same' padding (each a
+    ceiling division)."""
+
+    def __init__(self, strides=(), **kwargs):
+        super().__init__(**kwargs)
+        self.strides = tuple(int(s) for s in strides)
+
+    def call(self, lengths):
+        lengths = tf.cast(lengths, tf.int32)
+        for s in self.strides:
+            lengths = (lengths + s - 1) // s
+        return lengths
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "strides": list(self.strides)}

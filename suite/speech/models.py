@@ -14,15 +14,16 @@ a served model takes raw audio.
   a stack of bidirectional GRUs with batch normalisation between them, a
   dense layer, then the characters and the blank.
 
-``output_lengths`` gives the frames after the convolutions' striding
-('same' padding: ceil(frames / stride)); the CTC loss needs them right.
+The model's ``logit_lengths`` output gives the frames after the convolutions'
+striding ('same' padding: ceil(frames / stride), ``StridedLengths``); the CTC
+loss needs them right.
 """
 import dataclasses
 
 import keras
 import tensorflow as tf
 
-from suite.layers.audio import ContextWindow, LogMelSpectrogram, SpecAugment
+from suite.layers.audio import ContextWindow, LogMelSpectrogram, SequenceMask, SpecAugment, StridedLengths
 from suite.speech import text as T
 
 
@@ -100,12 +101,9 @@ def get_config(model="ds2", preset="small", **overrides):
     return SpeechConfig(**{"model": model, **PRESETS[preset], **MODEL_PRESETS.get((model, preset), {}), **overrides})
 
 
-def output_lengths(config, frames):
-    """Frames of the logits for ``frames`` input frames ('same' padding: ceil division)."""
-    frames = tf.cast(frames, tf.int32)
-    for st in (config.conv_strides if config.model == "ds2" else ()):
-        frames = (frames + st[0] - 1) // st[0]
-    return frames
+def time_strides(config):
+    """The strides of the convolutions along time (DS1 has none)."""
+    return [st[0] for st in config.conv_strides] if config.model == "ds2" else []
 
 
 CLIP = 20.0  # both papers' clipped ReLU: min(max(x, 0), 20)
@@ -132,7 +130,7 @@ def _features(config, waveforms, lengths):
 
 
 def _mask(x, lengths):
-    return keras.layers.Lambda(lambda a: tf.sequence_mask(a[1], tf.shape(a[0])[1]), name=None)([x, lengths])
+    return SequenceMask()([x, lengths])
 
 
 def build_ds1(config):
@@ -165,7 +163,7 @@ def build_ds2(config):
         x = keras.layers.BatchNormalization(synchronized=c.sync_batch_norm, name=f"conv{i + 1}_bn")(x)
         x = _clipped_relu()(x)
     x = keras.layers.Reshape([-1, x.shape[-2] * x.shape[-1]])(x)
-    out_frames = keras.layers.Lambda(lambda f: output_lengths(c, f), name="output_lengths")(frames)
+    out_frames = StridedLengths(time_strides(c), name="output_lengths")(frames)
     mask = _mask(x, out_frames)
     for i in range(c.rnn_layers):
         x = keras.layers.Bidirectional(keras.layers.GRU(c.rnn_units, return_sequences=True), merge_mode="sum",
