@@ -24,7 +24,9 @@ RUNS = {
     "deepspeech_ds2": (["-m", "recipes.deepspeech", "--model", "ds2", *TINY, "--steps-per-epoch", "250",
                         "--batch-size", "8", "--beam-width", "4"], 250, 500),
     "yolo": (["-m", "recipes.yolo", *TINY], 750, 700),
-    "deepspeech_ds1": (["-m", "recipes.deepspeech", "--model", "ds1", *TINY, "--steps-per-epoch", "250"], None, 450),
+    # DS1 at batch 8 too: CER 2.61 -> 0.27 in 500 steps (0.20 at batch 16)
+    "deepspeech_ds1": (["-m", "recipes.deepspeech", "--model", "ds1", *TINY, "--steps-per-epoch", "250",
+                        "--batch-size", "8"], None, 300),
     "faster_rcnn": (["-m", "recipes.faster_rcnn", *TINY], 250, 350),
     "action_slow": (["-m", "recipes.action", *TINY, "--model", "slow", "--steps-per-epoch", "400"], 400, 300),
     "pggan": (["-m", "recipes.pggan", *TINY, "--swd-images", "256"], 300, 200),
@@ -32,7 +34,8 @@ RUNS = {
     "gan": (*_gan("gan", 6, 500), 150),
     "action_two_stream": (["-m", "recipes.action", *TINY, "--model", "two_stream", "--steps-per-epoch", "150"],
                           None, 120),
-    "wgan": (*_gan("wgan", 2, 250), 120),
+    # WGAN's clipped critic moves slowly: SWD 143 -> 107 after 500 steps, 51 after 750, 48 after 1,000
+    "wgan": (*_gan("wgan", 4, 250), 190),
     "wgan_gp": (_gan("wgan", 2, 250, "--gradient-penalty", "10")[0], None, 120),
     "bert": (["-m", "recipes.bert", *TINY], 250, 100),
     "dcgan": (*_gan("dcgan", 2, 250), 80),

@@ -15,7 +15,7 @@ CORE = ("--data", "--preset", "--epochs", "--steps-per-epoch", "--batch-size", "
         "--jit-compile", "--logdir", "--export-dir", "--version", "--seed", "--learning-rate", "--sync-batch-norm")
 SMALL = ("--preset", "tiny", "--num-utterances", "48", "--eval-utterances", "8", "--epochs", "1",
          "--steps-per-epoch", "3", "--batch-size", "8", "--no-progress")
-MODELS = ["ds2", "ds1"]  # tiny runs (tests/runs.py): 2 epochs of 250 steps of 16 utterances, killed after the first
+MODELS = ["ds2", "ds1"]  # tiny runs (tests/runs.py): 2 epochs of 250 steps of 8 utterances (DS2 killed after the first)
 
 
 def test_help_documents_every_flag(python):

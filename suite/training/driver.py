@@ -165,7 +165,8 @@ def interval_means(outputs):
     """The mean of each value over the step outputs of one logging interval (a task's own values
     over the steps of that task), so that a logged loss is not one batch's noise."""
     keys = dict.fromkeys(k for out in outputs for k in out)
-    return {k: float(np.mean([float(out[k]) for out in outputs if k in out])) for k in keys}
+    return {k: float(tf.reduce_mean(tf.stack([tf.cast(out[k], tf.float32) for out in outputs if k in out])))
+            for k in keys}
 
 
 class Driver:
