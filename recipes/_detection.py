@@ -22,14 +22,7 @@ class DetectionRecipe(Recipe):
                           "at 1e-3 for paper)")
     batch_norm = True
     unit = "images"
-
-    def __init__(self, doc=None):
-        super().__init__(doc)
-        self.epochs_help = ("epochs (default: the preset's: " + ", ".join(
-            f"{k} {v['epochs']}" for k, v in self.presets.items()) + "); each ends with a checkpoint, the held-out "
-            "mAPs and the drawn boxes in TensorBoard")
-        self.batch_help = "global batch of images (default: the preset's: " + ", ".join(
-            f"{k} {v['batch']}" for k, v in self.presets.items()) + ")"
+    evaluation = "the held-out mAPs and the drawn boxes in TensorBoard"
 
     def add_flags(self, g):
         g.add_argument("--num-images", type=int, default=None,

@@ -45,12 +45,10 @@ class Action(Recipe):
     default_data = "motion"
     steps_per_epoch = 500
     presets = {"tiny": dict(epochs=2, batch=32), "small": dict(epochs=10, batch=32), "paper": dict(epochs=30, batch=64)}
-    epochs_help = ("epochs (default: the preset's: tiny 2, small 10, paper 30); each ends with a checkpoint and the "
-                   "held-out clip and video accuracies")
+    evaluation = "the held-out clip and video accuracies"
     data_help = ("'motion' (the embedded videos: 8 classes told apart by motion only, generated from --seed), "
                  "'tfds:ucf101' (prepared in TFDS_DATA_DIR), or a UCF-101 folder (class folders of videos and "
                  "ucfTrainTestlist/) or an HMDB-51 folder (class folders and testTrainMulti_7030_splits/)")
-    batch_help = "global batch of clips (default: the preset's: tiny/small 32, paper 64)"
     learning_rate_help = ("learning rate (default: the preset's: Adam 3e-4 for tiny/small; SGD with momentum 0.9 at "
                           "1e-3 (Karpathy) or 1e-2 (two-stream) for paper)")
     batch_norm = True

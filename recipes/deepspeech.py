@@ -39,18 +39,17 @@ class DeepSpeech(Recipe):
     default_data = "espeak"
     steps_per_epoch = 500
     presets = {"tiny": dict(epochs=2, batch=16), "small": dict(epochs=10, batch=16), "paper": dict(epochs=20, batch=32)}
-    epochs_help = ("epochs (default: the preset's: tiny 2, small 10, paper 20); each ends with a checkpoint and the "
-                   "held-out CER and WER")
+    evaluation = "the held-out CER and WER"
     data_help = ("'espeak' (the embedded spoken corpus: sentences of a 287-word grammar spoken by espeak-ng in 12 "
                  "voices at random speeds and pitches, generated from --seed and cached in $SUITE_CACHE or "
                  "~/.cache/suite), 'tfds:librispeech' (prepared in TFDS_DATA_DIR), or a LibriSpeech folder "
                  "(train-clean-100/, dev-clean/, ...: FLAC and *.trans.txt) or an LJSpeech folder (metadata.csv "
                  "and wavs/)")
-    batch_help = "global batch of utterances (default: the preset's: tiny/small 16, paper 32)"
     learning_rate_help = ("Adam learning rate (default: the preset's: ds2 1e-3 tiny/small, ds1 2e-3 tiny/small, "
                           "3e-4 paper); gradients are clipped to norm 5")
     batch_norm = True
     unit = "audio_seconds"
+    batch_items = "utterances"
     group_title = "speech recognition"
 
     def add_flags(self, g):

@@ -77,7 +77,9 @@ class Recipe:
     ``name`` (the export name and default ``--logdir``), ``default_data``, ``data_help``,
     ``epochs_help``, ``steps_help``, ``batch_help``, ``steps_per_epoch`` (the flag's default; None:
     the config's), ``presets`` ({preset: {"epochs": E, "batch": B}} for models whose config
-    does not carry them), ``batch_norm`` (its models have batch normalisation: it takes
+    does not carry them; the ``--epochs`` and ``--batch-size`` help then lists them, ending with
+    ``evaluation``: what the end of an epoch shows, and ``batch_items``: what a batch holds, if not
+    ``unit``), ``batch_norm`` (its models have batch normalisation: it takes
     ``--sync-batch-norm``), ``learning_rate_help`` (it takes ``--learning-rate``), ``unit``
     (what ``items_per_step`` counts: the throughput is ``<unit>_per_second``).
     """
@@ -87,6 +89,8 @@ class Recipe:
     data_help = epochs_help = steps_help = batch_help = None
     steps_per_epoch = 100
     presets = {}
+    evaluation = "the held-out evaluation"
+    batch_items = None
     batch_norm = False
     learning_rate_help = None
     unit = "examples"
@@ -102,10 +106,20 @@ class Recipe:
     def check_flags(self, parser, args):
         """Refuses bad combinations of the recipe's own flags with ``parser.error``."""
 
+    def preset_defaults(self, key):
+        """'tiny 2, small 10, paper 30': ``presets``' values of ``key``, for a flag's help."""
+        return ", ".join(f"{preset} {values[key]}" for preset, values in self.presets.items())
+
     def parser(self):
+        epochs_help, batch_help = self.epochs_help, self.batch_help
+        if self.presets:
+            epochs_help = epochs_help or (f"epochs (default: the preset's: {self.preset_defaults('epochs')}); each "
+                                          f"ends with a checkpoint and {self.evaluation}")
+            batch_help = batch_help or f"global batch of {self.batch_items or self.unit} (default: the preset's: " \
+                                       f"{self.preset_defaults('batch')})"
         p = cli.core_parser(self.name, self.doc.strip().split("\n")[0], default_data=self.default_data,
-                            epochs_help=self.epochs_help, default_steps_per_epoch=self.steps_per_epoch,
-                            data_help=self.data_help, steps_help=self.steps_help, batch_help=self.batch_help)
+                            epochs_help=epochs_help, default_steps_per_epoch=self.steps_per_epoch,
+                            data_help=self.data_help, steps_help=self.steps_help, batch_help=batch_help)
         group = p.add_argument_group(self.group_title)
         if self.learning_rate_help:
             cli.add_learning_rate(group, self.learning_rate_help)
