@@ -95,6 +95,7 @@ def test_frechet_distance_closed_form():
         frechet_distance(np.zeros(2), np.eye(2), np.zeros(3), np.eye(3))
 
 
+@pytest.mark.slow  # a recipe run in a subprocess or a large weights file: CI only
 def test_inception_features_and_fid_from_a_weights_file(tmp_path):
     import keras
 

@@ -155,6 +155,7 @@ def test_wgan_resumes_with_the_same_settings_only(python, tmp_path):
     assert sorted(os.listdir(export_dir / "wgan")) == ["1"]
 
 
+@pytest.mark.slow  # a recipe run in a subprocess or a large weights file: CI only
 def test_fid_is_logged_with_inception_weights_from_a_file(python, tmp_path):
     """InceptionV3 with random weights stands in for the ImageNet file nobody can download here."""
     import keras

@@ -138,6 +138,7 @@ def test_tensorboard_has_the_promised_views(recipe, request):
     assert hparams["recipe"] == recipe and hparams["encoder.num_layers"] == 2
 
 
+@pytest.mark.slow  # a recipe run in a subprocess or a large weights file: CI only
 def test_mtdnn_refuses_to_resume_with_other_tasks(python, tmp_path):
     logdir, export_dir = tmp_path / "logs", tmp_path / "export"
     common = ["-m", "recipes.mtdnn", "--preset", "tiny", "--tasks", "sst,qnli", "--steps-per-epoch", "4",

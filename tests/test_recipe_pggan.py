@@ -68,6 +68,7 @@ def test_bad_input_is_a_clear_error_and_writes_nothing(tmp_path, args, message):
     assert_refused_cleanly([*TINY, *args], message, tmp_path)
 
 
+@pytest.mark.slow  # a recipe run in a subprocess or a large weights file: CI only
 def test_export_version_taken_is_refused_and_another_setting_cannot_resume(python, tmp_path):
     logdir, export_dir = tmp_path / "logs", tmp_path / "export"
     base = [*TINY, "--swd-images", "0", "--images-per-phase", "32", "--logdir", str(logdir),

@@ -320,6 +320,7 @@ def _free_ports(n):
     return ports
 
 
+@pytest.mark.slow  # a recipe run in a subprocess or a large weights file: CI only
 def test_two_worker_processes_end_identical_and_only_the_chief_writes(tmp_path):
     """MultiWorkerMirrored over two processes on localhost: PGGAN (its stages and moving average)
     then a supervised model (the task base; batch statistics over the global batch, so that the
