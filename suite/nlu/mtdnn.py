@@ -62,8 +62,10 @@ class MTDNNConfig:
 PRESETS = {
     # a from-scratch tiny encoder: a larger learning rate than fine-tuning BERT (at 1e-3 the
     # single-sentence tasks sit on a plateau for 2,000+ steps; 3e-3 leaves it within ~700); the
-    # cross-segment tasks (sts, qnli) start learning after ~1,000 steps of their own: 8,000 in all
-    "tiny": MTDNNConfig(bert.PRESETS["tiny"], batch_size=32, learning_rate=3e-3, epochs=4, steps_per_epoch=2000,
+    # cross-segment tasks (sts, qnli) match words across segments, which 4 heads of 16 dimensions learn
+    # sooner and more surely than tiny BERT's 2 of 32 at the same cost (8,000 steps: sts Pearson 0.55
+    # against 0.33, qnli MRR 0.71 against 0.67; sts alone: 0.27 against 0.06 after 1,000 steps)
+    "tiny": MTDNNConfig(dataclasses.replace(bert.PRESETS["tiny"], num_heads=4), batch_size=32, learning_rate=3e-3, epochs=4, steps_per_epoch=2000,
                         san_steps=3),
     "small": MTDNNConfig(bert.PRESETS["small"], batch_size=32, learning_rate=5e-4, epochs=5),
     # the paper: BERT-base, Adamax 5e-5, batch 32, 5 epochs, warm-up over 10% of the steps
