@@ -97,7 +97,7 @@ def main(argv=None):
         keras.utils.set_random_seed(0)
         model = Classifier(build())
         model.compile()
-        driver = Driver(tf.distribute.get_strategy(), model, lambda ctx: data(shape, args.batch), logdir=workdir,
+        driver = Driver(tf.distribute.get_strategy(), model, lambda ctx, start: data(shape, args.batch), logdir=workdir,
                         checkpoint_every=10**9, log_every=args.warmup, progress=False)
         driver.train([Stage("warm-up", args.warmup)])
         started = time.perf_counter()

@@ -56,11 +56,12 @@ class GANRecipe(Recipe):
         # --data checked (missing folder, no images, bad files) before anything is built or written
         images.image_source(run.args.data, run.config.resolution, run.args.seed, run.args.num_images)
 
-    def dataset(self, run, ctx):
+    def dataset(self, run, ctx, start):
         a = run.args
         return images.image_pipeline(a.data, run.config.resolution,
                                      ctx.get_per_replica_batch_size(self.images_per_step(run)), seed=a.seed,
-                                     num_images=a.num_images, shard=(ctx.num_input_pipelines, ctx.input_pipeline_id))
+                                     num_images=a.num_images, shard=(ctx.num_input_pipelines, ctx.input_pipeline_id),
+                                     start=start)
 
     def items_per_step(self, run, logs):
         return self.images_per_step(run)

@@ -117,10 +117,10 @@ class Action(Recipe):
         if run.config.uses_flow and run.chief:
             run.data[1].precompute_flow(progress=run.progress)
 
-    def dataset(self, run, ctx):
+    def dataset(self, run, ctx, start):
         ds = video.clip_dataset(run.data[0], run.config.clip_frames, ctx.get_per_replica_batch_size(run.batch),
                                 flow_frames(run.config), seed=run.args.seed,
-                                shard=(ctx.num_input_pipelines, ctx.input_pipeline_id))
+                                shard=(ctx.num_input_pipelines, ctx.input_pipeline_id), start=start)
         return ds if run.config.uses_flow else ds.map(lambda x, y: (x["frames"], y))
 
     # Evaluate: clip and video accuracy on the held-out videos, the confusion matrix

@@ -105,9 +105,9 @@ class MTDNN(Recipe):
     # Train: each step one task's batch, tasks drawn in proportion to their sizes
     def dataset_fns(self, run):
         def make(task):
-            return lambda ctx: glue.task_dataset(
+            return lambda ctx, start: glue.task_dataset(
                 run.data["train"][task], run.data["lexicon"].encode, ctx.get_per_replica_batch_size(run.batch),
-                seed=run.args.seed, shard=(ctx.num_input_pipelines, ctx.input_pipeline_id))
+                seed=run.args.seed, shard=(ctx.num_input_pipelines, ctx.input_pipeline_id), start=start)
 
         return {t: make(t) for t in run.data["tasks"]}
 

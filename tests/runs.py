@@ -23,8 +23,8 @@ RUNS = {
     # DS2 at batch 8, half its preset's: CER 0.86, 0.43, 0.30 after 125, 250, 375 steps, at half the cost
     "deepspeech_ds2": (["-m", "recipes.deepspeech", "--model", "ds2", *TINY, "--steps-per-epoch", "250",
                         "--batch-size", "8", "--beam-width", "4"], 250, 500),
-    # YOLO v1 from scratch learns slowly at first: mAP@0.5 0.06, 0.26 after 500, 1,000 straight steps (0.195
-    # killed and resumed at 500, which replays the data order; 0.46 after 1,500); at 2e-3 or 3e-3 it starts later
+    # YOLO v1 from scratch learns slowly at first: mAP@0.5 0.06, 0.26, 0.46 after 500, 1,000, 1,500 steps;
+    # at 2e-3 or 3e-3 it starts later
     "yolo": (["-m", "recipes.yolo", *TINY, "--steps-per-epoch", "500"], 500, 470),
     # DS1 at batch 8 too: CER 2.61 -> 0.35 in 250 steps (0.27 in 500; 0.20 at batch 16)
     "deepspeech_ds1": (["-m", "recipes.deepspeech", "--model", "ds1", *TINY, "--steps-per-epoch", "125",

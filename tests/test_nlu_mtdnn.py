@@ -173,7 +173,7 @@ class _Recorder(tf.Module):
 def test_driver_gives_each_step_one_tasks_batch(tmp_path):
     names = ["a", "b", "c"]
     schedule = mtdnn.task_schedule({"a": 1, "b": 2, "c": 3}, 60, seed=0)
-    fns = {t: (lambda ctx, v=float(i): tf.data.Dataset.from_tensors(tf.fill([4], v)).repeat())
+    fns = {t: (lambda ctx, start, v=float(i): tf.data.Dataset.from_tensors(tf.fill([4], v)).repeat())
            for i, t in enumerate(names)}
     driver = Driver(tf.distribute.get_strategy(), _Recorder(names), fns, logdir=str(tmp_path), log_every=1,
                     checkpoint_every=10**6, progress=False)
@@ -198,8 +198,8 @@ def test_a_step_updates_the_encoder_and_its_own_head_only(tmp_path):
         return {"token_ids": ids, "segment_ids": (np.arange(shape[-1]) >= 8).astype(np.int32) * np.ones_like(ids),
                 "padding_mask": np.ones_like(ids)}
 
-    fns = {"sst": lambda ctx: tf.data.Dataset.from_tensors((batch((8, 16)), np.ones(8, np.int32))).repeat(),
-           "nli": lambda ctx: tf.data.Dataset.from_tensors((batch((8, 16)), np.ones(8, np.int32))).repeat()}
+    fns = {"sst": lambda ctx, start: tf.data.Dataset.from_tensors((batch((8, 16)), np.ones(8, np.int32))).repeat(),
+           "nli": lambda ctx, start: tf.data.Dataset.from_tensors((batch((8, 16)), np.ones(8, np.int32))).repeat()}
 
     def snapshot(layer):
         return [v.numpy().copy() for v in layer.trainable_variables]

@@ -119,8 +119,8 @@ def _regression_data():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(256, 4)).astype("float32")
     y = (x @ np.array([1.0, -2.0, 0.5, 3.0], "float32")).astype("float32")
-    return lambda ctx: tf.data.Dataset.from_tensor_slices((x, y)).repeat().batch(
-        ctx.get_per_replica_batch_size(32), drop_remainder=True)
+    return lambda ctx, start: tf.data.Dataset.from_tensor_slices((x, y)).repeat().batch(
+        ctx.get_per_replica_batch_size(32), drop_remainder=True).skip(start)
 
 
 def test_a_task_giving_only_its_network_and_loss_trains_checkpoints_and_resumes(tmp_path):
@@ -160,6 +160,52 @@ def test_a_task_giving_only_its_network_and_loss_trains_checkpoints_and_resumes(
     # the weight decay is in the gradient, not in the logged loss
     test = again.test_step((tf.ones([2, 4]), tf.zeros([2])))
     assert set(test) == {"loss", "loss/squared"}
+
+
+class _Reader:
+    """A stand-in model whose step logs the first element of its batch (the data's position)."""
+
+    def checkpoint_objects(self):
+        return {}
+
+    def train_step(self, batch, step=None, task=None):
+        return {"first": batch[0]}
+
+
+def test_a_resumed_run_continues_each_datasets_order_where_the_checkpoint_left_it(tmp_path):
+    import tensorflow as tf
+
+    from suite.training import Driver, Stage, limit_stages
+
+    # position p of task k's stream holds 1000 k + p; a pipeline told to start at batch s skips s batches
+    def fns(log):
+        def make(name, k):
+            def fn(ctx, start):
+                log.append((name, start))
+                return tf.data.Dataset.range(10**6).map(lambda p: tf.cast(p + 1000 * k, tf.float32)).batch(
+                    ctx.get_per_replica_batch_size(2)).skip(start)
+            return fn
+        return {"a": make("a", 1), "b": make("b", 2)}
+
+    tasks = ["a", "b", "b", "a", "b"] * 6  # 30 steps: a takes 12, b 18
+    stages = [Stage("one", 10, task=lambda i: tasks[i]), Stage("two", 20, task=lambda i: tasks[10 + i])]
+
+    def run(logdir, cut=None):
+        log = []
+        driver = Driver(tf.distribute.get_strategy(), _Reader(), fns(log), logdir=str(logdir), log_every=1,
+                        checkpoint_every=7, progress=False)
+        driver.restore()
+        driver.train(limit_stages(stages, cut) if cut else stages)
+        return [(step, logs["first"]) for step, logs in driver.history], sorted(log)
+
+    straight, starts = run(tmp_path / "straight")
+    assert starts == [("a", 0), ("b", 0)]
+    assert [v for _, v in straight][:5] == [1000, 2000, 2002, 1002, 2004]
+    head, _ = run(tmp_path / "resumed", cut=17)  # checkpoints at 7, 10 (the stage's end), 14 and 17
+    tail, starts = run(tmp_path / "resumed")
+    # steps 1..17 took a at 0, 3, 5, 8, 10, 13, 15: 7 batches; b 10
+    assert starts == [("a", 7), ("b", 10)]
+    assert head + tail == straight
 
 
 def test_a_logged_value_is_its_mean_over_the_interval_and_a_task_over_its_own_steps():

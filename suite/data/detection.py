@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 
 from suite.data.errors import DataError
+from suite.data.order import epoch_order
 
 EMBEDDED = "shapes"
 SHAPES = ("ellipse", "rectangle", "triangle", "cross", "ring")
@@ -359,10 +360,11 @@ def pad_objects(boxes, classes, max_boxes):
     return out_boxes, out_classes
 
 
-def detection_dataset(dataset, batch_size, max_boxes, seed=0, training=True, shard=None, flip=True):
+def detection_dataset(dataset, batch_size, max_boxes, seed=0, training=True, shard=None, flip=True, start=0):
     """tf.data of ({"images": uint8 [B, S, S, 3], "boxes": [B, max_boxes, 4], "classes": [B, max_boxes]})
-    batches: random order, repeated, horizontally flipped with their boxes (``training``), or every
-    example once in order. Difficult objects are left out of training targets. ``shard`` = (count, index)."""
+    batches: random order, repeated, horizontally flipped with their boxes (``training``; from the
+    ``start``-th batch of that order), or every example once in order. Difficult objects are left out
+    of training targets. ``shard`` = (count, index)."""
     import keras
     import tensorflow as tf
 
@@ -376,16 +378,14 @@ def detection_dataset(dataset, batch_size, max_boxes, seed=0, training=True, sha
                  "classes": tf.TensorSpec([max_boxes], tf.int32)}
 
     def generate():
-        rng = np.random.default_rng([seed, 29, 0 if shard is None else shard[1]])
-        while True:
-            for i in (rng.permutation(indices) if training else indices):
-                image, boxes, classes, difficult = dataset.load(int(i))
-                if training:
-                    boxes, classes = boxes[~difficult], classes[~difficult]
-                b, c = pad_objects(boxes, classes, max_boxes)
-                yield {"images": image, "boxes": b, "classes": c}
-            if not training:
-                return
+        order = epoch_order(indices, [seed, 29, 0 if shard is None else shard[1]], start * batch_size) \
+            if training else ((0, i) for i in indices)
+        for _, i in order:
+            image, boxes, classes, difficult = dataset.load(int(i))
+            if training:
+                boxes, classes = boxes[~difficult], classes[~difficult]
+            b, c = pad_objects(boxes, classes, max_boxes)
+            yield {"images": image, "boxes": b, "classes": c}
 
     ds = tf.data.Dataset.from_generator(generate, output_signature=signature)
     ds = ds.batch(batch_size, drop_remainder=training)

@@ -298,8 +298,9 @@ def check_task(data, spec):
 
 
 # ------------------------------------------------------------------ tf.data
-def task_dataset(data, encode, batch_size, seed=0, repeat=True, shard=None):
-    """Batches of (inputs, targets) of one task for its MT-DNN head.
+def task_dataset(data, encode, batch_size, seed=0, repeat=True, shard=None, start=0):
+    """Batches of (inputs, targets) of one task for its MT-DNN head: shuffled and repeated (``repeat``,
+    from the ``start``-th batch of that seeded order), or every example once in order.
 
     ``encode(first, second)`` maps string tensors [n] to the encoder's inputs
     (a dict of [n, L] tensors). Ranking batches hold the candidate groups:
@@ -316,6 +317,7 @@ def task_dataset(data, encode, batch_size, seed=0, repeat=True, shard=None):
         ds = ds.shard(*shard)
     if repeat:
         ds = ds.shuffle(min(len(data), 50000), seed=seed, reshuffle_each_iteration=True).repeat()
+        ds = ds.skip(start * batch_size)
     group = spec.group_size
 
     def to_batch(b):

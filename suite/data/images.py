@@ -196,13 +196,13 @@ def to_uint8(images):
     return tf.cast(tf.round(tf.clip_by_value((tf.cast(images, tf.float32) + 1.0) * 127.5, 0.0, 255.0)), tf.uint8)
 
 
-def image_pipeline(data, resolution, batch_size, seed=0, num_images=10000, shard=None, cache=True):
+def image_pipeline(data, resolution, batch_size, seed=0, num_images=10000, shard=None, cache=True, start=0):
     """The training pipeline: float32 batches [batch_size, R, R, 3] in [-1, 1], endless.
 
     ``shard=(count, index)`` keeps one worker's share. Decoded uint8 images
     are cached in memory when ``cache`` (the embedded data and small folders),
     then shuffled, repeated, converted, batched (full batches only) and
-    prefetched.
+    prefetched, from the ``start``-th batch of that seeded order (a resumed run).
     """
     ds, count = image_source(data, resolution, seed, num_images)
     if shard is not None and shard[0] > 1:
@@ -210,7 +210,7 @@ def image_pipeline(data, resolution, batch_size, seed=0, num_images=10000, shard
     if cache:
         ds = ds.cache()
     ds = ds.shuffle(min(count or 10000, 10000), seed=seed, reshuffle_each_iteration=True).repeat()
-    ds = ds.map(to_float, num_parallel_calls=AUTOTUNE)
+    ds = ds.skip(start * batch_size).map(to_float, num_parallel_calls=AUTOTUNE)
     return ds.batch(batch_size, drop_remainder=True, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
 

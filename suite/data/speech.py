@@ -29,6 +29,7 @@ from typing import Callable
 import numpy as np
 
 from suite.data.errors import DataError
+from suite.data.order import epoch_order
 from suite.speech import text as T
 
 EMBEDDED = "espeak"
@@ -435,34 +436,26 @@ def speech_set(data, split, seed=0, count=None, max_words=10, cache=None, progre
     return out.subset(count) if count else out
 
 
-def speech_dataset(speech, batch_size, training=True, seed=0, shard=(1, 0), buckets=8, repeat=None):
+def speech_dataset(speech, batch_size, training=True, seed=0, shard=(1, 0), buckets=8, start=0):
     """Batches {'waveforms' float32 [B, T], 'lengths' int32 [B], 'labels' int32 [B, L],
     'label_lengths' int32 [B]} of utterances of similar length (``buckets`` length ranges at the
-    set's quantiles), shuffled and repeated for training, in order once otherwise."""
+    set's quantiles): for training, an endless stream in a new random order every epoch, from its
+    ``start * batch_size``-th utterance; otherwise every utterance once, in order."""
     import tensorflow as tf
 
     labels = [T.encode(t) for t in speech.texts]
     index = np.arange(len(speech))[shard[1]::shard[0]]
 
     def gen():
-        order = index
-        epoch = 0
-        while True:
-            if training:
-                order = np.random.default_rng([seed, shard[1], epoch]).permutation(index)
-            for i in order:
-                w = speech.load(int(i))
-                yield {"waveforms": w, "lengths": np.int32(len(w)), "labels": labels[i],
-                       "label_lengths": np.int32(len(labels[i]))}
-            epoch += 1
-            if not (training if repeat is None else repeat):
-                return
+        order = epoch_order(index, [seed, shard[1]], start * batch_size) if training else ((0, i) for i in index)
+        for _, i in order:
+            w = speech.load(int(i))
+            yield {"waveforms": w, "lengths": np.int32(len(w)), "labels": labels[i],
+                   "label_lengths": np.int32(len(labels[i]))}
 
     spec = {"waveforms": tf.TensorSpec([None], tf.float32), "lengths": tf.TensorSpec([], tf.int32),
             "labels": tf.TensorSpec([None], tf.int32), "label_lengths": tf.TensorSpec([], tf.int32)}
     ds = tf.data.Dataset.from_generator(gen, output_signature=spec)
-    if training:
-        ds = ds.shuffle(16 * batch_size, seed=seed)
     lengths = speech.lengths[index]
     bounds = sorted({int(b) for b in np.quantile(lengths, np.linspace(0, 1, buckets + 1)[1:-1])}) if buckets > 1 \
         and len(lengths) > batch_size else []

@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from suite.data.errors import DataError
+from suite.data.order import epoch_order
 
 EMBEDDED = "motion"
 MOTION_VERSION = 2  # of render_motion_video, in the flow-cache keys: flow cached from other pixels is not reused
@@ -506,9 +507,10 @@ def video_clips(videos, i, clip_frames, flow_frames=0, count=5):
     return {k: np.stack([c[k] for c in clips]) for k in clips[0]}
 
 
-def clip_dataset(videos, clip_frames, batch_size, flow_frames=0, seed=0, training=True, shard=None):
-    """tf.data of (clip inputs, label) batches: random clips of random videos, repeated (training),
-    or each video's middle clip once (``training=False``). ``shard`` = (count, index)."""
+def clip_dataset(videos, clip_frames, batch_size, flow_frames=0, seed=0, training=True, shard=None, start=0):
+    """tf.data of (clip inputs, label) batches: random clips of random videos, repeated (training; from
+    the ``start``-th batch of that order), or each video's middle clip once (``training=False``).
+    ``shard`` = (count, index)."""
     import tensorflow as tf
 
     indices = np.arange(len(videos))
@@ -519,17 +521,15 @@ def clip_dataset(videos, clip_frames, batch_size, flow_frames=0, seed=0, trainin
     first = clip_at(videos, int(indices[0]), 0, clip_frames, flow_frames)
     signature = ({k: tf.TensorSpec(v.shape, tf.uint8) for k, v in first.items()}, tf.TensorSpec([], tf.int32))
 
+    key = [seed, 13, 0 if shard is None else shard[1]]
+
     def generate():
-        rng = np.random.default_rng([seed, 13, 0 if shard is None else shard[1]])
-        while True:
-            order = rng.permutation(indices) if training else indices
-            for i in order:
-                n = videos.num_frames(int(i))
-                last = n - max(clip_frames, flow_frames + 1)
-                start = int(rng.integers(0, last + 1)) if training else last // 2
-                yield clip_at(videos, int(i), start, clip_frames, flow_frames), videos.labels[i]
-            if not training:
-                return
+        order = epoch_order(indices, key, start * batch_size) if training else ((0, i) for i in indices)
+        for epoch, i in order:
+            i = int(i)
+            last = videos.num_frames(i) - max(clip_frames, flow_frames + 1)
+            first = int(np.random.default_rng([*key, epoch, i]).integers(0, last + 1)) if training else last // 2
+            yield clip_at(videos, i, first, clip_frames, flow_frames), videos.labels[i]
 
     ds = tf.data.Dataset.from_generator(generate, output_signature=signature)
     return ds.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)

@@ -43,8 +43,9 @@ def mask_generator(lexicon, config):
         mask_token_rate=0.8, random_token_rate=0.1)
 
 
-def pretraining_dataset(lexicon, pairs, config, batch_size, seed=0, repeat=True, shard=None):
-    """Batches of (inputs, targets, sample weights) for ``build_pretraining_model``."""
+def pretraining_dataset(lexicon, pairs, config, batch_size, seed=0, repeat=True, shard=None, start=0):
+    """Batches of (inputs, targets, sample weights) for ``build_pretraining_model``: shuffled and
+    repeated (``repeat``, from the ``start``-th batch of that seeded order), or each pair once."""
     first, second, labels = (list(x) for x in zip(*pairs))
     ds = tf.data.Dataset.from_tensor_slices((first, second, np.asarray(labels, np.int32)))
     if shard is not None and shard[0] > 1:
@@ -52,6 +53,7 @@ def pretraining_dataset(lexicon, pairs, config, batch_size, seed=0, repeat=True,
     ds = ds.cache()
     if repeat:
         ds = ds.shuffle(min(len(pairs), 20000), seed=seed, reshuffle_each_iteration=True).repeat()
+        ds = ds.skip(start * batch_size)
     masker = mask_generator(lexicon, config)
 
     def encode(a, b, label):

@@ -172,10 +172,14 @@ def interval_means(outputs):
 class Driver:
     """Trains ``model`` on ``dataset_fn`` under ``strategy``; see the module doc.
 
-    ``dataset_fn(input_context)`` returns this input pipeline's dataset of
-    per-replica batches (``input_context.get_per_replica_batch_size``), sharded
-    by ``input_context.input_pipeline_id``. For multi-task training it is a
-    dict {task: dataset_fn}, and every stage says each step's task.
+    ``dataset_fn(input_context, start)`` returns this input pipeline's dataset
+    of per-replica batches (``input_context.get_per_replica_batch_size``),
+    sharded by ``input_context.input_pipeline_id``, beginning after the
+    ``start`` batches this pipeline delivered before the restored checkpoint
+    (0 on a first run): a resumed run continues the data order instead of
+    replaying it. For multi-task training it is a dict {task: dataset_fn}, and
+    every stage says each step's task. The datasets are made when ``train``
+    is first called, after ``restore``.
     """
 
     def __init__(self, strategy, model, dataset_fn, *, logdir, checkpoint_every=500, log_every=50,
@@ -194,8 +198,8 @@ class Driver:
         self._step_fns = {}  # one traced step per task (None: single-task training)
         self.logs = {}
         self.history = []  # (step, logs) at every logging interval
-        fns = dataset_fn if isinstance(dataset_fn, dict) else {None: dataset_fn}
-        self.iterators = {k: iter(strategy.distribute_datasets_from_function(fn)) for k, fn in fns.items()}
+        self.dataset_fns = dataset_fn if isinstance(dataset_fn, dict) else {None: dataset_fn}
+        self.iterators = None  # made by the first ``train``, from the restored step
         self._step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         objects = dict(model.checkpoint_objects()) if hasattr(model, "checkpoint_objects") else {
             "model": model, "optimizer": model.optimizer}
@@ -260,9 +264,38 @@ class Driver:
 
         return step_fn
 
+    # ------------------------------------------------------------ the data
+    def _steps_per_task(self, stages):
+        """How many of the global steps before ``self.step`` each task took (None: single-task)."""
+        counts = dict.fromkeys(self.dataset_fns, 0)
+        start = 0
+        for stage in stages:
+            taken = min(stage.steps, self.step - start)
+            if taken <= 0:
+                break
+            if stage.task is None:
+                counts[None] = counts.get(None, 0) + taken
+            else:
+                for i in range(taken):
+                    counts[stage.task(i)] = counts.get(stage.task(i), 0) + 1
+            start += stage.steps
+        return counts
+
+    def _make_iterators(self, stages):
+        counts = self._steps_per_task(stages)
+
+        def with_start(fn, steps):
+            # each step takes one per-replica batch from this pipeline for each of its replicas
+            return lambda ctx: fn(ctx, steps * ctx.num_replicas_in_sync // ctx.num_input_pipelines)
+
+        return {k: iter(self.strategy.distribute_datasets_from_function(with_start(fn, counts.get(k, 0))))
+                for k, fn in self.dataset_fns.items()}
+
     # ------------------------------------------------------------ the loop
     def train(self, stages):
         """Runs ``stages`` from the current global step; returns the last logs."""
+        if self.iterators is None:
+            self.iterators = self._make_iterators(stages)
         total = sum(s.steps for s in stages)
         start = 0
         resumed = self.step > 0

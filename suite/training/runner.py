@@ -177,13 +177,14 @@ class Recipe:
     def prepare(self, run):
         """Runs after the settings are recorded, before training (the first writes allowed)."""
 
-    def dataset(self, run, ctx):
-        """This input pipeline's dataset of per-replica batches (``ctx``: a tf.distribute.InputContext)."""
-        raise TypeError(f"{type(self).__name__} must define dataset(run, ctx)")
+    def dataset(self, run, ctx, start):
+        """This input pipeline's dataset of per-replica batches (``ctx``: a tf.distribute.InputContext),
+        from its ``start``-th batch (the batches it delivered before the restored checkpoint)."""
+        raise TypeError(f"{type(self).__name__} must define dataset(run, ctx, start)")
 
     def dataset_fns(self, run):
         """The driver's dataset function, or {task: function} for multi-task training."""
-        return lambda ctx: self.dataset(run, ctx)
+        return lambda ctx, start: self.dataset(run, ctx, start)
 
     def evaluator(self, run):
         return None

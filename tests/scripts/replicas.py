@@ -91,13 +91,13 @@ def global_batches(recipe, run, count):
     ctx = tf.distribute.InputContext(num_input_pipelines=1, input_pipeline_id=0, num_replicas_in_sync=1)
     fns = recipe.dataset_fns(run)
     fns = fns if isinstance(fns, dict) else {None: fns}
-    return {t: list(fn(ctx).take(count)) for t, fn in fns.items()}, size
+    return {t: list(fn(ctx, 0).take(count)) for t, fn in fns.items()}, size
 
 
 def replica_dataset_fns(batches, size):
     """Dataset functions dealing each global batch to the replicas in order (replica r: rows r*b ...)."""
     def make(items):
-        def fn(ctx):
+        def fn(ctx, start):
             per = ctx.get_per_replica_batch_size(size)
             ds = tf.data.Dataset.from_tensors(items[0])
             for item in items[1:]:  # global batches of speech differ in padded length: no stacking

@@ -1,0 +1,23 @@
+"""The order of an endless training stream, addressable by position.
+
+Epoch ``e`` visits the examples in the permutation drawn from ``(*key, e)``, so
+the stream's ``start``-th element is found without producing the ones before
+it: a run resumed from a checkpoint continues where it stopped instead of
+replaying its data from the beginning (the driver passes each pipeline the
+number of batches it delivered before the checkpoint).
+"""
+import numpy as np
+
+
+def epoch_order(indices, key, start=0):
+    """(epoch, index) pairs of the endless stream over ``indices`` from its ``start``-th element."""
+    indices = np.asarray(indices)
+    if not len(indices):
+        raise ValueError("an empty set has no order")
+    epoch, position = divmod(int(start), len(indices))
+    while True:
+        order = np.random.default_rng([*key, epoch]).permutation(indices)
+        for i in order[position:]:
+            yield epoch, int(i)
+        position = 0
+        epoch += 1
