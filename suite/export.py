@@ -21,6 +21,31 @@ class ExportError(ValueError):
     """An export target that cannot be written; the message names the path."""
 
 
+def _umask():
+    """The process's umask (read without changing it where /proc says it)."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+        return mask
+
+
+def _readable_by_others(path):
+    """Gives ``path`` (a file, or a directory and everything in it) the modes the umask gives new files
+    (0644 / 0755 under the usual 022): temporary files and directories are made 0600 / 0700, and a
+    TensorFlow Serving process running as another user could not read the export."""
+    mask = _umask()
+    if not os.path.isdir(path):
+        os.chmod(path, 0o666 & ~mask)
+        return
+    for root, dirs, files in os.walk(path):
+        os.chmod(root, 0o777 & ~mask)
+        for f in files:
+            os.chmod(os.path.join(root, f), 0o666 & ~mask)
+
+
 def versions(export_root, name):
     base = os.path.join(export_root, name)
     if not os.path.isdir(base):
@@ -74,6 +99,7 @@ def export_saved_model(name, export_root, endpoints, track, version=None):
         for sig, (fn, spec) in endpoints.items():
             archive.add_endpoint(sig, fn, input_signature=spec)
         archive.write_out(tmp, verbose=False)
+        _readable_by_others(tmp)
         while True:
             final = os.path.join(base, str(version))
             try:
@@ -109,5 +135,6 @@ def write_models_config(export_root):
     fd, tmp = tempfile.mkstemp(prefix=".models.config.", dir=export_root)
     with os.fdopen(fd, "w") as fh:
         fh.write("\n".join(lines) + "\n")
+    _readable_by_others(tmp)
     os.replace(tmp, path)
     return path

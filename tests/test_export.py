@@ -91,3 +91,19 @@ def test_a_version_taken_meanwhile_moves_to_the_next_free_one(tmp_path, monkeypa
     with pytest.raises(export.ExportError, match="5 already exists"):
         _export(tmp_path, version=5)
     assert not [n for n in os.listdir(tmp_path / "toy") if n.startswith(".tmp")]
+
+
+@pytest.mark.parametrize("umask, directory, file", [(0o022, 0o755, 0o644), (0o027, 0o750, 0o640)])
+def test_exports_get_the_modes_the_umask_gives(tmp_path, umask, directory, file):
+    """A TensorFlow Serving process running as another user must be able to read the export: the
+    temporary directory's 0700 and the temporary config's 0600 must not survive the rename."""
+    previous = os.umask(umask)
+    try:
+        path, _ = _export(tmp_path)
+    finally:
+        os.umask(previous)
+    for root, dirs, files in os.walk(path):
+        assert os.stat(root).st_mode & 0o777 == directory, root
+        for f in files:
+            assert os.stat(os.path.join(root, f)).st_mode & 0o777 == file, f
+    assert os.stat(tmp_path / export.CONFIG_NAME).st_mode & 0o777 == file
