@@ -133,6 +133,7 @@ def train_killed_and_resumed(args, logdir, export_dir, kill_at, timeout=1700, cw
                         env=extra)
     resumed = [line for line in second.stderr.splitlines() if line.startswith("Resumed from")]
     assert resumed, second.stderr[-3000:]
+    assert f"taking over the lock of process {proc.pid}" in second.stderr  # the killed run's
     return second, int(resumed[0].rsplit(" ", 1)[1])
 
 

@@ -107,6 +107,22 @@ def test_bad_input_is_a_clear_error_and_writes_nothing(tmp_path, args, message):
     assert_refused_cleanly([*[a.format(missing=tmp_path / "missing.h5") for a in args], *TINY], message, tmp_path)
 
 
+def test_a_log_directory_in_use_or_unwritable_is_refused_before_any_work(python, tmp_path):
+    from suite.training.lock import RunLock
+
+    logdir, export_dir = tmp_path / "logs", tmp_path / "export"
+    args = ["-m", "recipes.gan", *TINY, "--export-dir", str(export_dir)]
+    with RunLock(logdir):  # held by this process, as by a run still training
+        proc = python([*args, "--logdir", str(logdir)], check=False)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert f"is in use by process {os.getpid()}" in proc.stderr
+    assert not logdir.exists() and not export_dir.exists()  # the holder made it and left nothing in it
+    (tmp_path / "file").write_text("x")
+    proc = python([*args, "--logdir", str(tmp_path / "file" / "logs")], check=False)
+    assert proc.returncode == 2 and f"--logdir {tmp_path / 'file' / 'logs'}: {tmp_path / 'file'} is not a " \
+        "directory" in proc.stderr and not export_dir.exists()
+
+
 @pytest.fixture(scope="module")
 def dcgan_export(tmp_path_factory):
     from conftest import run_python

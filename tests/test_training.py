@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT, run_python
 from runs import REPLICA_GROUPS
 from suite.training import resolve_strategy
-from suite.training.cli import check_batch
+from suite.training.cli import check_batch, check_output_dir
 
 
 def test_unknown_strategy_is_refused():
@@ -206,6 +206,39 @@ def test_a_resumed_run_continues_each_datasets_order_where_the_checkpoint_left_i
     # steps 1..17 took a at 0, 3, 5, 8, 10, 13, 15: 7 batches; b 10
     assert starts == [("a", 7), ("b", 10)]
     assert head + tail == straight
+
+
+def test_a_log_directory_is_held_by_one_run_and_a_dead_runs_lock_is_taken_over(tmp_path, capsys):
+    from suite.training.lock import LOCK_NAME, RunLock
+
+    logdir = tmp_path / "logs"
+    with RunLock(logdir):
+        with pytest.raises(ValueError, match=f"--logdir {logdir} is in use by process {os.getpid()} on "):
+            RunLock(logdir).acquire()
+        (logdir / "run_config.json").write_text("{}")
+    assert (logdir / LOCK_NAME).read_text() == ""  # released
+    with RunLock(logdir):
+        pass
+    assert "taking over" not in capsys.readouterr().err
+    # a run killed with SIGKILL leaves its name in the file but no flock: the next run takes over
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (logdir / LOCK_NAME).write_text(json.dumps({"host": socket.gethostname(), "pid": int(dead.stdout)}))
+    with RunLock(logdir):
+        assert f"taking over the lock of process {int(dead.stdout)}" in capsys.readouterr().err
+    # a run refused before writing anything leaves no directory behind; an unwritable place is named
+    with RunLock(tmp_path / "fresh"):
+        pass
+    assert not (tmp_path / "fresh").exists()
+    with pytest.raises(ValueError, match="--logdir .*cannot write"):
+        RunLock(logdir / "run_config.json" / "x").acquire()
+
+
+def test_output_directories_are_checked_before_any_work(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match=r"--logdir .*/file/logs: .*/file is not a directory"):
+        check_output_dir("--logdir", str(tmp_path / "file" / "logs"))
+    check_output_dir("--export-dir", str(tmp_path / "new" / "deeper"))
+    assert not (tmp_path / "new").exists()
 
 
 def test_a_logged_value_is_its_mean_over_the_interval_and_a_task_over_its_own_steps():

@@ -76,6 +76,19 @@ def check_positive(parser, args, *names):
             parser.error(f"--{n.replace('_', '-')} must be a positive integer, got {v}")
 
 
+def check_output_dir(flag, path):
+    """Refuses, with a ValueError naming ``flag``, an output directory that could not be created or
+    written (a file on its path, or no write permission on its nearest existing ancestor), before any
+    work is done; creates nothing."""
+    probe = os.path.abspath(path)
+    while not os.path.exists(probe) and os.path.dirname(probe) != probe:
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        raise ValueError(f"{flag} {path}: {probe} is not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag} {path}: {probe} is not writable")
+
+
 def check_batch(batch_size, replicas, multiple_of=1, what="--batch-size"):
     """Raises ValueError unless the global batch splits evenly into replica batches of a usable size."""
     if batch_size % replicas:

@@ -10,10 +10,13 @@ preset and flags), ``load_data``, ``build`` (the compiled model), ``settings``
    refuse bad ones (``error: ...``, exit status 2) before TensorFlow loads;
 2. start-up: ``--virtual-cpus``, the ``--strategy`` (before any other
    TensorFlow op), the ``--mixed-precision`` policy;
-3. the config, the global batch checked against the replicas, a taken
-   ``--version`` refused; the data loaded and checked (bad files named)
-   -- all before anything is built or written;
-4. the model built under the strategy scope from ``--seed``; the settings
+3. the config, the global batch checked against the replicas, an
+   unwritable ``--logdir`` or ``--export-dir`` and a taken ``--version``
+   refused; the data loaded and checked (bad files named) -- all before
+   anything is built or written;
+4. the log directory locked (``suite.training.lock``: a second run on it is
+   refused, naming the first; a lock left by a killed run is taken over);
+   the model built under the strategy scope from ``--seed``; the settings
    recorded in ``--logdir`` (a resumed log directory with other settings is
    refused); the settings as TensorBoard hyper-parameters (HParams);
 5. the driver: the last checkpoint restored, or the untrained model
@@ -249,9 +252,11 @@ def start(recipe, args):
     run_.config = recipe.configure(run_)
     run_.batch, run_.epochs, run_.steps = recipe.schedule(run_)
     cli.check_batch(run_.batch, run_.replicas, recipe.batch_multiple(run_))
-    if chief:  # a taken --version (or an unwritable --export-dir) is refused before training
+    if chief:  # an unwritable --logdir or --export-dir, or a taken --version, is refused before any work
         from suite import export
 
+        cli.check_output_dir("--logdir", args.logdir)
+        cli.check_output_dir("--export-dir", args.export_dir)
         export.resolve_version(args.export_dir, run_.name, args.version)
     run_.data = recipe.load_data(run_)
     return run_
@@ -306,14 +311,24 @@ def throughput(recipe, run_, history, first):
 
 def run(recipe, args):
     """Runs ``recipe`` with parsed ``args`` (see the module docstring); returns (result, model)."""
+    from suite.training.lock import RunLock
+
     run_ = start(recipe, args)
+    if not run_.chief:
+        return _train_and_export(recipe, run_)
+    with RunLock(args.logdir):  # one run per log directory: a second one is refused, naming the holder
+        return _train_and_export(recipe, run_)
+
+
+def _train_and_export(recipe, run_):
+    args = run_.args
     build(recipe, run_)
 
     from suite import export
     from suite.training.driver import Driver, check_run_config
 
     settings = recipe.settings(run_)
-    check_run_config(args.logdir, settings, run_.chief)  # the first write to --logdir
+    check_run_config(args.logdir, settings, run_.chief)  # the first write to --logdir (but its lock)
     recipe.prepare(run_)
     run_.evaluator = recipe.evaluator(run_)
     steps = run_.steps
