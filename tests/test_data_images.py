@@ -91,11 +91,38 @@ def test_folder_errors_name_the_problem(tmp_path):
     fake = tmp_path / "fake"
     fake.mkdir()
     (fake / "photo.jpg").write_text("this is not a jpeg")
-    with pytest.raises(DataError, match="photo.jpg: not a JPEG or PNG"):
+    with pytest.raises(DataError, match="photo.jpg: not a JPEG, PNG"):
         list_image_files(str(fake))
     (fake / "photo.jpg").write_bytes(b"")
     with pytest.raises(DataError, match="photo.jpg: empty"):
         list_image_files(str(fake))
+
+
+@pytest.mark.parametrize("kind", ["JPEG", "PNG", "BMP"])
+def test_truncated_and_overwritten_image_files_are_named_before_training(tmp_path, kind):
+    import io
+
+    from suite.data.files import image_kind
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(buffer, kind)
+    whole = buffer.getvalue()
+    path = tmp_path / "a.img"
+    path.write_bytes(whole)
+    assert image_kind(path) == kind
+    path.write_bytes(whole[:len(whole) // 2])
+    with pytest.raises(DataError, match=f"a.img: truncated"):
+        image_kind(path)
+    path.write_bytes(whole[:8] + np.random.default_rng(1).bytes(len(whole) - 8))  # a header over random bytes
+    if kind != "BMP":  # (a BMP's header is its whole check)
+        with pytest.raises(DataError, match=f"a.img: truncated or corrupt {kind}"):
+            image_kind(path)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "good.png").write_bytes(whole if kind == "PNG" else b"")
+    (folder / "cut.png").write_bytes(whole[:100])
+    with pytest.raises(DataError, match="cut.png: (truncated|not a JPEG or PNG)"):
+        list_image_files(str(folder))
 
 
 def test_tfds_grayscale_becomes_rgb():

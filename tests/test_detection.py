@@ -271,6 +271,18 @@ def test_voc_reader(tmp_path):
     assert [data.VOC_CLASSES[c] for c in classes] == ["dog", "person"] and list(difficult) == [False, True]
 
 
+def test_voc_image_of_random_bytes_or_truncated_is_named_before_training(tmp_path):
+    _write_voc(str(tmp_path), [("dog", 0, (1, 1, 20, 15))])
+    jpeg = tmp_path / "JPEGImages" / "000001.jpg"
+    whole = jpeg.read_bytes()
+    jpeg.write_bytes(np.random.default_rng(0).bytes(len(whole)))
+    with pytest.raises(DataError, match=r"JPEGImages/000001\.jpg: not a JPEG, PNG or BMP file"):
+        data.detection_set(str(tmp_path), "train", size=32)
+    jpeg.write_bytes(whole[:len(whole) // 2])
+    with pytest.raises(DataError, match=r"JPEGImages/000001\.jpg: truncated or corrupt JPEG"):
+        data.detection_set(str(tmp_path), "train", size=32)
+
+
 def test_voc_box_outside_the_image_names_the_file(tmp_path):
     _write_voc(str(tmp_path), [("dog", 0, (1, 1, 45, 15))])  # xmax 45 > width 40
     with pytest.raises(DataError, match=r"000001\.xml.*outside the 40x30 image"):

@@ -78,6 +78,18 @@ def test_next_sentence_pairs_are_half_true():
         pretraining.next_sentence_pairs(docs[:1])
 
 
+def test_documents_file_errors_and_a_small_held_out_set(lexicon, tmp_path):
+    from suite.data.errors import DataError
+
+    with pytest.raises(DataError, match=f"--data {tmp_path}: a directory"):
+        nlu.read_documents(str(tmp_path))
+    # a held-out set smaller than one batch is still one (partial) batch, never an empty dataset
+    config = bert.get_config("tiny")
+    pairs = pretraining.next_sentence_pairs(nlu.documents(3, seed=1))
+    batches = list(pretraining.pretraining_dataset(lexicon, pairs, config, 128, repeat=False))
+    assert len(batches) == 1 and batches[0][1]["nsp"].shape[0] == len(pairs) < 128
+
+
 def test_masking_rates(lexicon):
     config = bert.get_config("tiny", max_predictions=16)
     docs = nlu.documents(400, seed=3)

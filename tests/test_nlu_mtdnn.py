@@ -78,6 +78,10 @@ def test_glue_bad_files_name_the_file_and_line(tmp_path):
         glue.load_task(str(tmp_path), "wnli")
     with pytest.raises(DataError, match=r"QQP/train.tsv: no such file"):
         glue.load_task(str(tmp_path), "qqp")
+    (tmp_path / "CoLA").mkdir()
+    (tmp_path / "CoLA" / "train.tsv").write_bytes(b"gj1\tok\t1\n" * 3 + b"\xff\xfe random bytes\n")
+    with pytest.raises(DataError, match=r"CoLA/train.tsv:4: not UTF-8 text \(byte 0xff at offset 27\)"):
+        glue.load_task(str(tmp_path), "cola")
     with pytest.raises(DataError, match="not a GLUE task"):
         glue.load_task(str(tmp_path), "squad")
     with pytest.raises(DataError, match="no such folder"):

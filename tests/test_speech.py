@@ -219,8 +219,22 @@ def test_ljspeech_reader_resamples_averages_channels_and_counts_skips(tmp_path):
         ["LJ000.wav"]  # LJ002's transcript is outside the vocabulary
 
 
+def _truncated_wav():
+    import io
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(16000)
+        f.writeframes(np.zeros(4000, "<i2").tobytes())
+    return buffer.getvalue()[:5000]  # its header still declares 4,000 samples
+
+
 @pytest.mark.parametrize("content, message", [(b"", "empty audio file"), (b"RIFF\x00garbage" * 3, "not a readable WAV"),
-                                              (None, "no such audio file")])
+                                              (None, "no such audio file"),
+                                              (_truncated_wav(), "truncated WAV file .5000 bytes; its header "
+                                                                 "declares 4000 samples")])
 def test_bad_audio_files_are_named(tmp_path, content, message):
     write_ljspeech(str(tmp_path), [("LJ000", "fine", _tone(300.0, 0.2, 16000)), ("LJ001", "bad", content)])
     with pytest.raises(DataError, match=message) as e:

@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 
 from suite.data.errors import DataError
+from suite.data.files import image_kind
 from suite.data.order import epoch_order
 
 EMBEDDED = "shapes"
@@ -209,8 +210,8 @@ def parse_voc_annotation(path):
 
 def voc_set(root, split="train", size=96, check=True):
     """A PASCAL VOC folder (``Annotations/*.xml``, ``JPEGImages/``, ``ImageSets/Main/<split>.txt``;
-    VOCdevkit/VOC2007 and the like). Every annotation is parsed and every image checked to exist
-    before training."""
+    VOCdevkit/VOC2007 and the like). Every annotation is parsed and every image checked to exist and
+    be a whole image file (``suite.data.files``) before training."""
     list_file = os.path.join(root, "ImageSets", "Main", f"{split}.txt")
     if not os.path.isfile(list_file):
         raise DataError(f"--data {root}: no {list_file} (a VOC folder has ImageSets/Main/<split>.txt)")
@@ -227,6 +228,8 @@ def voc_set(root, split="train", size=96, check=True):
         image = os.path.join(root, "JPEGImages", filename)
         if check and not os.path.isfile(image):
             raise DataError(f"{xml}: its image {image} does not exist")
+        if check:
+            image_kind(image)
         parsed.append((image, objects))
     names = sorted({o[0] for _, objs in parsed for o in objs})
     class_names = VOC_CLASSES if set(names) <= set(VOC_CLASSES) else tuple(names)
@@ -281,6 +284,8 @@ def coco_set(root, split="train", size=96, check=True):
         path = os.path.join(image_dir, im["file_name"])
         if check and not os.path.isfile(path):
             raise DataError(f"{json_path}: image {im['file_name']} (id {image_id}) does not exist in {image_dir}")
+        if check:
+            image_kind(path)
         objs = objects[image_id]
         records.append((path, np.array([o[0] for o in objs], np.float32).reshape(-1, 4),
                         np.array([o[1] for o in objs], np.int32), np.zeros(len(objs), bool)))

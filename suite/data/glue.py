@@ -22,6 +22,7 @@ left out. Groups are padded with empty candidates that a mask excludes.
 import collections
 import csv
 import dataclasses
+import io
 import os
 
 import numpy as np
@@ -150,40 +151,47 @@ def read_glue_tsv(path, name):
         raise DataError(f"{path}: no such file (GLUE task {name} expects {layout.folder}/train.tsv and "
                         f"{layout.folder}/{layout.dev_file})")
     rows = []
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        columns = layout.columns
-        if layout.header:
-            header = next(reader, None)
-            if header is None:
-                raise DataError(f"{path}: empty file")
-            missing = [c for c in columns if c is not None and c not in header]
-            if missing:
-                raise DataError(f"{path}:1: missing column(s) {missing} (header: {header})")
-            columns = tuple(None if c is None else header.index(c) for c in columns)
-        width = max(c for c in columns if c is not None) + 1
-        for record in reader:
-            line = reader.line_num
-            if not record or record == [""]:
-                continue
-            if len(record) < width:
-                raise DataError(f"{path}:{line}: {len(record)} column(s), task {name} needs at least {width}")
-            first = record[columns[0]]
-            second = None if columns[1] is None else record[columns[1]]
-            raw = record[columns[2]].strip()
-            if spec.kind == "similarity":
-                try:
-                    label = float(raw)
-                except ValueError:
-                    raise DataError(f"{path}:{line}: score {raw!r} is not a number") from None
-                low, high = spec.score_range
-                if not low <= label <= high:
-                    raise DataError(f"{path}:{line}: score {label} outside [{low}, {high}]")
-            else:
-                if raw not in labels:
-                    raise DataError(f"{path}:{line}: label {raw!r} is not one of {list(labels)}")
-                label = labels.index(raw)
-            rows.append((first, second, label))
+    with open(path, "rb") as f:
+        raw_bytes = f.read()
+    try:
+        text = raw_bytes.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw_bytes[:e.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: not UTF-8 text (byte {raw_bytes[e.start]:#04x} at offset "
+                        f"{e.start})") from None
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE)
+    columns = layout.columns
+    if layout.header:
+        header = next(reader, None)
+        if header is None:
+            raise DataError(f"{path}: empty file")
+        missing = [c for c in columns if c is not None and c not in header]
+        if missing:
+            raise DataError(f"{path}:1: missing column(s) {missing} (header: {header})")
+        columns = tuple(None if c is None else header.index(c) for c in columns)
+    width = max(c for c in columns if c is not None) + 1
+    for record in reader:
+        line = reader.line_num
+        if not record or record == [""]:
+            continue
+        if len(record) < width:
+            raise DataError(f"{path}:{line}: {len(record)} column(s), task {name} needs at least {width}")
+        first = record[columns[0]]
+        second = None if columns[1] is None else record[columns[1]]
+        raw = record[columns[2]].strip()
+        if spec.kind == "similarity":
+            try:
+                label = float(raw)
+            except ValueError:
+                raise DataError(f"{path}:{line}: score {raw!r} is not a number") from None
+            low, high = spec.score_range
+            if not low <= label <= high:
+                raise DataError(f"{path}:{line}: score {label} outside [{low}, {high}]")
+        else:
+            if raw not in labels:
+                raise DataError(f"{path}:{line}: label {raw!r} is not one of {list(labels)}")
+            label = labels.index(raw)
+        rows.append((first, second, label))
     if not rows:
         raise DataError(f"{path}: no examples")
     return rows

@@ -11,11 +11,11 @@ import pathlib
 import tensorflow as tf
 
 from suite.data.errors import DataError
+from suite.data.files import image_kind
 
 AUTOTUNE = tf.data.AUTOTUNE
 EMBEDDED = "shapes"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-_MAGIC = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG"}
 
 
 def check_resolution(resolution, minimum=4):
@@ -100,10 +100,11 @@ def shapes_images(resolution, num_images, seed):
 
 # ---------------------------------------------------------------- folder reader
 def list_image_files(path):
-    """All JPEG/PNG files under ``path`` (recursive, sorted), each checked by its header.
+    """All JPEG/PNG files under ``path`` (recursive, sorted), each checked by its header and end
+    marker (``suite.data.files``).
 
     Raises DataError naming the path when it is missing, holds no image, or
-    when a file with an image suffix is empty or not a JPEG/PNG.
+    when a file with an image suffix is empty, truncated or not a JPEG/PNG.
     """
     root = pathlib.Path(path)
     if not root.exists():
@@ -115,11 +116,8 @@ def list_image_files(path):
         others = sum(1 for p in root.rglob("*") if p.is_file())
         raise DataError(f"--data {path}: no JPEG or PNG images found ({others} other file(s))")
     for f in files:
-        with open(f, "rb") as fh:
-            head = fh.read(8)
-        if not any(head.startswith(m) for m in _MAGIC):
-            what = "empty" if not head else "not a JPEG or PNG file (bad header)"
-            raise DataError(f"{f}: {what}")
+        if image_kind(f) not in ("JPEG", "PNG"):
+            raise DataError(f"{f}: not a JPEG or PNG file")
     return [str(f) for f in files]
 
 

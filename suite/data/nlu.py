@@ -288,6 +288,9 @@ def read_documents(path):
 
     from suite.data.errors import DataError
 
+    if os.path.isdir(path):
+        raise DataError(f"--data {path}: a directory (expected 'nlu' or a text file: one sentence per line, "
+                        "an empty line between documents)")
     if not os.path.isfile(path):
         raise DataError(f"--data {path}: no such file (expected 'nlu' or a text file: one sentence per line, "
                         "an empty line between documents)")

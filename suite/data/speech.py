@@ -232,13 +232,17 @@ def _check_audio_file(path):
         return rate, samples
     try:
         with wave.open(path, "rb") as f:
-            rate, samples, width = f.getframerate(), f.getnframes(), f.getsampwidth()
+            rate, samples, width, channels = f.getframerate(), f.getnframes(), f.getsampwidth(), f.getnchannels()
     except (wave.Error, EOFError, struct.error) as e:
         raise DataError(f"{path}: not a readable WAV file ({e})") from None
     if width not in (1, 2, 4) or rate == 0:
         raise DataError(f"{path}: unsupported WAV format ({8 * width}-bit, {rate} Hz)")
     if samples == 0:
         raise DataError(f"{path}: WAV file without samples")
+    needed = samples * width * channels + 44  # the samples its header declares, after the smallest header
+    if size < needed:
+        raise DataError(f"{path}: truncated WAV file ({size} bytes; its header declares {samples} samples, "
+                        f"at least {needed} bytes)")
     return rate, samples
 
 

@@ -64,7 +64,8 @@ def pretraining_dataset(lexicon, pairs, config, batch_size, seed=0, repeat=True,
         weights = {"mlm": tf.cast(masked["mask_weights"], tf.float32), "nsp": tf.ones_like(label, tf.float32)}
         return inputs, targets, weights
 
-    ds = ds.batch(batch_size, drop_remainder=True).map(encode, num_parallel_calls=tf.data.AUTOTUNE)
+    # training: full batches only; once over (held out): the last batch too, so a small set is never empty
+    ds = ds.batch(batch_size, drop_remainder=repeat).map(encode, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
