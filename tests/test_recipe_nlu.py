@@ -22,14 +22,18 @@ def test_help_documents_every_flag(python, recipe, own):
 
 def serve(path, calls, cwd):
     """Calls signatures of an export in a TensorFlow-only process; ``calls``: [(signature, {input: [strings]})]
-    -> [{output: value as a list}]."""
+    -> [{output: value as a list}, or {"error": the message of a refused call}]."""
     script = (
         "import json, sys, tensorflow as tf\n"
         f"m = tf.saved_model.load({str(path)!r})\n"
         f"calls = json.loads({json.dumps(json.dumps(calls))})\n"
         "out = []\n"
         "for sig, kwargs in calls:\n"
-        "    res = m.signatures[sig](**{k: tf.constant(v) for k, v in kwargs.items()})\n"
+        "    try:\n"
+        "        res = m.signatures[sig](**{k: tf.constant(v, tf.string) for k, v in kwargs.items()})\n"
+        "    except tf.errors.InvalidArgumentError as e:\n"
+        "        out.append({'error': e.message})\n"
+        "        continue\n"
         "    out.append({k: (v.numpy().astype(str) if v.dtype == tf.string else v.numpy()).tolist()\n"
         "                for k, v in res.items()})\n"
         "assert not [k for k in sys.modules if k.startswith(('suite', 'recipes', 'keras_hub', 'tensorflow_text'))]\n"
@@ -70,13 +74,22 @@ def test_bert_pretraining_learns_and_resumed_after_kill(bert_run):
 @pytest.mark.slow
 @pytest.mark.trained("bert")
 def test_bert_export_embeds_raw_strings(bert_run, tmp_path):
-    (single, pair), = [serve(bert_run.export, [("serving_default", {"text": ["bob threw the cup", "", LONG]}),
-                                               ("pair", {"text_a": ["who has it"], "text_b": ["alice has it"]})],
-                             tmp_path)]
+    single, pair, *edges, mismatched = serve(
+        bert_run.export, [("serving_default", {"text": ["bob threw the cup", "", LONG]}),
+                          ("pair", {"text_a": ["who has it"], "text_b": ["alice has it"]}),
+                          # what a client may well send alone: nothing to tokenize, or nothing at all
+                          ("serving_default", {"text": [""]}), ("serving_default", {"text": ["  \t "]}),
+                          ("serving_default", {"text": ["x" * 10000]}), ("serving_default", {"text": []}),
+                          ("pair", {"text_a": ["", ""], "text_b": ["", ""]}),
+                          ("pair", {"text_a": ["who", "what"], "text_b": ["alice"]})], tmp_path)
     assert len(single["pooled_output"]) == 3 and len(single["pooled_output"][0]) == 64
     assert len(single["sequence_output"][2]) == 48 and sum(single["padding_mask"][2]) == 48  # truncated
     assert sum(single["padding_mask"][1]) == 2  # an empty string is [CLS] [SEP]
     assert len(pair["pooled_output"]) == 1
+    empty, blank, long_word, none, empty_pair = edges
+    assert [sum(x["padding_mask"][0]) for x in (empty, blank, long_word)] == [2, 2, 3]  # a long word: one [UNK]
+    assert none["pooled_output"] == [] and sum(empty_pair["padding_mask"][1]) == 3
+    assert "text_a and text_b must hold the same number of strings" in mismatched["error"]
 
 
 @pytest.mark.slow
@@ -114,8 +127,11 @@ def test_mtdnn_export_answers_every_task_from_raw_strings(mtdnn_run, tmp_path):
              ("serving_default", {"sentence": ["alice gave the red ball to bob"]}),  # the first task: cola
              ("nli", {"sentence1": ["bob gave the cup to alice"], "sentence2": ["alice did not get the cup"]}),
              ("sts", {"sentence1": ["bob gave the cup to alice", ""], "sentence2": ["alice gave the cup to bob", LONG]}),
-             ("qnli", {"question": ["who gave the cup to alice"] * 2, "candidate": ["bob gave the cup to alice", ""]})]
-    sst, cola, nli, sts, qnli = serve(mtdnn_run.export, calls, tmp_path)
+             ("qnli", {"question": ["who gave the cup to alice"] * 2, "candidate": ["bob gave the cup to alice", ""]}),
+             ("sst", {"sentence": []}), ("sts", {"sentence1": ["a", "b"], "sentence2": ["c"]})]
+    sst, cola, nli, sts, qnli, none, mismatched = serve(mtdnn_run.export, calls, tmp_path)
+    assert none == {"label": [], "label_id": [], "probabilities": []}
+    assert "sentence1 and sentence2 must hold the same number of strings" in mismatched["error"]
     assert len(sst["label"]) == 3 and set(sst["label"]) <= {"negative", "positive"}
     assert cola["label"][0] in ("acceptable", "unacceptable")
     assert abs(sum(sst["probabilities"][2]) - 1.0) < 1e-4

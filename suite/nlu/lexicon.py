@@ -145,11 +145,12 @@ class Lexicon:
             done = done | (take & tf.equal(pos, chars))
             return i + 1, pos, done, unk, pieces, valid
 
+        # at least one step, so that the arrays are never empty (no words, or only empty or over-long ones)
         _, _, done, unk, pieces, valid = tf.while_loop(
-            lambda i, pos, done, unk, *_: tf.reduce_any(~done & ~unk), step,
+            lambda i, pos, done, unk, *_: tf.equal(i, 0) | tf.reduce_any(~done & ~unk), step,
             (tf.constant(0), pos, done, unk, pieces, valid))
-        pieces = tf.transpose(tf.reshape(pieces.stack(), [-1, count]))
-        valid = tf.transpose(tf.reshape(valid.stack(), [-1, count]))
+        pieces = tf.transpose(pieces.stack())  # [W, steps]
+        valid = tf.transpose(valid.stack())
         # a word with no full segmentation is one [UNK] (what was matched of it is dropped)
         pieces = tf.concat([tf.fill([count, 1], self.unk_id), pieces], axis=1)
         valid = tf.concat([unk[:, tf.newaxis], valid & ~unk[:, tf.newaxis]], axis=1)

@@ -1,7 +1,8 @@
 """Serving signatures of the NLU models: raw strings in, tokenization and packing inside the graph
 (core TensorFlow ops only, see ``suite.nlu.lexicon``), so a TensorFlow-only process or TensorFlow
-Serving answers them. Strings longer than the sequence length are truncated, empty strings are
-valid input.
+Serving answers them. Strings longer than the sequence length are truncated; empty and blank strings,
+words longer than WordPiece's 100 characters (one [UNK]) and a batch of none are valid input; the two
+inputs of a pair must hold as many strings.
 """
 import tensorflow as tf
 
@@ -17,6 +18,13 @@ def _strings(*names):
     return [tf.TensorSpec([None], tf.string, name=n) for n in names]
 
 
+def _encode_pair(lexicon, a, b, names):
+    """The packed pair, refused (InvalidArgumentError naming both inputs) unless they hold as many strings."""
+    with tf.control_dependencies([tf.debugging.assert_equal(
+            tf.size(a), tf.size(b), message=f"{names[0]} and {names[1]} must hold the same number of strings")]):
+        return lexicon.encode(tf.identity(a), tf.identity(b))
+
+
 def text_embedder_endpoints(lexicon, backbone):
     """The pre-trained encoder as a text embedder: ``serving_default(text)`` and ``pair(text_a, text_b)``
     -> ``pooled_output`` [N, H], ``sequence_output`` [N, L, H] and ``padding_mask`` [N, L]."""
@@ -30,7 +38,7 @@ def text_embedder_endpoints(lexicon, backbone):
         return run(lexicon.encode(text))
 
     def embed_pair(text_a, text_b):
-        return run(lexicon.encode(text_a, text_b))
+        return run(_encode_pair(lexicon, text_a, text_b, ("text_a", "text_b")))
 
     return {"serving_default": (embed, _strings("text")), "pair": (embed_pair, _strings("text_a", "text_b"))}
 
@@ -71,16 +79,16 @@ def _task_endpoint(lexicon, model, name, spec):
         return single, _strings("sentence")
     if spec.kind == "pairwise":
         def pairwise(sentence1, sentence2):
-            return classify(lexicon.encode(sentence1, sentence2))
+            return classify(_encode_pair(lexicon, sentence1, sentence2, ("sentence1", "sentence2")))
 
         return pairwise, _strings("sentence1", "sentence2")
     if spec.kind == "similarity":
         def similarity(sentence1, sentence2):
-            return score(lexicon.encode(sentence1, sentence2))
+            return score(_encode_pair(lexicon, sentence1, sentence2, ("sentence1", "sentence2")))
 
         return similarity, _strings("sentence1", "sentence2")
 
     def relevance(question, candidate):
-        return score(lexicon.encode(question, candidate))
+        return score(_encode_pair(lexicon, question, candidate, ("question", "candidate")))
 
     return relevance, _strings("question", "candidate")
