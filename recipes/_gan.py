@@ -84,14 +84,16 @@ class GANRecipe(Recipe):
         return run.model.sampler
 
     def serving(self, run):
-        """``serving_default``: ``latents`` float32 [N, latent_dim] -> ``images`` uint8 [N, R, R, C]."""
+        """``serving_default``: ``latents`` float32 [N, latent_dim] -> ``images`` uint8 [N, R, R, C]; NaN or
+        infinite latents are refused (InvalidArgumentError), not drawn as blank images."""
         import tensorflow as tf
 
         generator = self.generator(run)
 
         @tf.function
         def serve(latents):
-            return {"images": images.to_uint8(generator(latents, training=False))}
+            with tf.control_dependencies([tf.debugging.assert_all_finite(latents, "latents must be finite")]):
+                return {"images": images.to_uint8(generator(tf.identity(latents), training=False))}
 
         spec = [tf.TensorSpec([None, run.model.latent_dim], tf.float32, name="latents")]
         return {"serving_default": (serve, spec)}, [generator]

@@ -21,6 +21,20 @@ class ExportError(ValueError):
     """An export target that cannot be written; the message names the path."""
 
 
+def answer_empty_batch(fn, *inputs):
+    """``fn(*inputs)``, whose outputs are per example, answered for a batch of none too: the model runs
+    on one blank example instead (zeros, every empty dimension made 1) and none of its outputs is kept,
+    so an empty request gets empty outputs of the right shapes, not a shape error deep in the model."""
+    import tensorflow as tf
+
+    n = tf.shape(inputs[0])[0]
+
+    def at_least_one(x):
+        return tf.cond(n > 0, lambda: x, lambda: tf.zeros(tf.maximum(tf.shape(x), 1), x.dtype))
+
+    return tf.nest.map_structure(lambda v: v[:n], fn(*[at_least_one(x) for x in inputs]))
+
+
 def _umask():
     """The process's umask (read without changing it where /proc says it)."""
     try:

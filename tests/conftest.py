@@ -67,6 +67,27 @@ def assert_refused_cleanly(args, message, tmp_path):
     assert not export_dir.exists() and not logdir.exists()
 
 
+def serve_cases(path, cases, cwd):
+    """Calls an export's signatures in a process that imports TensorFlow only; ``cases``: [(signature,
+    {input: a TensorFlow expression})] -> per case {output: its shape}, or {"error": the message} of an
+    InvalidArgumentError (a request the export refuses)."""
+    script = (
+        "import json, sys, tensorflow as tf\n"
+        f"m = tf.saved_model.load({str(path)!r})\n"
+        "out = []\n"
+        f"for sig, inputs in json.loads({json.dumps(json.dumps(cases))}):\n"
+        "    try:\n"
+        "        res = m.signatures[sig](**{k: eval(v) for k, v in inputs.items()})\n"
+        "        out.append({k: v.shape.as_list() for k, v in res.items()})\n"
+        "    except tf.errors.InvalidArgumentError as e:\n"
+        "        out.append({'error': e.message})\n"
+        "assert not [k for k in sys.modules if k.startswith(('suite', 'recipes'))]\n"
+        "print('SERVED' + json.dumps(out))\n"
+    )
+    out = run_python(["-c", script], cwd=str(cwd)).stdout
+    return json.loads([line for line in out.splitlines() if line.startswith("SERVED")][-1][len("SERVED"):])
+
+
 def serve_random_uint8(path, inputs, cwd):
     """Calls an export's serving_default with random uint8 tensors of the given shapes
     ({name: shape}) in a process that imports TensorFlow only (no suite or recipes module may be

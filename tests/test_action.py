@@ -191,6 +191,28 @@ def test_train_step_lowers_the_loss_on_a_fixed_batch():
     assert float(last["loss"]) < 0.7 * float(first["loss"])
 
 
+def test_serving_refuses_clips_of_another_shape_naming_the_input():
+    """TensorFlow Serving feeds tensors without checking them against the signature's shapes: the graph
+    checks what the model needs (traced here with every dimension free, as such a server feeds it)."""
+    config = models.get_config("two_stream", "tiny", num_classes=3)
+    serve, _ = training.serving_endpoints(models.build_model(config), config, ["a", "b", "c"])["serving_default"]
+    free = tf.function(serve.python_function, input_signature=[tf.TensorSpec([None] * 5, tf.uint8),
+                                                               tf.TensorSpec([None] * 4, tf.uint8)])
+
+    def call(frames, flow):
+        return free(tf.zeros(frames, tf.uint8), tf.zeros(flow, tf.uint8))
+
+    assert call([2, 1, 40, 30, 3], [2, 24, 24, 20])["probabilities"].shape == (2, 3)
+    assert call([0, 1, 0, 0, 3], [0, 0, 0, 20])["probabilities"].shape == (0, 3)  # a batch of none
+    for frames, flow, message in (([1, 2, 32, 32, 3], [1, 32, 32, 20], "frames must hold 1 frames per clip"),
+                                  ([1, 1, 32, 32, 4], [1, 32, 32, 20], "frames must be RGB"),
+                                  ([1, 1, 0, 32, 3], [1, 32, 32, 20], "frames must have a height and a width"),
+                                  ([1, 1, 32, 32, 3], [1, 32, 32, 18], "flow must hold 20 channels"),
+                                  ([2, 1, 32, 32, 3], [1, 32, 32, 20], "frames and flow must hold as many clips")):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            call(frames, flow)
+
+
 # ------------------------------------------------------------------ metrics
 def test_top_k_and_confusion_matrix_on_hand_made_values():
     probs = np.array([[0.1, 0.6, 0.3], [0.5, 0.2, 0.3], [0.2, 0.3, 0.5], [0.4, 0.35, 0.25]])

@@ -3,7 +3,7 @@ after their first epoch and resumed) feeds the learning, export, serving and Ten
 bad input is refused before anything is written."""
 import pytest
 
-from conftest import assert_refused_cleanly, learned, readme_figure, serve_random_uint8, tensorboard_tags
+from conftest import assert_refused_cleanly, learned, readme_figure, serve_cases, serve_random_uint8, tensorboard_tags
 from runs import RUNS, flag
 
 CORE = ("--data", "--preset", "--epochs", "--steps-per-epoch", "--batch-size", "--strategy", "--mixed-precision",
@@ -51,6 +51,9 @@ def test_export_classifies_clips_of_any_frame_size(tiny):
     if model == "slow":  # T = 10 frames, two sizes resized in the graph
         _check_outputs(serve_random_uint8(run.export, {"frames": [2, 10, 32, 32, 3]}, run.export_dir), 2)
         _check_outputs(serve_random_uint8(run.export, {"frames": [1, 10, 48, 40, 3]}, run.export_dir), 1)
+        none, = serve_cases(run.export, [("serving_default", {"frames": "tf.zeros([0, 10, 0, 0, 3], tf.uint8)"})],
+                            run.export_dir)  # a batch of none: empty outputs of the right shapes
+        assert none == {"probabilities": [0, 8], "class_id": [0], "label": [0]}
     else:
         for n, h, w in ((2, 32, 32), (1, 64, 48)):
             _check_outputs(serve_random_uint8(run.export, {"frames": [n, 1, h, w, 3], "flow": [n, h, w, 20]},

@@ -3,8 +3,8 @@ first epoch and resumed) feeds the learning, export, serving and TensorBoard che
 data and other settings before writing anything."""
 import pytest
 
-from conftest import (assert_refused_cleanly, learned, loss_curve, readme_figure, result_json, serve_random_uint8,
-                      tensorboard_tags)
+from conftest import (assert_refused_cleanly, learned, loss_curve, readme_figure, result_json, serve_cases,
+                      serve_random_uint8, tensorboard_tags)
 from runs import RUNS
 from test_detection import _write_coco, _write_voc
 
@@ -57,6 +57,9 @@ def test_export_detects_in_images_of_any_size(tiny):
     _, run = tiny
     for size in ((2, 96, 96, 3), (1, 120, 80, 3)):  # resized in the graph
         _check_detections(serve_random_uint8(run.export, {"images": list(size)}, run.export_dir), size[0])
+    none, = serve_cases(run.export, [("serving_default", {"images": "tf.zeros([0, 96, 96, 3], tf.uint8)"})],
+                        run.export_dir)  # a batch of none: empty outputs of the right shapes
+    assert none["detection_boxes"][0] == 0 and none["detection_boxes"][2] == 4 and none["num_detections"] == [0]
 
 
 @pytest.mark.slow

@@ -6,7 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from conftest import assert_refused_cleanly, learned, readme_figure, result_json, serve_generator, tensorboard_tags
+from conftest import (assert_refused_cleanly, learned, readme_figure, result_json, serve_cases, serve_generator,
+                      tensorboard_tags)
 from runs import RUNS, flag
 
 TINY = ["--preset", "tiny", "--no-progress", "--swd-images", "256"]
@@ -56,6 +57,9 @@ def test_tiny_run_exports_a_servable_generator(variant):
     assert run.export == str(run.export_dir / name / "1")
     assert f"name: '{name}'" in (run.export_dir / "models.config").read_text()
     assert serve_generator(run.export, 32, 5, run.export_dir) == (5, 16, 16, 3)
+    nan, none = serve_cases(run.export, [("serving_default", {"latents": "tf.fill([2, 32], float('nan'))"}),
+                                         ("serving_default", {"latents": "tf.zeros([0, 32])"})], run.export_dir)
+    assert "latents must be finite" in nan["error"] and none == {"images": [0, 16, 16, 3]}
 
 
 @pytest.mark.slow

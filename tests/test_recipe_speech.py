@@ -7,7 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from conftest import assert_refused_cleanly, learned, loss_curve, readme_figure, result_json, run_python, tensorboard_tags
+from conftest import (assert_refused_cleanly, learned, loss_curve, readme_figure, result_json, run_python, serve_cases,
+                      tensorboard_tags)
 from runs import RUNS, flag
 from test_speech import write_ljspeech
 
@@ -110,6 +111,13 @@ def test_export_transcribes_a_waveform_and_any_wav_in_tensorflow_only(trained, t
     assert abs(served["sums"] - 1) < 1e-3
     assert error_rates([served["waveform"][0]], [text])[0] < 0.5, (served, text)
     assert error_rates([served["wav"][0]], [text])[0] < 0.5, (served, text)  # 22.05 kHz stereo, resampled
+    # lengths that do not describe the waveforms are refused, naming them
+    waves = "tf.zeros([2, 1600])"
+    cases = [("serving_default", {"waveforms": waves, "lengths": lengths}) for lengths in
+             ("tf.constant([1600, 1601])", "tf.constant([1600, 0])", "tf.constant([1600])")]
+    too_long, empty, one = serve_cases(run.export, cases, tmp_path)
+    assert "lengths must be at most the waveforms' padded length T" in too_long["error"]
+    assert "lengths must be > 0" in empty["error"] and "one length per waveform" in one["error"]
 
 
 @pytest.mark.slow

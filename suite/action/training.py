@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from suite.action.models import build_model
+from suite.export import answer_empty_batch
 from suite.training.evaluator import Evaluator
 from suite.training.task import SupervisedTask
 
@@ -134,7 +135,8 @@ def serving_endpoints(net, config, class_names):
     """``serving_default``: ``frames`` uint8 [N, T, H, W, 3] (any H, W; resized in the graph; T =
     ``config.clip_frames``), two-stream also ``flow`` uint8 [N, H', W', 2L] (quantised as
     ``suite.data.video.quantize_flow``; resized with its displacements rescaled) -> ``probabilities``
-    [N, classes], ``class_id`` [N] and ``label`` [N] (the top class)."""
+    [N, classes], ``class_id`` [N] and ``label`` [N] (the top class). Inputs of another shape are
+    refused with an InvalidArgumentError naming them; a batch of none gets empty outputs."""
     size = config.image_size
     names = tf.constant(list(class_names))
     t = config.clip_frames
@@ -156,18 +158,41 @@ def serving_endpoints(net, config, class_names):
         class_id = tf.argmax(probs, -1, output_type=tf.int32)
         return {"probabilities": probs, "class_id": class_id, "label": tf.gather(names, class_id)}
 
+    def checked(frames, flow=None):
+        """The inputs, once their shapes are what the model takes (else InvalidArgumentError naming them)."""
+        shape = tf.shape(frames)
+        checks = [tf.debugging.assert_equal(shape[1], t, message=f"frames must hold {t} frames per clip: "
+                                                                 f"[N, {t}, H, W, 3]"),
+                  tf.debugging.assert_equal(shape[4], 3, message="frames must be RGB: [N, T, H, W, 3]"),
+                  tf.debugging.assert_positive(tf.where(shape[0] > 0, shape[2:4], 1),
+                                               message="frames must have a height and a width")]
+        if flow is not None:
+            channels = 2 * config.flow_frames
+            checks += [tf.debugging.assert_equal(tf.shape(flow)[3], channels,
+                                                 message=f"flow must hold {channels} channels [N, H, W, {channels}]"),
+                       tf.debugging.assert_equal(tf.shape(flow)[0], shape[0],
+                                                 message="frames and flow must hold as many clips")]
+        with tf.control_dependencies(checks):
+            return tf.identity(frames) if flow is None else (tf.identity(frames), tf.identity(flow))
+
     frames_spec = tf.TensorSpec([None, t, None, None, 3], tf.uint8, name="frames")
     if config.uses_flow:
-        @tf.function
-        def serve(frames, flow):
+        def two_stream(frames, flow):
             probs = net({"frames": resize_frames(frames), "flow": resize_flow(flow)}, training=False)
             return outputs(probs["probabilities"])
+
+        @tf.function
+        def serve(frames, flow):
+            return answer_empty_batch(two_stream, *checked(frames, flow))
 
         flow_spec = tf.TensorSpec([None, None, None, 2 * config.flow_frames], tf.uint8, name="flow")
         return {"serving_default": (serve, [frames_spec, flow_spec])}
 
+    def one_stream(frames):
+        return outputs(net(resize_frames(frames), training=False)["probabilities"])
+
     @tf.function
     def serve_frames(frames):
-        return outputs(net(resize_frames(frames), training=False)["probabilities"])
+        return answer_empty_batch(one_stream, checked(frames))
 
     return {"serving_default": (serve_frames, [frames_spec])}

@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from suite.detection.metrics import detection_scores
+from suite.export import answer_empty_batch
 from suite.training.evaluator import Evaluator
 
 
@@ -83,17 +84,20 @@ def serving_endpoints(detector, class_names):
     (normalised ymin, xmin, ymax, xmax: the same for the original image, since the resize
     stretches), ``detection_scores`` [N, D], ``detection_classes`` [N, D] (float, 1-based: index
     into the class list + 1), ``num_detections`` [N] (float); plus ``detection_class_names``
-    [N, D] strings."""
+    [N, D] strings. A batch of none gets empty outputs."""
     size = detector.config.image_size
     names = tf.constant([str(n) for n in class_names])
 
-    @tf.function
-    def serve(images):
+    def detect(images):
         x = tf.image.resize(tf.cast(images, tf.float32), [size, size], antialias=True)
         out = detector.detect(tf.clip_by_value(x, 0.0, 255.0))
         classes = tf.cast(out["detection_classes"], tf.int32)
         return {"detection_boxes": out["detection_boxes"], "detection_scores": out["detection_scores"],
                 "detection_classes": tf.cast(classes + 1, tf.float32), "num_detections": out["num_detections"],
                 "detection_class_names": tf.gather(names, classes)}
+
+    @tf.function
+    def serve(images):
+        return answer_empty_batch(detect, images)
 
     return {"serving_default": (serve, [tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")])}

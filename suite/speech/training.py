@@ -175,7 +175,8 @@ def serving_endpoints(model, beam_width=0):
     """``serving_default``: ``waveforms`` float32 [N, T] at 16 kHz (padded) and ``lengths`` int32
     [N] -> ``transcripts`` string [N] and ``log_probabilities`` float32 [N, frames, 29] (the
     characters of ``suite.speech.text.CHARACTERS`` then the blank) with ``frames`` int32 [N];
-    ``transcribe_wav``: ``wav`` string [N] (WAV files' bytes, any rate, mono or stereo) -> the same."""
+    ``transcribe_wav``: ``wav`` string [N] (WAV files' bytes, any rate, mono or stereo) -> the same.
+    Lengths outside (0, T], or not one per waveform, are refused with an InvalidArgumentError naming them."""
     rate = model.config.sample_rate
 
     def outputs(waveforms, lengths):
@@ -187,7 +188,13 @@ def serving_endpoints(model, beam_width=0):
 
     @tf.function
     def serve(waveforms, lengths):
-        return outputs(waveforms, lengths)
+        checks = [tf.debugging.assert_equal(tf.size(lengths), tf.shape(waveforms)[0],
+                                            message="lengths must hold one length per waveform"),
+                  tf.debugging.assert_positive(lengths, message="lengths must be > 0"),
+                  tf.debugging.assert_less_equal(lengths, tf.shape(waveforms)[1],
+                                                 message="lengths must be at most the waveforms' padded length T")]
+        with tf.control_dependencies(checks):
+            return outputs(tf.identity(waveforms), tf.identity(lengths))
 
     @tf.function
     def serve_wav(wav):
