@@ -7,11 +7,14 @@ from suite.training.runner import Recipe, lazy
 images = lazy("suite.data.images")
 callbacks = lazy("suite.gan.callbacks")
 metrics = lazy("suite.gan.metrics")
+serving = lazy("suite.gan.serving")
 
 EXPORT_DOC = """
 The export ``saved_models/{name}/<version>/`` has a ``serving_default``
 signature taking ``latents`` float32 [N, latent_dim] and returning ``images``
-uint8 [N, R, R, 3]; ``python -m recipes.gan_sample`` draws a grid from it.
+uint8 [N, R, R, 3], and a ``generate`` signature taking ``count`` int32 and
+``seed`` int64 (standard-normal latents drawn in the graph; the same seed, the
+same images); ``python -m recipes.gan_sample`` draws a grid from it.
 """
 
 
@@ -84,16 +87,5 @@ class GANRecipe(Recipe):
         return run.model.sampler
 
     def serving(self, run):
-        """``serving_default``: ``latents`` float32 [N, latent_dim] -> ``images`` uint8 [N, R, R, C]; NaN or
-        infinite latents are refused (InvalidArgumentError), not drawn as blank images."""
-        import tensorflow as tf
-
         generator = self.generator(run)
-
-        @tf.function
-        def serve(latents):
-            with tf.control_dependencies([tf.debugging.assert_all_finite(latents, "latents must be finite")]):
-                return {"images": images.to_uint8(generator(tf.identity(latents), training=False))}
-
-        spec = [tf.TensorSpec([None, run.model.latent_dim], tf.float32, name="latents")]
-        return {"serving_default": (serve, spec)}, [generator]
+        return serving.generator_endpoints(generator, run.model.latent_dim), [generator]

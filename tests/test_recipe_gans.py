@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from conftest import (assert_refused_cleanly, learned, readme_figure, result_json, serve_cases, serve_generator,
-                      tensorboard_tags)
+from conftest import (assert_refused_cleanly, learned, readme_figure, result_json, run_python, serve_cases,
+                      serve_generator, tensorboard_tags)
 from runs import RUNS, flag
 
 TINY = ["--preset", "tiny", "--no-progress", "--swd-images", "256"]
@@ -57,9 +57,20 @@ def test_tiny_run_exports_a_servable_generator(variant):
     assert run.export == str(run.export_dir / name / "1")
     assert f"name: '{name}'" in (run.export_dir / "models.config").read_text()
     assert serve_generator(run.export, 32, 5, run.export_dir) == (5, 16, 16, 3)
-    nan, none = serve_cases(run.export, [("serving_default", {"latents": "tf.fill([2, 32], float('nan'))"}),
-                                         ("serving_default", {"latents": "tf.zeros([0, 32])"})], run.export_dir)
+    nan, none, negative = serve_cases(
+        run.export, [("serving_default", {"latents": "tf.fill([2, 32], float('nan'))"}),
+                     ("serving_default", {"latents": "tf.zeros([0, 32])"}),
+                     ("generate", {"count": "tf.constant(-1)", "seed": "tf.constant(7, tf.int64)"})], run.export_dir)
     assert "latents must be finite" in nan["error"] and none == {"images": [0, 16, 16, 3]}
+    assert "count must be >= 0" in negative["error"]
+    # samples by count and seed: the client needs no random numbers, and a seed always draws the same images
+    script = ("import tensorflow as tf\n"
+              f"g = tf.saved_model.load({run.export!r}).signatures['generate']\n"
+              "a, b, c = (g(count=tf.constant(n), seed=tf.constant(s, tf.int64))['images'] for n, s in ((3, 7), (3, 7), (3, 8)))\n"
+              "assert a.shape == (3, 16, 16, 3) and a.dtype == tf.uint8, a.shape\n"
+              "assert bool(tf.reduce_all(a == b)) and not bool(tf.reduce_all(a == c))\n"
+              "print('GENERATED')\n")
+    assert "GENERATED" in run_python(["-c", script], cwd=str(run.export_dir)).stdout
 
 
 @pytest.mark.slow
@@ -129,8 +140,6 @@ def test_a_log_directory_in_use_or_unwritable_is_refused_before_any_work(python,
 
 @pytest.fixture(scope="module")
 def dcgan_export(tmp_path_factory):
-    from conftest import run_python
-
     root = tmp_path_factory.mktemp("dcgan")
     out = run_python(["-m", "recipes.dcgan", *TINY, "--swd-images", "0", "--epochs", "1", "--steps-per-epoch", "3",
                       "--logdir", str(root / "logs"), "--export-dir", str(root / "export")])
