@@ -1,9 +1,12 @@
 """recipes.faster_rcnn and recipes.yolo end to end: one tiny run each (killed with SIGKILL after its
 first epoch and resumed) feeds the learning, export, serving and TensorBoard checks; runs refuse bad
 data and other settings before writing anything."""
+import json
+
+import numpy as np
 import pytest
 
-from conftest import (assert_refused_cleanly, learned, loss_curve, readme_figure, result_json, serve_cases,
+from conftest import (assert_refused_cleanly, learned, loss_curve, readme_figure, result_json, run_python, serve_cases,
                       serve_random_uint8, tensorboard_tags)
 from runs import RUNS
 from test_detection import _write_coco, _write_voc
@@ -57,9 +60,49 @@ def test_export_detects_in_images_of_any_size(tiny):
     _, run = tiny
     for size in ((2, 96, 96, 3), (1, 120, 80, 3)):  # resized in the graph
         _check_detections(serve_random_uint8(run.export, {"images": list(size)}, run.export_dir), size[0])
-    none, = serve_cases(run.export, [("serving_default", {"images": "tf.zeros([0, 96, 96, 3], tf.uint8)"})],
-                        run.export_dir)  # a batch of none: empty outputs of the right shapes
+    none, bytes_none, not_image = serve_cases(
+        run.export, [("serving_default", {"images": "tf.zeros([0, 96, 96, 3], tf.uint8)"}),
+                     ("image_bytes", {"image_bytes": "tf.zeros([0], tf.string)"}),
+                     ("image_bytes", {"image_bytes": "tf.constant([b'GIF89a', b'<html>'])"})], run.export_dir)
+    # a batch of none: empty outputs of the right shapes; a string that is no image: named
     assert none["detection_boxes"][0] == 0 and none["detection_boxes"][2] == 4 and none["num_detections"] == [0]
+    assert bytes_none["detection_boxes_pixels"][0] == 0
+    assert "image_bytes element 1 is not a JPEG, PNG, GIF or BMP image" in not_image["error"]
+
+
+@pytest.mark.slow
+def test_export_detects_in_encoded_images_of_three_sizes_in_one_batch(tiny, tmp_path):
+    """What a client holds: JPEG and PNG files, grey, RGB and RGBA, each of its own size."""
+    import io
+
+    from PIL import Image
+
+    from suite.data.detection import render_scene
+
+    _, run = tiny
+    paths = []
+    for i, (mode, fmt, (w, h)) in enumerate((("RGB", "JPEG", (96, 96)), ("L", "PNG", (160, 120)),
+                                             ("RGBA", "PNG", (64, 100)))):
+        scene = render_scene(np.random.default_rng(i), 96)[0]
+        buffer = io.BytesIO()
+        Image.fromarray(scene).resize((w, h)).convert(mode).save(buffer, fmt)
+        paths.append(str(tmp_path / f"{i}.{fmt.lower()}"))
+        with open(paths[-1], "wb") as f:
+            f.write(buffer.getvalue())
+    script = ("import json, sys, tensorflow as tf\n"
+              f"m = tf.saved_model.load({run.export!r})\n"
+              f"data = tf.constant([open(p, 'rb').read() for p in {paths!r}])\n"
+              "out = m.signatures['image_bytes'](image_bytes=data)\n"
+              "assert not [k for k in sys.modules if k.startswith(('suite', 'recipes'))]\n"
+              "print('SERVED' + json.dumps({k: (v.numpy().astype(str) if v.dtype == tf.string else v.numpy()).tolist()\n"
+              "                             for k, v in out.items()}))\n")
+    out = json.loads(run_python(["-c", script], cwd=str(tmp_path)).stdout.split("SERVED")[-1])
+    _check_detections(out, 3)
+    assert sum(out["num_detections"]) > 0
+    for i, (h, w) in enumerate(((96, 96), (120, 160), (100, 64))):  # boxes in each image's own pixels
+        k = int(out["num_detections"][i])
+        np.testing.assert_allclose(out["detection_boxes_pixels"][i][:k],
+                                   np.array(out["detection_boxes"][i][:k]).reshape(-1, 4) * [h, w, h, w], rtol=1e-5)
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from suite.detection.metrics import detection_scores
+from suite.data.files import MAGIC
 from suite.export import answer_empty_batch
 from suite.training.evaluator import Evaluator
 
@@ -84,13 +85,17 @@ def serving_endpoints(detector, class_names):
     (normalised ymin, xmin, ymax, xmax: the same for the original image, since the resize
     stretches), ``detection_scores`` [N, D], ``detection_classes`` [N, D] (float, 1-based: index
     into the class list + 1), ``num_detections`` [N] (float); plus ``detection_class_names``
-    [N, D] strings. A batch of none gets empty outputs."""
+    [N, D] strings. ``image_bytes``: ``image_bytes`` string [N] of encoded images (JPEG, PNG, GIF
+    or BMP; grey, RGB or RGBA; a different size each) -> the same, and ``detection_boxes_pixels``
+    [N, D, 4] in each image's own pixels. A batch of none gets empty outputs."""
     size = detector.config.image_size
     names = tf.constant([str(n) for n in class_names])
 
-    def detect(images):
-        x = tf.image.resize(tf.cast(images, tf.float32), [size, size], antialias=True)
-        out = detector.detect(tf.clip_by_value(x, 0.0, 255.0))
+    def resized(images):
+        return tf.clip_by_value(tf.image.resize(tf.cast(images, tf.float32), [size, size], antialias=True), 0.0, 255.0)
+
+    def detect(x):
+        out = detector.detect(x)
         classes = tf.cast(out["detection_classes"], tf.int32)
         return {"detection_boxes": out["detection_boxes"], "detection_scores": out["detection_scores"],
                 "detection_classes": tf.cast(classes + 1, tf.float32), "num_detections": out["num_detections"],
@@ -98,6 +103,24 @@ def serving_endpoints(detector, class_names):
 
     @tf.function
     def serve(images):
-        return answer_empty_batch(detect, images)
+        return answer_empty_batch(lambda x: detect(resized(x)), images)
 
-    return {"serving_default": (serve, [tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")])}
+    def decode(i, data):
+        known = tf.reduce_any([tf.equal(tf.strings.substr(data, 0, len(m)), m) for m in (*MAGIC, b"GIF8")])
+        with tf.control_dependencies([tf.debugging.Assert(known, [tf.strings.format(
+                "image_bytes element {} is not a JPEG, PNG, GIF or BMP image", i)])]):
+            image = tf.io.decode_image(data, channels=3, expand_animations=False)
+        return resized(image[tf.newaxis])[0], tf.shape(image)[:2]
+
+    @tf.function
+    def serve_bytes(image_bytes):
+        n = tf.shape(image_bytes)[0]
+        x, sizes = tf.map_fn(lambda i: decode(i, image_bytes[i]), tf.range(n),
+                             fn_output_signature=(tf.TensorSpec([size, size, 3], tf.float32),
+                                                  tf.TensorSpec([2], tf.int32)))
+        out = answer_empty_batch(detect, x)
+        pixels = tf.cast(tf.tile(sizes, [1, 2]), tf.float32)[:, tf.newaxis, :]  # (H, W, H, W) per image
+        return {**out, "detection_boxes_pixels": out["detection_boxes"] * pixels}
+
+    return {"serving_default": (serve, [tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")]),
+            "image_bytes": (serve_bytes, [tf.TensorSpec([None], tf.string, name="image_bytes")])}
