@@ -10,7 +10,7 @@ import pytest
 from conftest import (assert_refused_cleanly, learned, loss_curve, readme_figure, result_json, run_python, serve_cases,
                       tensorboard_tags)
 from runs import RUNS, flag
-from test_speech import write_ljspeech
+from test_speech import wav_bytes, write_ljspeech
 
 CORE = ("--data", "--preset", "--epochs", "--steps-per-epoch", "--batch-size", "--strategy", "--mixed-precision",
         "--jit-compile", "--logdir", "--export-dir", "--version", "--seed", "--learning-rate", "--sync-batch-norm")
@@ -93,6 +93,7 @@ def test_tiny_run_learns_the_embedded_corpus_and_resumed_after_kill(tiny):
 @pytest.mark.trained("deepspeech_ds2")
 def test_export_transcribes_a_waveform_and_any_wav_in_tensorflow_only(trained, tmp_path):
     """DS2's export (DS1's has the same signatures, built by the same code)."""
+    from suite.data.speech import read_audio, resample
     from suite.speech.training import error_rates
 
     run = trained.get("deepspeech_ds2")
@@ -111,12 +112,28 @@ def test_export_transcribes_a_waveform_and_any_wav_in_tensorflow_only(trained, t
     assert abs(served["sums"] - 1) < 1e-3
     assert error_rates([served["waveform"][0]], [text])[0] < 0.5, (served, text)
     assert error_rates([served["wav"][0]], [text])[0] < 0.5, (served, text)  # 22.05 kHz stereo, resampled
+    # every sample format a WAV writer may use, at 44.1 kHz in stereo, in one batch: transcribed alike
+    audio = read_audio(reference)
+    stereo = np.repeat(resample(audio, 16000, 44100)[:, None], 2, 1)
+    formats = ((16, 1, False), (8, 1, False), (24, 1, False), (32, 1, False), (32, 3, False), (24, 1, True))
+    paths = []
+    for bits, fmt, extensible in formats:
+        paths.append(tmp_path / f"{bits}-{fmt}-{extensible}.wav")
+        paths[-1].write_bytes(wav_bytes(0.9 * stereo, 44100, bits, fmt, extensible))
+    script = ("import json, tensorflow as tf\n"
+              f"m = tf.saved_model.load({run.export!r})\n"
+              f"data = [open(p, 'rb').read() for p in {list(map(str, paths))!r}]\n"
+              "out = m.signatures['transcribe_wav'](wav=tf.constant(data))\n"
+              "print('SERVED' + json.dumps([t.decode() for t in out['transcripts'].numpy()]))\n")
+    transcripts = json.loads(run_python(["-c", script], cwd=str(tmp_path)).stdout.split("SERVED")[-1])
+    assert all(error_rates([t], [text])[0] < 0.5 for t in transcripts), (transcripts, text)
+    assert all(error_rates([t], [transcripts[0]])[0] <= 0.1 for t in transcripts), transcripts
     # lengths that do not describe the waveforms are refused, naming them
     waves = "tf.zeros([2, 1600])"
     cases = [("serving_default", {"waveforms": waves, "lengths": lengths}) for lengths in
              ("tf.constant([1600, 1601])", "tf.constant([1600, 0])", "tf.constant([1600])")]
     too_long, empty, one = serve_cases(run.export, cases, tmp_path)
-    assert "lengths must be at most the waveforms' padded length T" in too_long["error"]
+    assert "lengths must be at most the padded length T of the waveforms" in too_long["error"]
     assert "lengths must be > 0" in empty["error"] and "one length per waveform" in one["error"]
 
 

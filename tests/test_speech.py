@@ -242,6 +242,65 @@ def test_bad_audio_files_are_named(tmp_path, content, message):
     assert "LJ001.wav" in str(e.value)
 
 
+def wav_bytes(samples, rate, bits, fmt=1, extensible=False, declared=None):
+    """float samples [T, C] in [-1, 1) -> the bytes of a WAV file: integer PCM of ``bits`` (fmt 1) or 32-bit
+    float (fmt 3), optionally WAVE_FORMAT_EXTENSIBLE, with a LIST chunk before the data (as many writers
+    add); ``declared``: the data size its header claims (default: the true one)."""
+    import struct
+
+    c = samples.shape[1]
+    if fmt == 3:
+        payload = samples.astype("<f4").tobytes()
+    elif bits == 8:
+        payload = np.clip(np.round(samples * 128 + 128), 0, 255).astype(np.uint8).tobytes()
+    else:
+        v = np.clip(np.round(samples * 2.0 ** (bits - 1)), -2 ** (bits - 1), 2 ** (bits - 1) - 1).astype(np.int64)
+        payload = np.stack([(v >> (8 * k)) & 255 for k in range(bits // 8)], -1).astype(np.uint8).tobytes()
+    block = c * bits // 8
+    if extensible:  # the sub-format GUID begins with the format code
+        fmt_chunk = struct.pack("<HHIIHHHHIH14s", 0xFFFE, c, rate, rate * block, block, bits, 22, bits, 0, fmt,
+                                bytes.fromhex("000000001000800000aa00389b71"))
+    else:
+        fmt_chunk = struct.pack("<HHIIHH", fmt, c, rate, rate * block, block, bits)
+    body = (b"WAVEfmt " + struct.pack("<I", len(fmt_chunk)) + fmt_chunk + b"LIST" + struct.pack("<I", 3) + b"abc\x00"
+            + b"data" + struct.pack("<I", len(payload) if declared is None else declared) + payload)
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def test_wav_decoding_in_tensorflow_ops_reads_every_sample_format():
+    from suite.speech.wav import decode_wav
+
+    x = np.random.default_rng(0).uniform(-0.9, 0.9, (1000, 2)).astype(np.float32)
+    decode = tf.function(lambda data: decode_wav(data, "wav element 2"), input_signature=[tf.TensorSpec([], tf.string)])
+    for bits, fmt, extensible, tolerance in ((8, 1, False, 1 / 128), (16, 1, False, 1e-4), (24, 1, False, 1e-6),
+                                             (32, 1, False, 1e-6), (32, 3, False, 0), (24, 1, True, 1e-6),
+                                             (32, 3, True, 0)):
+        audio, rate = decode(wav_bytes(x, 44100, bits, fmt, extensible))
+        assert int(rate) == 44100 and audio.shape == (1000,)
+        np.testing.assert_allclose(audio, x.mean(1), atol=tolerance, err_msg=f"{bits} bits, format {fmt}")
+    # a plain 16-bit file (Python's wave module) reads as TensorFlow's own decoder reads it (which stops at
+    # the LIST chunk above: "No data chunk found")
+    import io
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as f:
+        f.setnchannels(2)
+        f.setsampwidth(2)
+        f.setframerate(16000)
+        f.writeframes((x * 32767).astype("<i2").tobytes())
+    reference, _ = tf.audio.decode_wav(buffer.getvalue())
+    np.testing.assert_allclose(decode(buffer.getvalue())[0], tf.reduce_mean(reference, -1), atol=1e-6)
+    streaming, _ = decode(wav_bytes(x, 16000, 16, declared=0xFFFFFFFF))  # a writer that never knew the size
+    assert streaming.shape == (1000,)
+    good = wav_bytes(x, 16000, 16)
+    for data, message in ((np.random.default_rng(1).bytes(300), "not a WAV file"),
+                          (good[:-100], "truncated WAV file"),
+                          (good[:34] + (12).to_bytes(2, "little") + good[36:], "unsupported WAV format"),
+                          (b"RIFF" + good[4:12] + good[-2008:], "not a whole WAV file .no fmt or data chunk")):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=f"wav element 2: {message}"):
+            decode(data)
+
+
 def write_librispeech(root, utterances):
     """utterances: [(speaker, chapter, index, transcript, audio)] -> FLAC files and trans.txt."""
     import tensorflow_io as tfio

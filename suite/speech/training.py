@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from suite.speech import text as T
 from suite.speech.models import build_model
+from suite.speech.wav import decode_wav
 from suite.training.evaluator import Evaluator
 from suite.training.task import SupervisedTask
 
@@ -175,7 +176,9 @@ def serving_endpoints(model, beam_width=0):
     """``serving_default``: ``waveforms`` float32 [N, T] at 16 kHz (padded) and ``lengths`` int32
     [N] -> ``transcripts`` string [N] and ``log_probabilities`` float32 [N, frames, 29] (the
     characters of ``suite.speech.text.CHARACTERS`` then the blank) with ``frames`` int32 [N];
-    ``transcribe_wav``: ``wav`` string [N] (WAV files' bytes, any rate, mono or stereo) -> the same.
+    ``transcribe_wav``: ``wav`` string [N] (WAV files' bytes: integer PCM of 8, 16, 24 or 32 bits or
+    32-bit float, any rate, any channels; decoded in TensorFlow ops by ``suite.speech.wav``) -> the same;
+    a file it cannot read is refused naming its element.
     Lengths outside (0, T], or not one per waveform, are refused with an InvalidArgumentError naming them."""
     rate = model.config.sample_rate
 
@@ -192,17 +195,19 @@ def serving_endpoints(model, beam_width=0):
                                             message="lengths must hold one length per waveform"),
                   tf.debugging.assert_positive(lengths, message="lengths must be > 0"),
                   tf.debugging.assert_less_equal(lengths, tf.shape(waveforms)[1],
-                                                 message="lengths must be at most the waveforms' padded length T")]
+                                                 message="lengths must be at most the padded length T of the "
+                                                         "waveforms")]
         with tf.control_dependencies(checks):
             return outputs(tf.identity(waveforms), tf.identity(lengths))
 
     @tf.function
     def serve_wav(wav):
-        def one(data):
-            audio, sample_rate = tf.audio.decode_wav(data)
-            return resample_in_graph(tf.reduce_mean(audio, -1), sample_rate, rate)
+        def one(i):
+            audio, sample_rate = decode_wav(wav[i], tf.strings.join(["wav element ", tf.strings.as_string(i)]))
+            return resample_in_graph(audio, sample_rate, rate)
 
-        waves = tf.map_fn(one, wav, fn_output_signature=tf.RaggedTensorSpec([None], tf.float32, ragged_rank=0))
+        waves = tf.map_fn(one, tf.range(tf.shape(wav)[0]),
+                          fn_output_signature=tf.RaggedTensorSpec([None], tf.float32, ragged_rank=0))
         lengths = tf.cast(waves.row_lengths(), tf.int32)
         return outputs(waves.to_tensor(), lengths)
 
