@@ -16,10 +16,12 @@ pixels and stored as bytes (the two-stream paper's quantisation), cached in
 --flow-cache.
 
 The export ``saved_models/action_<model>/<version>/`` takes ``frames`` uint8
-[N, T, H, W, 3] (any H, W, resized in the graph; T is the model's clip length:
-single_frame 1, late 16, early 10, slow 10, two_stream 1), two-stream also
-``flow`` uint8 [N, H, W, 20] (10 stacked (dx, dy) fields, quantised as
-above), and returns ``probabilities``, ``class_id`` and ``label``.
+[N, F, H, W, 3]: videos of F frames at least the model's clip length T
+(single_frame 1, late 16, early 10, slow 10; any H, W, resized in the graph),
+each predicted from --clips-per-video evenly spaced clips; two-stream takes
+one clip of T = 1 frame and ``flow`` uint8 [N, H, W, 20] (10 stacked (dx, dy)
+fields, quantised as above). It returns ``probabilities``, ``class_id`` and
+``label``.
 """
 import dataclasses
 import os
@@ -129,7 +131,8 @@ class Action(Recipe):
 
     # Serve: frames of any size (and flow) in, probabilities and labels out
     def serving(self, run):
-        endpoints = training.serving_endpoints(run.model.net, run.config, run.data[0].class_names)
+        endpoints = training.serving_endpoints(run.model.net, run.config, run.data[0].class_names,
+                                               run.args.clips_per_video)
         return endpoints, [run.model.net]
 
     def finish(self, run, result):

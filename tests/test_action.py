@@ -191,6 +191,23 @@ def test_train_step_lowers_the_loss_on_a_fixed_batch():
     assert float(last["loss"]) < 0.7 * float(first["loss"])
 
 
+def test_serving_predicts_a_whole_video_from_its_evenly_spaced_clips():
+    config = models.get_config("slow", "tiny", num_classes=3)
+    net = models.build_model(config)
+    serve, _ = training.serving_endpoints(net, config, ["a", "b", "c"], clips_per_video=5)["serving_default"]
+    t = config.clip_frames
+    frames = np.random.default_rng(0).integers(0, 256, (2, 25, config.image_size, config.image_size, 3), np.uint8)
+    starts = list(video.clip_starts(25, t, 0, 5))  # what the evaluation averages
+    assert starts == [0, 4, 8, 11, 15]
+    clips = np.concatenate([frames[:, s:s + t] for s in starts])  # [5 N, T, ...], clip-major
+    expected = net(clips, training=False)["probabilities"].numpy().reshape(5, 2, 3).mean(0)
+    np.testing.assert_allclose(serve(frames)["probabilities"], expected, atol=1e-5)
+    one = serve(frames[:, :t])["probabilities"]  # a clip alone: that clip's prediction
+    np.testing.assert_allclose(one, net(frames[:, :t], training=False)["probabilities"], atol=1e-5)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=f"frames must hold at least {t} frames per video"):
+        serve(frames[:, :t - 1])
+
+
 def test_serving_refuses_clips_of_another_shape_naming_the_input():
     """TensorFlow Serving feeds tensors without checking them against the signature's shapes: the graph
     checks what the model needs (traced here with every dimension free, as such a server feeds it)."""

@@ -51,9 +51,13 @@ def test_export_classifies_clips_of_any_frame_size(tiny):
     if model == "slow":  # T = 10 frames, two sizes resized in the graph
         _check_outputs(serve_random_uint8(run.export, {"frames": [2, 10, 32, 32, 3]}, run.export_dir), 2)
         _check_outputs(serve_random_uint8(run.export, {"frames": [1, 10, 48, 40, 3]}, run.export_dir), 1)
-        none, = serve_cases(run.export, [("serving_default", {"frames": "tf.zeros([0, 10, 0, 0, 3], tf.uint8)"})],
-                            run.export_dir)  # a batch of none: empty outputs of the right shapes
+        # a whole 60-frame video (its evenly spaced clips averaged in the graph), a batch of none, too few frames
+        _check_outputs(serve_random_uint8(run.export, {"frames": [1, 60, 40, 48, 3]}, run.export_dir), 1)
+        none, short = serve_cases(run.export, [("serving_default", {"frames": "tf.zeros([0, 10, 0, 0, 3], tf.uint8)"}),
+                                               ("serving_default", {"frames": "tf.zeros([1, 9, 32, 32, 3], tf.uint8)"})],
+                                  run.export_dir)
         assert none == {"probabilities": [0, 8], "class_id": [0], "label": [0]}
+        assert "frames must hold at least 10 frames per video" in short["error"]
     else:
         for n, h, w in ((2, 32, 32), (1, 64, 48)):
             _check_outputs(serve_random_uint8(run.export, {"frames": [n, 1, h, w, 3], "flow": [n, h, w, 20]},

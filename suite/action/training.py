@@ -131,12 +131,19 @@ class ActionEvaluator(Evaluator):
 
 
 # ------------------------------------------------------------------ serving
-def serving_endpoints(net, config, class_names):
-    """``serving_default``: ``frames`` uint8 [N, T, H, W, 3] (any H, W; resized in the graph; T =
-    ``config.clip_frames``), two-stream also ``flow`` uint8 [N, H', W', 2L] (quantised as
-    ``suite.data.video.quantize_flow``; resized with its displacements rescaled) -> ``probabilities``
-    [N, classes], ``class_id`` [N] and ``label`` [N] (the top class). Inputs of another shape are
-    refused with an InvalidArgumentError naming them; a batch of none gets empty outputs."""
+def serving_endpoints(net, config, class_names, clips_per_video=5):
+    """``serving_default`` -> ``probabilities`` [N, classes], ``class_id`` [N] and ``label`` [N] (the
+    top class), from
+
+    * ``frames`` uint8 [N, F, H, W, 3]: whole videos (or clips) of F >= T frames (T =
+      ``config.clip_frames``; any H, W, resized in the graph), each predicted as the mean of its
+      ``clips_per_video`` evenly spaced clips' probabilities (the papers' video-level testing, as
+      ``evaluate`` does; F = T: the one clip);
+    * two-stream: ``frames`` uint8 [N, T, H, W, 3] and ``flow`` uint8 [N, H', W', 2L], one clip each
+      (flow quantised as ``suite.data.video.quantize_flow``; resized with its displacements rescaled).
+
+    Inputs of another shape are refused with an InvalidArgumentError naming them; a batch of none
+    gets empty outputs."""
     size = config.image_size
     names = tf.constant(list(class_names))
     t = config.clip_frames
@@ -161,9 +168,11 @@ def serving_endpoints(net, config, class_names):
     def checked(frames, flow=None):
         """The inputs, once their shapes are what the model takes (else InvalidArgumentError naming them)."""
         shape = tf.shape(frames)
-        checks = [tf.debugging.assert_equal(shape[1], t, message=f"frames must hold {t} frames per clip: "
-                                                                 f"[N, {t}, H, W, 3]"),
-                  tf.debugging.assert_equal(shape[4], 3, message="frames must be RGB: [N, T, H, W, 3]"),
+        count = (tf.debugging.assert_equal(shape[1], t, message=f"frames must hold {t} frames per clip: "
+                                                                f"[N, {t}, H, W, 3]") if flow is not None else
+                 tf.debugging.assert_greater_equal(shape[1], t, message=f"frames must hold at least {t} frames "
+                                                                        "per video (the clip length)"))
+        checks = [count, tf.debugging.assert_equal(shape[4], 3, message="frames must be RGB: [N, F, H, W, 3]"),
                   tf.debugging.assert_positive(tf.where(shape[0] > 0, shape[2:4], 1),
                                                message="frames must have a height and a width")]
         if flow is not None:
@@ -175,7 +184,6 @@ def serving_endpoints(net, config, class_names):
         with tf.control_dependencies(checks):
             return tf.identity(frames) if flow is None else (tf.identity(frames), tf.identity(flow))
 
-    frames_spec = tf.TensorSpec([None, t, None, None, 3], tf.uint8, name="frames")
     if config.uses_flow:
         def two_stream(frames, flow):
             probs = net({"frames": resize_frames(frames), "flow": resize_flow(flow)}, training=False)
@@ -185,14 +193,22 @@ def serving_endpoints(net, config, class_names):
         def serve(frames, flow):
             return answer_empty_batch(two_stream, *checked(frames, flow))
 
+        frames_spec = tf.TensorSpec([None, t, None, None, 3], tf.uint8, name="frames")
         flow_spec = tf.TensorSpec([None, None, None, 2 * config.flow_frames], tf.uint8, name="flow")
         return {"serving_default": (serve, [frames_spec, flow_spec])}
 
-    def one_stream(frames):
-        return outputs(net(resize_frames(frames), training=False)["probabilities"])
+    def videos(frames):
+        # the evenly spaced clip starts of suite.data.video.clip_starts, in TensorFlow ops
+        last = tf.cast(tf.shape(frames)[1] - t, tf.float32)
+        starts = tf.unique(tf.cast(tf.round(tf.linspace(0.0, last, clips_per_video)), tf.int32)).y  # [K]
+        clips = tf.gather(frames, starts[:, tf.newaxis] + tf.range(t)[tf.newaxis, :], axis=1)  # [N, K, T, H, W, 3]
+        n, k = tf.shape(clips)[0], tf.shape(clips)[1]
+        flat = tf.reshape(clips, tf.concat([[n * k], tf.shape(clips)[2:]], 0))
+        probs = net(resize_frames(flat), training=False)["probabilities"]
+        return outputs(tf.reduce_mean(tf.reshape(probs, [n, k, -1]), axis=1))
 
     @tf.function
     def serve_frames(frames):
-        return answer_empty_batch(one_stream, checked(frames))
+        return answer_empty_batch(videos, checked(frames))
 
-    return {"serving_default": (serve_frames, [frames_spec])}
+    return {"serving_default": (serve_frames, [tf.TensorSpec([None, None, None, None, 3], tf.uint8, name="frames")])}
