@@ -72,6 +72,12 @@ class DetectionRecipe(Recipe):
         return (training.serving_endpoints(run.model, run.data[0].class_names),
                 list(run.model.networks().values()))
 
+    def warmup(self, run):  # a held-out image, as pixels and as PNG bytes
+        import tensorflow as tf
+
+        image = run.data[1][0][:1]
+        return {"serving_default": [image], "image_bytes": [[tf.io.encode_png(image[0]).numpy()]]}
+
     def finish(self, run, result):
         result.update(model=run.name, classes=list(run.data[0].class_names))
         if run.chief:

@@ -89,3 +89,9 @@ class GANRecipe(Recipe):
     def serving(self, run):
         generator = self.generator(run)
         return serving.generator_endpoints(generator, run.model.latent_dim), [generator]
+
+    def warmup(self, run):
+        import numpy as np
+
+        latents = np.random.default_rng(run.args.seed).standard_normal((1, run.model.latent_dim), np.float32)
+        return {"serving_default": [latents], "generate": [np.int32(1), np.int64(run.args.seed)]}

@@ -135,6 +135,11 @@ class Action(Recipe):
                                                run.args.clips_per_video)
         return endpoints, [run.model.net]
 
+    def warmup(self, run):  # a held-out video's first clip
+        c = run.config
+        clip = video.clip_at(run.data[1], 0, 0, c.clip_frames, flow_frames(c))
+        return {"serving_default": [clip["frames"][None]] + ([clip["flow"][None]] if c.uses_flow else [])}
+
     def finish(self, run, result):
         result.update(model=run.args.model, classes=list(run.data[0].class_names))
 

@@ -112,6 +112,10 @@ class BERT(Recipe):
         lexicon, backbone = run.data["lexicon"], run.model.backbone
         return serving.text_embedder_endpoints(lexicon, backbone), [backbone, serving.lexicon_resources(lexicon)]
 
+    def warmup(self, run):  # a sentence pair of the documents
+        first, second, _ = run.data["pairs"][0]
+        return {"serving_default": [[first]], "pair": [[first], [second]]}
+
     def finish(self, run, result):
         result.update(documents=run.data["documents"], pairs=len(run.data["pairs"]))
         if run.chief:  # the encoder for recipes.mtdnn --init-from

@@ -126,6 +126,14 @@ class DeepSpeech(Recipe):
     def serving(self, run):
         return training.serving_endpoints(run.model, run.args.beam_width), [run.model.net]
 
+    def warmup(self, run):  # a held-out utterance, as a waveform and as WAV bytes
+        import numpy as np
+        import tensorflow as tf
+
+        w = run.data[1].load(0)
+        wav = tf.audio.encode_wav(w[:, None], run.config.sample_rate).numpy()
+        return {"serving_default": [w[None], np.array([len(w)], np.int32)], "transcribe_wav": [[wav]]}
+
     def finish(self, run, result):
         train, held_out = run.data
         result.update(model=run.args.model, train_utterances=len(train), train_hours=train.seconds / 3600,

@@ -128,6 +128,11 @@ class MTDNN(Recipe):
         return (serving.mtdnn_endpoints(lexicon, model),
                 [model.backbone, *model.heads.values(), serving.lexicon_resources(lexicon)])
 
+    def warmup(self, run):  # each task's first development example
+        dev = run.data["dev"]
+        return {t: [[str(dev[t].first[0])]] + ([] if dev[t].second is None else [[str(dev[t].second.flat[0])]])
+                for t in run.data["tasks"]}
+
     def finish(self, run, result):
         names, schedule = run.data["tasks"], run.data["schedule"]
         result.update(tasks=list(names), steps_per_epoch=run.steps,

@@ -87,12 +87,39 @@ def resolve_version(export_root, name, version=None):
     return int(version)
 
 
-def export_saved_model(name, export_root, endpoints, track, version=None):
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+
+
+def write_warmup(directory, name, endpoints, warmup):
+    """``directory/assets.extra/tf_serving_warmup_requests``: one PredictionLog record per signature
+    (TensorFlow Serving replays them when it loads the model, so no client waits for the first
+    call's tracing and allocation). ``warmup``: {signature: [a value per input, in the order of its
+    TensorSpecs]}; every signature of ``endpoints`` needs one."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    missing = sorted(set(endpoints) - set(warmup))
+    if missing:
+        raise ValueError(f"no warm-up request for the signature(s) {missing}")
+    os.makedirs(os.path.join(directory, "assets.extra"), exist_ok=True)
+    with tf.io.TFRecordWriter(os.path.join(directory, WARMUP_FILE)) as writer:
+        for signature, (_, specs) in endpoints.items():
+            request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name=name, signature_name=signature))
+            for spec, value in zip(specs, warmup[signature], strict=True):
+                request.inputs[spec.name].CopyFrom(tf.make_tensor_proto(value, dtype=spec.dtype))
+            log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+            writer.write(log.SerializeToString())
+
+
+def export_saved_model(name, export_root, endpoints, track, version=None, warmup=None):
     """Writes ``export_root/name/version`` and returns its path.
 
     ``endpoints``: {signature name: (function, [tf.TensorSpec, ...])}; the
     first is also written as ``serving_default`` unless that key is given.
     ``track``: Keras layers/models whose variables the functions use.
+    ``warmup``: {signature: [a value per input]}, written as TF Serving's
+    warm-up requests (``write_warmup``; ``serving_default`` may be left to
+    its first signature's).
 
     Without ``version`` the next free version is taken when the export is
     written (not when training started), so concurrent runs exporting the
@@ -110,9 +137,13 @@ def export_saved_model(name, export_root, endpoints, track, version=None):
         if "serving_default" not in endpoints:
             first = next(iter(endpoints))
             endpoints = {"serving_default": endpoints[first], **endpoints}
+            if warmup is not None and first in warmup:
+                warmup = {"serving_default": warmup[first], **warmup}
         for sig, (fn, spec) in endpoints.items():
             archive.add_endpoint(sig, fn, input_signature=spec)
         archive.write_out(tmp, verbose=False)
+        if warmup is not None:
+            write_warmup(tmp, name, endpoints, warmup)
         _readable_by_others(tmp)
         while True:
             final = os.path.join(base, str(version))

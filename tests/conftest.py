@@ -67,6 +67,30 @@ def assert_refused_cleanly(args, message, tmp_path):
     assert not export_dir.exists() and not logdir.exists()
 
 
+def replay_warmup(path, cwd):
+    """Reads an export's TF Serving warm-up records (PredictionLog protos) and replays each through the
+    signature it names, in a process that imports TensorFlow and the serving protos only; returns
+    {signature: {output: shape}} (every signature of the export must have its request)."""
+    script = (
+        "import json, os, sys, tensorflow as tf\n"
+        "from tensorflow_serving.apis import prediction_log_pb2\n"
+        f"m = tf.saved_model.load({str(path)!r})\n"
+        "out = {}\n"
+        f"for record in tf.data.TFRecordDataset(os.path.join({str(path)!r}, 'assets.extra', "
+        "'tf_serving_warmup_requests')):\n"
+        "    log = prediction_log_pb2.PredictionLog.FromString(record.numpy())\n"
+        "    request = log.predict_log.request\n"
+        "    res = m.signatures[request.model_spec.signature_name](\n"
+        "        **{k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()})\n"
+        "    out[request.model_spec.signature_name] = {k: v.shape.as_list() for k, v in res.items()}\n"
+        "assert sorted(out) == sorted(m.signatures), (sorted(out), sorted(m.signatures))\n"
+        "assert not [k for k in sys.modules if k.startswith(('suite', 'recipes'))]\n"
+        "print('SERVED' + json.dumps(out))\n"
+    )
+    out = run_python(["-c", script], cwd=str(cwd)).stdout
+    return json.loads([line for line in out.splitlines() if line.startswith("SERVED")][-1][len("SERVED"):])
+
+
 def serve_cases(path, cases, cwd):
     """Calls an export's signatures in a process that imports TensorFlow only; ``cases``: [(signature,
     {input: a TensorFlow expression})] -> per case {output: its shape}, or {"error": the message} of an

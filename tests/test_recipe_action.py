@@ -3,7 +3,8 @@ after their first epoch and resumed) feeds the learning, export, serving and Ten
 bad input is refused before anything is written."""
 import pytest
 
-from conftest import assert_refused_cleanly, learned, readme_figure, serve_cases, serve_random_uint8, tensorboard_tags
+from conftest import (assert_refused_cleanly, learned, readme_figure, replay_warmup, serve_cases, serve_random_uint8,
+                      tensorboard_tags)
 from runs import RUNS, flag
 
 CORE = ("--data", "--preset", "--epochs", "--steps-per-epoch", "--batch-size", "--strategy", "--mixed-precision",
@@ -53,11 +54,12 @@ def test_export_classifies_clips_of_any_frame_size(tiny):
         _check_outputs(serve_random_uint8(run.export, {"frames": [1, 10, 48, 40, 3]}, run.export_dir), 1)
         # a whole 60-frame video (its evenly spaced clips averaged in the graph), a batch of none, too few frames
         _check_outputs(serve_random_uint8(run.export, {"frames": [1, 60, 40, 48, 3]}, run.export_dir), 1)
-        none, short = serve_cases(run.export, [("serving_default", {"frames": "tf.zeros([0, 10, 0, 0, 3], tf.uint8)"}),
-                                               ("serving_default", {"frames": "tf.zeros([1, 9, 32, 32, 3], tf.uint8)"})],
-                                  run.export_dir)
+        none, short = serve_cases(run.export, [("serving_default", {"frames": f"tf.zeros({shape}, tf.uint8)"})
+                                               for shape in ([0, 10, 0, 0, 3], [1, 9, 32, 32, 3])], run.export_dir)
         assert none == {"probabilities": [0, 8], "class_id": [0], "label": [0]}
         assert "frames must hold at least 10 frames per video" in short["error"]
+    warm = replay_warmup(run.export, run.export_dir)  # TF Serving's warm-up request, answered
+    assert warm == {"serving_default": {"probabilities": [1, 8], "class_id": [1], "label": [1]}}
     else:
         for n, h, w in ((2, 32, 32), (1, 64, 48)):
             _check_outputs(serve_random_uint8(run.export, {"frames": [n, 1, h, w, 3], "flow": [n, h, w, 20]},

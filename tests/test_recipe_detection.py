@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from conftest import (assert_refused_cleanly, learned, loss_curve, readme_figure, result_json, run_python, serve_cases,
-                      serve_random_uint8, tensorboard_tags)
+from conftest import (assert_refused_cleanly, learned, loss_curve, readme_figure, replay_warmup, result_json,
+                      run_python, serve_cases, serve_random_uint8, tensorboard_tags)
 from runs import RUNS
 from test_detection import _write_coco, _write_voc
 
@@ -68,6 +68,9 @@ def test_export_detects_in_images_of_any_size(tiny):
     assert none["detection_boxes"][0] == 0 and none["detection_boxes"][2] == 4 and none["num_detections"] == [0]
     assert bytes_none["detection_boxes_pixels"][0] == 0
     assert "image_bytes element 1 is not a JPEG, PNG, GIF or BMP image" in not_image["error"]
+    warm = replay_warmup(run.export, run.export_dir)  # TF Serving's warm-up requests, each answered
+    assert sorted(warm) == ["image_bytes", "serving_default"]
+    assert warm["image_bytes"]["detection_boxes_pixels"][0] == 1
 
 
 @pytest.mark.slow

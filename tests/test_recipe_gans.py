@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from conftest import (assert_refused_cleanly, learned, readme_figure, result_json, run_python, serve_cases,
-                      serve_generator, tensorboard_tags)
+from conftest import (assert_refused_cleanly, learned, readme_figure, replay_warmup, result_json, run_python,
+                      serve_cases, serve_generator, tensorboard_tags)
 from runs import RUNS, flag
 
 TINY = ["--preset", "tiny", "--no-progress", "--swd-images", "256"]
@@ -57,6 +57,8 @@ def test_tiny_run_exports_a_servable_generator(variant):
     assert run.export == str(run.export_dir / name / "1")
     assert f"name: '{name}'" in (run.export_dir / "models.config").read_text()
     assert serve_generator(run.export, 32, 5, run.export_dir) == (5, 16, 16, 3)
+    assert replay_warmup(run.export, run.export_dir) == {"serving_default": {"images": [1, 16, 16, 3]},
+                                                         "generate": {"images": [1, 16, 16, 3]}}
     nan, none, negative = serve_cases(
         run.export, [("serving_default", {"latents": "tf.fill([2, 32], float('nan'))"}),
                      ("serving_default", {"latents": "tf.zeros([0, 32])"}),

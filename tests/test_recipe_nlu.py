@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from conftest import assert_refused_cleanly, learned, loss_curve, readme_figure, result_json, run_python, tensorboard_tags
+from conftest import (assert_refused_cleanly, learned, loss_curve, readme_figure, replay_warmup, result_json,
+                      run_python, tensorboard_tags)
 
 CORE = ("--data", "--preset", "--epochs", "--steps-per-epoch", "--batch-size", "--strategy", "--mixed-precision",
         "--jit-compile", "--logdir", "--export-dir", "--version", "--seed")
@@ -90,6 +91,8 @@ def test_bert_export_embeds_raw_strings(bert_run, tmp_path):
     assert [sum(x["padding_mask"][0]) for x in (empty, blank, long_word)] == [2, 2, 3]  # a long word: one [UNK]
     assert none["pooled_output"] == [] and sum(empty_pair["padding_mask"][1]) == 3
     assert "text_a and text_b must hold the same number of strings" in mismatched["error"]
+    warm = replay_warmup(bert_run.export, tmp_path)  # TF Serving's warm-up requests, each answered
+    assert sorted(warm) == ["pair", "serving_default"] and warm["pair"]["pooled_output"] == [1, 64]
 
 
 @pytest.mark.slow
@@ -132,6 +135,8 @@ def test_mtdnn_export_answers_every_task_from_raw_strings(mtdnn_run, tmp_path):
     sst, cola, nli, sts, qnli, none, mismatched = serve(mtdnn_run.export, calls, tmp_path)
     assert none == {"label": [], "label_id": [], "probabilities": []}
     assert "sentence1 and sentence2 must hold the same number of strings" in mismatched["error"]
+    warm = replay_warmup(mtdnn_run.export, tmp_path)  # TF Serving's warm-up requests, each answered
+    assert sorted(warm) == ["cola", "nli", "qnli", "serving_default", "sst", "sts"] and warm["qnli"]["score"] == [1]
     assert len(sst["label"]) == 3 and set(sst["label"]) <= {"negative", "positive"}
     assert cola["label"][0] in ("acceptable", "unacceptable")
     assert abs(sum(sst["probabilities"][2]) - 1.0) < 1e-4

@@ -3,7 +3,8 @@ feeds the learning, export, serving, TensorBoard and resume checks; bad input is
 anything is written."""
 import pytest
 
-from conftest import assert_refused_cleanly, readme_figure, learned, result_json, serve_generator, tensorboard_tags
+from conftest import (assert_refused_cleanly, learned, readme_figure, replay_warmup, result_json, serve_generator,
+                      tensorboard_tags)
 
 TINY = ["-m", "recipes.pggan", "--preset", "tiny", "--no-progress", "--swd-images", "256"]
 
@@ -40,6 +41,9 @@ def test_tiny_run_exports_a_servable_generator(tiny):
     assert tiny.export == str(tiny.export_dir / "pggan" / "1")
     assert "name: 'pggan'" in (tiny.export_dir / "models.config").read_text()
     assert serve_generator(tiny.export, 64, 3, tiny.export_dir) == (3, 8, 8, 3)
+    # TF Serving's warm-up requests: one per signature, each answered
+    assert replay_warmup(tiny.export, tiny.export_dir) == {"serving_default": {"images": [1, 8, 8, 3]},
+                                                           "generate": {"images": [1, 8, 8, 3]}}
 
 
 @pytest.mark.slow

@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from conftest import (assert_refused_cleanly, learned, loss_curve, readme_figure, result_json, run_python, serve_cases,
-                      tensorboard_tags)
+from conftest import (assert_refused_cleanly, learned, loss_curve, readme_figure, replay_warmup, result_json,
+                      run_python, serve_cases, tensorboard_tags)
 from runs import RUNS, flag
 from test_speech import wav_bytes, write_ljspeech
 
@@ -135,6 +135,8 @@ def test_export_transcribes_a_waveform_and_any_wav_in_tensorflow_only(trained, t
     too_long, empty, one = serve_cases(run.export, cases, tmp_path)
     assert "lengths must be at most the padded length T of the waveforms" in too_long["error"]
     assert "lengths must be > 0" in empty["error"] and "one length per waveform" in one["error"]
+    warm = replay_warmup(run.export, tmp_path)  # TF Serving's warm-up requests, each answered
+    assert sorted(warm) == ["serving_default", "transcribe_wav"] and warm["transcribe_wav"]["transcripts"] == [1]
 
 
 @pytest.mark.slow

@@ -205,6 +205,11 @@ class Recipe:
         """(endpoints {signature: (function, [TensorSpec])}, objects to track) of the export."""
         raise TypeError(f"{type(self).__name__} must define serving(run)")
 
+    def warmup(self, run):
+        """{signature: [a value per input]}: one realistic request per signature (held-out data), written
+        into the export as TensorFlow Serving's warm-up requests."""
+        raise TypeError(f"{type(self).__name__} must define warmup(run)")
+
     def finish(self, run, result):
         """Adds the recipe's own figures to ``result`` after training (every worker)."""
 
@@ -363,6 +368,6 @@ def _train_and_export(recipe, run_):
     if run_.chief:
         endpoints, track = recipe.serving(run_)
         result["export"] = export.export_saved_model(run_.name, args.export_dir, endpoints, track,
-                                                     version=args.version)
+                                                     version=args.version, warmup=recipe.warmup(run_))
         print_result(result)
     return result, run_.model
