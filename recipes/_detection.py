@@ -49,8 +49,8 @@ class DetectionRecipe(Recipe):
         train_count, eval_count = EMBEDDED_COUNTS[a.preset]
         eval_count = a.eval_images or eval_count
         size = run.config.image_size
-        train = data.detection_set(a.data, "train", size, seed=a.seed, count=a.num_images or train_count)
-        held_out = data.detection_set(a.data, "validation", size, seed=a.seed, count=eval_count)
+        train = data.detection_set(a.data, "train", size, seed=a.seed, count=a.num_images or train_count, bad=run.bad)
+        held_out = data.detection_set(a.data, "validation", size, seed=a.seed, count=eval_count, bad=run.bad)
         run.config = self.make_config(run, len(train.class_names))
         return train, held_out.examples(eval_count)
 

@@ -56,12 +56,17 @@ class GANRecipe(Recipe):
         return run.batch
 
     def load_data(self, run):
-        # --data checked (missing folder, no images, bad files) before anything is built or written
-        images.image_source(run.args.data, run.config.resolution, run.args.seed, run.args.num_images)
+        # --data checked (missing folder, no images, bad files) before anything is built or written;
+        # a folder's checked files are its data
+        a = run.args
+        if a.data != images.EMBEDDED and os.path.isdir(a.data):
+            return images.list_image_files(a.data, run.bad)
+        images.image_source(a.data, run.config.resolution, a.seed, a.num_images)
+        return a.data
 
     def dataset(self, run, ctx, start):
         a = run.args
-        return images.image_pipeline(a.data, run.config.resolution,
+        return images.image_pipeline(run.data, run.config.resolution,
                                      ctx.get_per_replica_batch_size(self.images_per_step(run)), seed=a.seed,
                                      num_images=a.num_images, shard=(ctx.num_input_pipelines, ctx.input_pipeline_id),
                                      start=start)
@@ -75,7 +80,7 @@ class GANRecipe(Recipe):
         a = run.args
         reals = fid = None
         if run.chief and a.swd_images:
-            reals = images.sample_images(a.data, run.config.resolution, a.swd_images, seed=a.seed + 1,
+            reals = images.sample_images(run.data, run.config.resolution, a.swd_images, seed=a.seed + 1,
                                          num_images=max(a.num_images, a.swd_images))
             if a.fid_weights:
                 fid = metrics.InceptionFeatures(a.fid_weights, size=a.fid_resolution)

@@ -93,10 +93,11 @@ class DeepSpeech(Recipe):
         train_count, eval_count, max_words = EMBEDDED[a.preset]
         embedded = a.data == speech.EMBEDDED
         train = speech.speech_set(a.data, "train", seed=a.seed, max_words=max_words,
-                                  count=a.num_utterances or (train_count if embedded else None), progress=run.progress)
+                                  count=a.num_utterances or (train_count if embedded else None), progress=run.progress,
+                                  bad=run.bad)
         held_out = speech.speech_set(a.data, "validation", seed=a.seed, max_words=max_words,
                                      count=a.eval_utterances or (eval_count if embedded else None),
-                                     progress=run.progress)
+                                     progress=run.progress, bad=run.bad)
         for s in (train, held_out):
             if s.report():
                 print(s.report(), file=sys.stderr)

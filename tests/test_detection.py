@@ -279,8 +279,15 @@ def test_voc_image_of_random_bytes_or_truncated_is_named_before_training(tmp_pat
     with pytest.raises(DataError, match=r"JPEGImages/000001\.jpg: not a JPEG, PNG or BMP file"):
         data.detection_set(str(tmp_path), "train", size=32)
     jpeg.write_bytes(whole[:len(whole) // 2])
-    with pytest.raises(DataError, match=r"JPEGImages/000001\.jpg: truncated or corrupt JPEG"):
+    with pytest.raises(DataError, match=r"JPEGImages/000001\.jpg: truncated or corrupt JPEG.*--skip-bad-files"):
         data.detection_set(str(tmp_path), "train", size=32)
+    # --skip-bad-files: the image left out and named; a list left with no image is still refused
+    from suite.data.files import BadFiles
+
+    bad = BadFiles(skip=True)
+    with pytest.raises(DataError, match=r"trainval\.txt: no readable image \(1 skipped\)"):
+        data.detection_set(str(tmp_path), "train", size=32, bad=bad)
+    assert len(bad.skipped) == 1 and "000001.jpg: truncated" in bad.skipped[0]
 
 
 def test_voc_box_outside_the_image_names_the_file(tmp_path):

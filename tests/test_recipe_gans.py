@@ -200,3 +200,22 @@ def test_fid_is_logged_with_inception_weights_from_a_file(python, tmp_path):
     result = result_json(out.stdout)
     assert result["initial"]["fid"] > 0 and result["eval"]["fid"] > 0
     assert "FID" in out.stderr
+
+
+def test_a_truncated_image_refuses_the_run_or_is_skipped_and_named(python, tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    (folder / "cut.png").write_bytes((folder / "0.png").read_bytes()[:200])
+    args = ["-m", "recipes.dcgan", *TINY, "--data", str(folder), "--swd-images", "0", "--batch-size", "4",
+            "--epochs", "1", "--steps-per-epoch", "2"]
+    assert_refused_cleanly(args, f"{folder / 'cut.png'}: truncated or corrupt PNG", tmp_path / "refused")
+    logdir = tmp_path / "logs"
+    out = python([*args, "--skip-bad-files", "--logdir", str(logdir), "--export-dir", str(tmp_path / "export")])
+    assert result_json(out.stdout)["skipped_files"] == 1
+    assert "--skip-bad-files: left out 1 file(s)" in out.stderr and "cut.png: truncated" in out.stderr
+    assert "data/skipped_files" in tensorboard_tags(logdir)[0]["text"]

@@ -239,7 +239,14 @@ def test_bad_audio_files_are_named(tmp_path, content, message):
     write_ljspeech(str(tmp_path), [("LJ000", "fine", _tone(300.0, 0.2, 16000)), ("LJ001", "bad", content)])
     with pytest.raises(DataError, match=message) as e:
         S.speech_set(str(tmp_path), "train")
-    assert "LJ001.wav" in str(e.value)
+    assert "LJ001.wav" in str(e.value) and "--skip-bad-files" in str(e.value)
+    # --skip-bad-files: the bad file left out and named, the good one kept
+    from suite.data.files import BadFiles
+
+    bad = BadFiles(skip=True)
+    s = S.speech_set(str(tmp_path), "train", bad=bad)
+    assert [os.path.basename(n) for n in s.names] == ["LJ000.wav"]
+    assert len(bad.skipped) == 1 and "LJ001.wav" in bad.skipped[0] and message.split()[0] in bad.skipped[0]
 
 
 def wav_bytes(samples, rate, bits, fmt=1, extensible=False, declared=None):

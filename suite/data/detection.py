@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 
 from suite.data.errors import DataError
-from suite.data.files import image_kind
+from suite.data.files import REFUSE, image_kind
 from suite.data.order import epoch_order
 
 EMBEDDED = "shapes"
@@ -208,7 +208,7 @@ def parse_voc_annotation(path):
     return filename, (height, width), objects
 
 
-def voc_set(root, split="train", size=96, check=True):
+def voc_set(root, split="train", size=96, check=True, bad=None):
     """A PASCAL VOC folder (``Annotations/*.xml``, ``JPEGImages/``, ``ImageSets/Main/<split>.txt``;
     VOCdevkit/VOC2007 and the like). Every annotation is parsed and every image checked to exist and
     be a whole image file (``suite.data.files``) before training."""
@@ -228,9 +228,11 @@ def voc_set(root, split="train", size=96, check=True):
         image = os.path.join(root, "JPEGImages", filename)
         if check and not os.path.isfile(image):
             raise DataError(f"{xml}: its image {image} does not exist")
-        if check:
-            image_kind(image)
+        if check and not (bad or REFUSE).check(image_kind, image):
+            continue
         parsed.append((image, objects))
+    if not parsed:
+        raise DataError(f"{list_file}: no readable image ({len(ids)} skipped)")
     names = sorted({o[0] for _, objs in parsed for o in objs})
     class_names = VOC_CLASSES if set(names) <= set(VOC_CLASSES) else tuple(names)
     index = {n: i for i, n in enumerate(class_names)}
@@ -240,7 +242,7 @@ def voc_set(root, split="train", size=96, check=True):
     return _records_set(records, class_names, size, source=f"VOC {root} {split}")
 
 
-def coco_set(root, split="train", size=96, check=True):
+def coco_set(root, split="train", size=96, check=True, bad=None):
     """A COCO folder: ``annotations/instances_<split>2017.json`` (or ``instances_<split>.json``) and
     the images in ``<split>2017/`` (or ``<split>/``). Crowd regions are dropped; a box outside
     its image, or an image the JSON names that does not exist, is a DataError naming the JSON file."""
@@ -284,8 +286,8 @@ def coco_set(root, split="train", size=96, check=True):
         path = os.path.join(image_dir, im["file_name"])
         if check and not os.path.isfile(path):
             raise DataError(f"{json_path}: image {im['file_name']} (id {image_id}) does not exist in {image_dir}")
-        if check:
-            image_kind(path)
+        if check and not (bad or REFUSE).check(image_kind, path):
+            continue
         objs = objects[image_id]
         records.append((path, np.array([o[0] for o in objs], np.float32).reshape(-1, 4),
                         np.array([o[1] for o in objs], np.int32), np.zeros(len(objs), bool)))
@@ -326,9 +328,10 @@ def tfds_set(name, split="train", size=96, data_dir=None, limit=None):
     return DetectionSet(names, size, len(examples), lambda i: examples[i], source=f"tfds:{name} {tfds_split}")
 
 
-def detection_set(data, split="train", size=96, seed=0, count=None, max_objects=4):
+def detection_set(data, split="train", size=96, seed=0, count=None, max_objects=4, bad=None):
     """The DetectionSet ``--data`` names: 'shapes' (embedded: ``count`` scenes), 'tfds:NAME', or a
-    VOC or COCO folder (told apart by ImageSets/ or annotations/)."""
+    VOC or COCO folder (told apart by ImageSets/ or annotations/); ``bad``: a
+    ``suite.data.files.BadFiles`` (refuse a bad image file, or skip it)."""
     if data == EMBEDDED:
         return embedded_set(count or 0, size, seed, split, max_objects)
     if data.startswith("tfds:"):
@@ -338,9 +341,9 @@ def detection_set(data, split="train", size=96, seed=0, count=None, max_objects=
     if os.path.isdir(os.path.join(data, "ImageSets")):
         return voc_set(data, {"train": "trainval" if _has_list(data, "trainval") else "train",
                               "validation": "test" if _has_list(data, "test") else "val",
-                              "test": "test"}[split], size)
+                              "test": "test"}[split], size, bad=bad)
     if os.path.isdir(os.path.join(data, "annotations")):
-        return coco_set(data, {"train": "train", "validation": "val", "test": "val"}[split], size)
+        return coco_set(data, {"train": "train", "validation": "val", "test": "val"}[split], size, bad=bad)
     raise DataError(f"--data {data}: neither a VOC folder (ImageSets/Main/) nor a COCO folder (annotations/)")
 
 

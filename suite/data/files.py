@@ -38,3 +38,25 @@ def image_kind(path):
     elif _END[kind] not in tail:
         raise DataError(f"{path}: truncated or corrupt {kind} (no end marker)")
     return kind
+
+
+class BadFiles:
+    """What a reader does with a file that fails its checks: refuse the run, naming the file (the
+    default), or, with ``--skip-bad-files``, leave the file out and keep its error in ``skipped`` for
+    the run's report."""
+
+    def __init__(self, skip=False):
+        self.skip, self.skipped = skip, []
+
+    def check(self, fn, *args):
+        """``fn(*args)`` (a check that raises DataError naming the file); None for a skipped file."""
+        try:
+            return fn(*args)
+        except DataError as e:
+            if not self.skip:
+                raise DataError(f"{e} (--skip-bad-files leaves such files out)") from None
+            self.skipped.append(str(e))
+            return None
+
+
+REFUSE = BadFiles()

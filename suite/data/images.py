@@ -11,7 +11,7 @@ import pathlib
 import tensorflow as tf
 
 from suite.data.errors import DataError
-from suite.data.files import image_kind
+from suite.data.files import REFUSE, image_kind
 
 AUTOTUNE = tf.data.AUTOTUNE
 EMBEDDED = "shapes"
@@ -99,7 +99,7 @@ def shapes_images(resolution, num_images, seed):
 
 
 # ---------------------------------------------------------------- folder reader
-def list_image_files(path):
+def list_image_files(path, bad=None):
     """All JPEG/PNG files under ``path`` (recursive, sorted), each checked by its header and end
     marker (``suite.data.files``).
 
@@ -115,10 +115,17 @@ def list_image_files(path):
     if not files:
         others = sum(1 for p in root.rglob("*") if p.is_file())
         raise DataError(f"--data {path}: no JPEG or PNG images found ({others} other file(s))")
-    for f in files:
-        if image_kind(f) not in ("JPEG", "PNG"):
-            raise DataError(f"{f}: not a JPEG or PNG file")
-    return [str(f) for f in files]
+    bad = bad or REFUSE  # (a suite.data.files.BadFiles: refuse, or skip and report)
+    good = [str(f) for f in files if bad.check(_jpeg_or_png, f)]
+    if not good:
+        raise DataError(f"--data {path}: no readable JPEG or PNG image ({len(files)} skipped)")
+    return good
+
+
+def _jpeg_or_png(path):
+    if image_kind(path) not in ("JPEG", "PNG"):
+        raise DataError(f"{path}: not a JPEG or PNG file")
+    return True
 
 
 def fit_square(image, resolution):
@@ -140,7 +147,8 @@ def _to_rgb(image):
 
 
 def folder_images(path, resolution):
-    files = list_image_files(path)
+    """A folder's images (``path``), or the files ``list_image_files`` kept (a list), fit to squares."""
+    files = list(path) if isinstance(path, (list, tuple)) else list_image_files(path)
 
     def load(f):
         image = tf.io.decode_image(tf.io.read_file(f), channels=3, expand_animations=False)
@@ -172,11 +180,14 @@ def tfds_images(name, resolution, split="train"):
 
 # ---------------------------------------------------------------- entry point
 def image_source(data, resolution, seed=0, num_images=10000):
-    """uint8 images for a ``--data`` value: ``shapes``, ``tfds:NAME`` or a folder.
+    """uint8 images for a ``--data`` value: ``shapes``, ``tfds:NAME`` or a folder (or the list of its
+    checked files).
 
     Returns (dataset of uint8 [R, R, 3], number of images or None).
     """
     resolution = check_resolution(resolution)
+    if isinstance(data, (list, tuple)):  # the checked files of a folder
+        return folder_images(data, resolution)
     if data in (None, "", EMBEDDED):
         return shapes_images(resolution, num_images, seed), num_images
     if data.startswith("tfds:"):

@@ -29,6 +29,7 @@ from typing import Callable
 import numpy as np
 
 from suite.data.errors import DataError
+from suite.data.files import REFUSE
 from suite.data.order import epoch_order
 from suite.speech import text as T
 
@@ -316,15 +317,19 @@ class SpeechSet:
         return dataclasses.replace(self, load=lambda i: waves[i], lengths=np.array([len(w) for w in waves]))
 
 
-def _file_set(name, entries):
-    """entries: [(audio path, raw transcript, where the transcript is)] -> SpeechSet."""
+def _file_set(name, entries, bad=None):
+    """entries: [(audio path, raw transcript, where the transcript is)] -> SpeechSet; ``bad``: a
+    ``suite.data.files.BadFiles`` (refuse a bad audio file, or skip it)."""
     texts, paths, lengths, skipped = [], [], [], []
     for path, raw, where in entries:
-        rate, samples = _check_audio_file(path)
+        header = (bad or REFUSE).check(_check_audio_file, path)
+        if header is None:  # (reported with the run's other skipped files)
+            continue
+        rate, samples = header
         t = T.normalize(raw)
-        bad = T.out_of_vocabulary(t)
-        if bad or not t:
-            skipped.append((where, f"characters {''.join(bad)!r}" if bad else "empty transcript"))
+        oov = T.out_of_vocabulary(t)
+        if oov or not t:
+            skipped.append((where, f"characters {''.join(oov)!r}" if oov else "empty transcript"))
             continue
         texts.append(t)
         paths.append(path)
@@ -334,7 +339,7 @@ def _file_set(name, entries):
     return SpeechSet(name, texts, np.array(lengths, np.int64), lambda i: read_audio(paths[i]), paths, skipped)
 
 
-def ljspeech_set(root, split="train", holdout_every=20):
+def ljspeech_set(root, split="train", holdout_every=20, bad=None):
     """An LJSpeech folder: ``metadata.csv`` (``id|transcript|normalised transcript``) and
     ``wavs/<id>.wav``. LJSpeech has no official split: every ``holdout_every``-th utterance is held
     out (validation/test), the rest is training (``holdout_every=0``: every utterance, whatever
@@ -355,14 +360,14 @@ def ljspeech_set(root, split="train", holdout_every=20):
             entries.append((os.path.join(root, "wavs", fields[0] + ".wav"), fields[-1] if len(fields) > 2 else
                             fields[1], f"{meta}:{n}", held_out))
     chosen = entries if not holdout_every else [e for e in entries if e[3] == (split != "train")]
-    return _file_set(root, [e[:3] for e in chosen])
+    return _file_set(root, [e[:3] for e in chosen], bad)
 
 
 LIBRISPEECH_SPLITS = {"train": ("train-clean-100", "train-clean-360", "train-other-500"),
                       "validation": ("dev-clean",), "test": ("test-clean",)}
 
 
-def librispeech_set(root, split="train"):
+def librispeech_set(root, split="train", bad=None):
     """A LibriSpeech folder: ``<subset>/<speaker>/<chapter>/<speaker>-<chapter>.trans.txt`` (lines
     ``ID TRANSCRIPT``) and ``ID.flac``; train reads the train-* subsets present, validation
     dev-clean, test test-clean."""
@@ -382,7 +387,7 @@ def librispeech_set(root, split="train"):
                         entries.append((os.path.join(directory, uid + ".flac"), raw, f"{trans}:{n}"))
     if not entries:
         raise DataError(f"{root}: no *.trans.txt under {', '.join(subsets)}")
-    return _file_set(root, entries)
+    return _file_set(root, entries, bad)
 
 
 def tfds_set(name, split="train", count=None):
@@ -422,9 +427,9 @@ def tfds_set(name, split="train", count=None):
                      skipped)
 
 
-def speech_set(data, split, seed=0, count=None, max_words=10, cache=None, progress=True):
+def speech_set(data, split, seed=0, count=None, max_words=10, cache=None, progress=True, bad=None):
     """The ``--data`` dispatcher: 'espeak' (embedded, ``count`` utterances), 'tfds:NAME', or an
-    LJSpeech or LibriSpeech folder."""
+    LJSpeech or LibriSpeech folder (``bad``: a ``suite.data.files.BadFiles``)."""
     if data == EMBEDDED:
         folder = embedded_corpus(count, seed, split, max_words, cache=cache, progress=progress)
         return ljspeech_set(folder, split, holdout_every=0).in_memory()
@@ -434,9 +439,9 @@ def speech_set(data, split, seed=0, count=None, max_words=10, cache=None, progre
         raise DataError(f"--data {data}: no such folder (expected 'espeak', 'tfds:NAME', an LJSpeech or a "
                         "LibriSpeech folder)")
     if os.path.isfile(os.path.join(data, "metadata.csv")):
-        out = ljspeech_set(data, split)
+        out = ljspeech_set(data, split, bad=bad)
     else:
-        out = librispeech_set(data, split)
+        out = librispeech_set(data, split, bad=bad)
     return out.subset(count) if count else out
 
 

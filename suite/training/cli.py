@@ -28,6 +28,10 @@ def core_parser(name, description, *, default_data, epochs_help, default_batch_s
                    help=data_help or f"'{default_data}' (the embedded dataset, generated locally from --seed), "
                                      "'tfds:NAME' (a TFDS dataset already prepared in TFDS_DATA_DIR), or a path "
                                      "in the dataset's standard on-disk layout")
+    g.add_argument("--skip-bad-files", action="store_true",
+                   help="leave out data files that fail the checks before training (unreadable, truncated, "
+                        "not the format their name says), naming each at the start and in TensorBoard's text tab, "
+                        "instead of refusing the run")
     g.add_argument("--preset", default="small", choices=("tiny", "small", "paper"),
                    help="model and schedule sizes: tiny (tests, seconds on a CPU), small (the embedded "
                         "data, minutes on a laptop CPU), paper (the original paper's sizes)")

@@ -58,12 +58,16 @@ def lazy(name):
 class Run:
     """A run as the recipe's declarations see it: ``args``, ``strategy``, ``chief``, ``policy``,
     ``name`` (the export's), and as they are made: ``config``, ``batch``, ``epochs``, ``steps``
-    (per epoch), ``data``, ``model``, ``evaluator``, ``driver``."""
+    (per epoch), ``data``, ``model``, ``evaluator``, ``driver``; ``bad``: what the readers do with
+    a bad file (``suite.data.files.BadFiles``: refuse, or skip with ``--skip-bad-files``)."""
 
     def __init__(self, args, strategy, chief, policy, name):
+        from suite.data.files import BadFiles
+
         self.args, self.strategy, self.chief, self.policy, self.name = args, strategy, chief, policy, name
         self.config = self.data = self.model = self.evaluator = self.driver = None
         self.batch = self.epochs = self.steps = None
+        self.bad = BadFiles(getattr(args, "skip_bad_files", False))
 
     @property
     def replicas(self):
@@ -263,7 +267,10 @@ def start(recipe, args):
         cli.check_output_dir("--logdir", args.logdir)
         cli.check_output_dir("--export-dir", args.export_dir)
         export.resolve_version(args.export_dir, run_.name, args.version)
-    run_.data = recipe.load_data(run_)
+    run_.data = recipe.load_data(run_)  # the readers get run_.bad
+    if run_.bad.skipped and chief:
+        print(f"--skip-bad-files: left out {len(run_.bad.skipped)} file(s):\n  " + "\n  ".join(run_.bad.skipped),
+              file=sys.stderr)
     return run_
 
 
@@ -346,6 +353,10 @@ def _train_and_export(recipe, run_):
 
         with driver.writer.as_default():
             hp.hparams(hyperparameters(recipe, run_, settings), trial_id=os.path.basename(os.path.abspath(args.logdir)))
+            if run_.bad.skipped:
+                import tensorflow as tf
+
+                tf.summary.text("data/skipped_files", "\n\n".join(run_.bad.skipped), step=driver.step)
     untrained = os.path.join(args.logdir, "untrained.json")
     if driver.restore() == 0 and run_.chief and run_.evaluator:
         run_.evaluator.baseline()  # the untrained model, for comparison, kept for resumed runs
@@ -363,7 +374,8 @@ def _train_and_export(recipe, run_):
     result = {"name": run_.name, "step": driver.step, "initial": ev.initial if ev else None,
               "eval": ev.last if ev else None, "history": ev.history if ev else [], "wall_seconds": wall,
               "train_seconds": train_seconds, f"{recipe.unit}_per_second": rate, "logs": driver.logs,
-              "losses": [(step, logs["loss"]) for step, logs in driver.history if "loss" in logs], "export": None}
+              "losses": [(step, logs["loss"]) for step, logs in driver.history if "loss" in logs], "export": None,
+              "skipped_files": len(run_.bad.skipped)}
     recipe.finish(run_, result)
     if run_.chief:
         endpoints, track = recipe.serving(run_)
