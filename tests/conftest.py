@@ -67,36 +67,39 @@ def assert_refused_cleanly(args, message, tmp_path):
     assert not export_dir.exists() and not logdir.exists()
 
 
+def tensorflow_only(body, cwd, forbidden=("suite", "recipes")):
+    """Runs ``body`` (Python that leaves its answer in ``out``; ``json``, ``os``, ``sys`` and ``tf`` are
+    imported) in a process that must import no module of ``forbidden`` (a client of an export has
+    TensorFlow, not the suite); returns ``out`` through JSON."""
+    script = ("import json, os, sys, tensorflow as tf\n" + body +
+              f"assert not [k for k in sys.modules if k.startswith({tuple(forbidden)!r})], 'imported the suite'\n"
+              "print('SERVED' + json.dumps(out))\n")
+    stdout = run_python(["-c", script], cwd=str(cwd)).stdout
+    return json.loads([line for line in stdout.splitlines() if line.startswith("SERVED")][-1][len("SERVED"):])
+
+
 def replay_warmup(path, cwd):
     """Reads an export's TF Serving warm-up records (PredictionLog protos) and replays each through the
-    signature it names, in a process that imports TensorFlow and the serving protos only; returns
-    {signature: {output: shape}} (every signature of the export must have its request)."""
-    script = (
-        "import json, os, sys, tensorflow as tf\n"
+    signature it names, in a TensorFlow-only process; returns {signature: {output: shape}} (every
+    signature of the export must have its request)."""
+    return tensorflow_only(
         "from tensorflow_serving.apis import prediction_log_pb2\n"
         f"m = tf.saved_model.load({str(path)!r})\n"
         "out = {}\n"
         f"for record in tf.data.TFRecordDataset(os.path.join({str(path)!r}, 'assets.extra', "
         "'tf_serving_warmup_requests')):\n"
-        "    log = prediction_log_pb2.PredictionLog.FromString(record.numpy())\n"
-        "    request = log.predict_log.request\n"
+        "    request = prediction_log_pb2.PredictionLog.FromString(record.numpy()).predict_log.request\n"
         "    res = m.signatures[request.model_spec.signature_name](\n"
         "        **{k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()})\n"
         "    out[request.model_spec.signature_name] = {k: v.shape.as_list() for k, v in res.items()}\n"
-        "assert sorted(out) == sorted(m.signatures), (sorted(out), sorted(m.signatures))\n"
-        "assert not [k for k in sys.modules if k.startswith(('suite', 'recipes'))]\n"
-        "print('SERVED' + json.dumps(out))\n"
-    )
-    out = run_python(["-c", script], cwd=str(cwd)).stdout
-    return json.loads([line for line in out.splitlines() if line.startswith("SERVED")][-1][len("SERVED"):])
+        "assert sorted(out) == sorted(m.signatures), (sorted(out), sorted(m.signatures))\n", cwd)
 
 
 def serve_cases(path, cases, cwd):
-    """Calls an export's signatures in a process that imports TensorFlow only; ``cases``: [(signature,
-    {input: a TensorFlow expression})] -> per case {output: its shape}, or {"error": the message} of an
+    """Calls an export's signatures in a TensorFlow-only process; ``cases``: [(signature, {input: a
+    TensorFlow expression})] -> per case {output: its shape}, or {"error": the message} of an
     InvalidArgumentError (a request the export refuses)."""
-    script = (
-        "import json, sys, tensorflow as tf\n"
+    return tensorflow_only(
         f"m = tf.saved_model.load({str(path)!r})\n"
         "out = []\n"
         f"for sig, inputs in json.loads({json.dumps(json.dumps(cases))}):\n"
@@ -104,30 +107,19 @@ def serve_cases(path, cases, cwd):
         "        res = m.signatures[sig](**{k: eval(v) for k, v in inputs.items()})\n"
         "        out.append({k: v.shape.as_list() for k, v in res.items()})\n"
         "    except tf.errors.InvalidArgumentError as e:\n"
-        "        out.append({'error': e.message})\n"
-        "assert not [k for k in sys.modules if k.startswith(('suite', 'recipes'))]\n"
-        "print('SERVED' + json.dumps(out))\n"
-    )
-    out = run_python(["-c", script], cwd=str(cwd)).stdout
-    return json.loads([line for line in out.splitlines() if line.startswith("SERVED")][-1][len("SERVED"):])
+        "        out.append({'error': e.message})\n", cwd)
 
 
 def serve_random_uint8(path, inputs, cwd):
-    """Calls an export's serving_default with random uint8 tensors of the given shapes
-    ({name: shape}) in a process that imports TensorFlow only (no suite or recipes module may be
-    loaded); returns the outputs as lists."""
-    script = (
-        "import json, sys, tensorflow as tf\n"
+    """Calls an export's serving_default with random uint8 tensors of the given shapes ({name: shape})
+    in a TensorFlow-only process; returns the outputs as lists."""
+    return tensorflow_only(
         f"m = tf.saved_model.load({str(path)!r})\n"
         f"shapes = json.loads({json.dumps(json.dumps(inputs))})\n"
         "args = {k: tf.cast(tf.random.uniform(s, 0, 256, tf.int32, seed=1), tf.uint8) for k, s in shapes.items()}\n"
         "res = m.signatures['serving_default'](**args)\n"
-        "assert not [k for k in sys.modules if k.startswith(('suite', 'recipes'))]\n"
-        "print('SERVED' + json.dumps({k: (v.numpy().astype(str) if v.dtype == tf.string else v.numpy()).tolist()\n"
-        "                              for k, v in res.items()}))\n"
-    )
-    out = run_python(["-c", script], cwd=str(cwd)).stdout
-    return json.loads([line for line in out.splitlines() if line.startswith("SERVED")][-1][len("SERVED"):])
+        "out = {k: (v.numpy().astype(str) if v.dtype == tf.string else v.numpy()).tolist() for k, v in res.items()}\n",
+        cwd)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,13 +1,12 @@
 """recipes.faster_rcnn and recipes.yolo end to end: one tiny run each (killed with SIGKILL after its
 first epoch and resumed) feeds the learning, export, serving and TensorBoard checks; runs refuse bad
 data and other settings before writing anything."""
-import json
 
 import numpy as np
 import pytest
 
 from conftest import (assert_refused_cleanly, learned, loss_curve, readme_figure, replay_warmup, result_json,
-                      run_python, serve_cases, serve_random_uint8, tensorboard_tags)
+                      serve_cases, serve_random_uint8, tensorboard_tags, tensorflow_only)
 from runs import RUNS
 from test_detection import _write_coco, _write_voc
 
@@ -92,14 +91,11 @@ def test_export_detects_in_encoded_images_of_three_sizes_in_one_batch(tiny, tmp_
         paths.append(str(tmp_path / f"{i}.{fmt.lower()}"))
         with open(paths[-1], "wb") as f:
             f.write(buffer.getvalue())
-    script = ("import json, sys, tensorflow as tf\n"
-              f"m = tf.saved_model.load({run.export!r})\n"
-              f"data = tf.constant([open(p, 'rb').read() for p in {paths!r}])\n"
-              "out = m.signatures['image_bytes'](image_bytes=data)\n"
-              "assert not [k for k in sys.modules if k.startswith(('suite', 'recipes'))]\n"
-              "print('SERVED' + json.dumps({k: (v.numpy().astype(str) if v.dtype == tf.string else v.numpy()).tolist()\n"
-              "                             for k, v in out.items()}))\n")
-    out = json.loads(run_python(["-c", script], cwd=str(tmp_path)).stdout.split("SERVED")[-1])
+    out = tensorflow_only(
+        f"data = tf.constant([open(p, 'rb').read() for p in {paths!r}])\n"
+        f"res = tf.saved_model.load({run.export!r}).signatures['image_bytes'](image_bytes=data)\n"
+        "out = {k: (v.numpy().astype(str) if v.dtype == tf.string else v.numpy()).tolist() for k, v in res.items()}\n",
+        tmp_path)
     _check_detections(out, 3)
     assert sum(out["num_detections"]) > 0
     for i, (h, w) in enumerate(((96, 96), (120, 160), (100, 64))):  # boxes in each image's own pixels

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from conftest import (assert_refused_cleanly, learned, loss_curve, readme_figure, replay_warmup, result_json,
-                      run_python, tensorboard_tags)
+                      tensorboard_tags, tensorflow_only)
 
 CORE = ("--data", "--preset", "--epochs", "--steps-per-epoch", "--batch-size", "--strategy", "--mixed-precision",
         "--jit-compile", "--logdir", "--export-dir", "--version", "--seed")
@@ -24,8 +24,7 @@ def test_help_documents_every_flag(python, recipe, own):
 def serve(path, calls, cwd):
     """Calls signatures of an export in a TensorFlow-only process; ``calls``: [(signature, {input: [strings]})]
     -> [{output: value as a list}, or {"error": the message of a refused call}]."""
-    script = (
-        "import json, sys, tensorflow as tf\n"
+    return tensorflow_only(
         f"m = tf.saved_model.load({str(path)!r})\n"
         f"calls = json.loads({json.dumps(json.dumps(calls))})\n"
         "out = []\n"
@@ -36,12 +35,8 @@ def serve(path, calls, cwd):
         "        out.append({'error': e.message})\n"
         "        continue\n"
         "    out.append({k: (v.numpy().astype(str) if v.dtype == tf.string else v.numpy()).tolist()\n"
-        "                for k, v in res.items()})\n"
-        "assert not [k for k in sys.modules if k.startswith(('suite', 'recipes', 'keras_hub', 'tensorflow_text'))]\n"
-        "print('SERVED' + json.dumps(out))\n"
-    )
-    out = run_python(["-c", script], cwd=str(cwd)).stdout
-    return json.loads([line for line in out.splitlines() if line.startswith("SERVED")][-1][len("SERVED"):])
+        "                for k, v in res.items()})\n", cwd,
+        forbidden=("suite", "recipes", "keras_hub", "tensorflow_text"))
 
 
 LONG = "alice gave bob the red ball in the park " * 20  # far past the sequence length: truncated

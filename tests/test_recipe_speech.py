@@ -1,14 +1,13 @@
 """recipes.deepspeech end to end: one tiny run each of DS2 and DS1 (killed with SIGKILL after their
 first epoch and resumed) feeds the learning, export (a waveform and a WAV file transcribed in a
 TensorFlow-only process) and TensorBoard checks; bad audio is refused before anything is written."""
-import json
 import os
 
 import numpy as np
 import pytest
 
 from conftest import (assert_refused_cleanly, learned, loss_curve, readme_figure, replay_warmup, result_json,
-                      run_python, serve_cases, tensorboard_tags)
+                      serve_cases, tensorboard_tags, tensorflow_only)
 from runs import RUNS, flag
 from test_speech import wav_bytes, write_ljspeech
 
@@ -28,21 +27,18 @@ def test_help_documents_every_flag(python):
 def transcribe_in_tensorflow_only(export, wav_path, reference_path, cwd):
     """Calls both signatures in a process that imports TensorFlow alone: the float waveform of
     ``reference_path`` (16 kHz WAV) and the bytes of ``wav_path`` (any rate)."""
-    script = (
-        "import json, sys, wave, numpy as np, tensorflow as tf\n"
+    return tensorflow_only(
+        "import wave\nimport numpy as np\n"
         f"m = tf.saved_model.load({str(export)!r})\n"
         f"with wave.open({str(reference_path)!r}) as f:\n"
         "    x = np.frombuffer(f.readframes(f.getnframes()), '<i2').astype(np.float32) / 32768\n"
         "waves = np.zeros([2, len(x) + 800], np.float32); waves[0, :len(x)] = x; waves[1, :4000] = x[:4000]\n"
         "a = m.signatures['serving_default'](waveforms=tf.constant(waves), lengths=tf.constant([len(x), 4000]))\n"
         f"b = m.signatures['transcribe_wav'](wav=tf.constant([open({str(wav_path)!r}, 'rb').read()]))\n"
-        "assert not [k for k in sys.modules if k.startswith(('suite', 'recipes'))]\n"
-        "print('SERVED' + json.dumps({'waveform': [t.decode() for t in a['transcripts'].numpy()],\n"
-        "    'wav': [t.decode() for t in b['transcripts'].numpy()], 'shape': a['log_probabilities'].shape.as_list(),\n"
-        "    'samples': len(x), 'frames': a['frames'].numpy().tolist(), 'sums': float(np.exp(a['log_probabilities'][0, 0].numpy()).sum())}))\n"
-    )
-    out = run_python(["-c", script], cwd=str(cwd)).stdout
-    return json.loads([line for line in out.splitlines() if line.startswith("SERVED")][-1][len("SERVED"):])
+        "out = {'waveform': [t.decode() for t in a['transcripts'].numpy()],\n"
+        "       'wav': [t.decode() for t in b['transcripts'].numpy()], 'shape': a['log_probabilities'].shape.as_list(),\n"
+        "       'samples': len(x), 'frames': a['frames'].numpy().tolist(),\n"
+        "       'sums': float(np.exp(a['log_probabilities'][0, 0].numpy()).sum())}\n", cwd)
 
 
 def _resampled_copy(reference, path, rate=22050):
@@ -120,12 +116,10 @@ def test_export_transcribes_a_waveform_and_any_wav_in_tensorflow_only(trained, t
     for bits, fmt, extensible in formats:
         paths.append(tmp_path / f"{bits}-{fmt}-{extensible}.wav")
         paths[-1].write_bytes(wav_bytes(0.9 * stereo, 44100, bits, fmt, extensible))
-    script = ("import json, tensorflow as tf\n"
-              f"m = tf.saved_model.load({run.export!r})\n"
-              f"data = [open(p, 'rb').read() for p in {list(map(str, paths))!r}]\n"
-              "out = m.signatures['transcribe_wav'](wav=tf.constant(data))\n"
-              "print('SERVED' + json.dumps([t.decode() for t in out['transcripts'].numpy()]))\n")
-    transcripts = json.loads(run_python(["-c", script], cwd=str(tmp_path)).stdout.split("SERVED")[-1])
+    transcripts = tensorflow_only(
+        f"data = [open(p, 'rb').read() for p in {list(map(str, paths))!r}]\n"
+        f"res = tf.saved_model.load({run.export!r}).signatures['transcribe_wav'](wav=tf.constant(data))\n"
+        "out = [t.decode() for t in res['transcripts'].numpy()]\n", tmp_path)
     assert all(error_rates([t], [text])[0] < 0.5 for t in transcripts), (transcripts, text)
     assert all(error_rates([t], [transcripts[0]])[0] <= 0.1 for t in transcripts), transcripts
     # lengths that do not describe the waveforms are refused, naming them
