@@ -200,6 +200,7 @@ def test_fid_is_logged_with_inception_weights_from_a_file(python, tmp_path):
     assert "FID" in out.stderr
 
 
+@pytest.mark.slow  # a recipe run in a subprocess
 def test_a_truncated_image_refuses_the_run_or_is_skipped_and_named(python, tmp_path):
     from PIL import Image
 
