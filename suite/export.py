@@ -30,7 +30,9 @@ def answer_empty_batch(fn, *inputs):
     n = tf.shape(inputs[0])[0]
 
     def at_least_one(x):
-        return tf.cond(n > 0, lambda: x, lambda: tf.zeros(tf.maximum(tf.shape(x), 1), x.dtype))
+        y = tf.cond(n > 0, lambda: x, lambda: tf.zeros(tf.maximum(tf.shape(x), 1), x.dtype))
+        y.set_shape(tf.TensorShape([None]).concatenate(x.shape[1:]))  # what the model's layers know of x
+        return y
 
     return tf.nest.map_structure(lambda v: v[:n], fn(*[at_least_one(x) for x in inputs]))
 
