@@ -67,6 +67,32 @@ def assert_refused_cleanly(args, message, tmp_path):
     assert not export_dir.exists() and not logdir.exists()
 
 
+def snapshot(root):
+    """{relative path: (size, mtime)} of every file under ``root`` but the run lock (an empty file
+    a recipe holds while it runs in that log directory)."""
+    return {os.path.relpath(os.path.join(d, f), root): (os.stat(os.path.join(d, f)).st_size,
+                                                         os.stat(os.path.join(d, f)).st_mtime_ns)
+            for d, _, files in os.walk(root) for f in files if f != ".run.lock"}
+
+
+def refused_on_a_copy(run, args, message, tmp_path, export_dir=None):
+    """Runs a recipe with ``args`` on a copy of the shared ``run``'s log directory (and its export
+    directory, or ``export_dir``): it must stop with exit status 2 and ``message`` on stderr, no
+    traceback, and change nothing in either. Returns the CompletedProcess."""
+    import shutil
+
+    logdir = tmp_path / "logs"
+    shutil.copytree(run.logdir, logdir)
+    export_dir = export_dir or run.export_dir
+    before = snapshot(logdir), snapshot(export_dir)
+    proc = run_python([*args, "--logdir", str(logdir), "--export-dir", str(export_dir)], check=False)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert message in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert (snapshot(logdir), snapshot(export_dir)) == before, "a refused run wrote something"
+    return proc
+
+
 def tensorflow_only(body, cwd, forbidden=("suite", "recipes")):
     """Runs ``body`` (Python that leaves its answer in ``out``; ``json``, ``os``, ``sys`` and ``tf`` are
     imported) in a process that must import no module of ``forbidden`` (a client of an export has
@@ -181,7 +207,7 @@ class TrainedRuns:
     def __init__(self, root, jobs=2):
         import concurrent.futures
 
-        self.root = root
+        self.root, self.jobs = root, max(1, jobs)
         self.pool = concurrent.futures.ThreadPoolExecutor(max(1, jobs))
         self.futures = {}
         # side by side, each run takes one core: two TensorFlow processes with a thread pool per core
@@ -210,12 +236,10 @@ class TrainedRuns:
         return run
 
     def start(self, keys):
-        from runs import REPLICA_GROUPS, REPLICA_SECONDS, RUNS
+        from runs import schedule
 
-        def cost(key):
-            return REPLICA_SECONDS if key in REPLICA_GROUPS else RUNS[key][2]
-
-        for key in sorted(set(keys) - set(self.futures), key=cost, reverse=True):
+        plan = schedule(set(keys) - set(self.futures), self.jobs)
+        for key in sorted(plan, key=lambda k: plan[k][0]):
             self.futures[key] = self.pool.submit(self._train, key)
 
     def get(self, key):
@@ -246,10 +270,17 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """Tests that read a shared run go last: the others run while the runs train in the background.
-    Their wait for a run is not a hang: pytest.ini's per-test timeout does not apply to them (the
-    runs have their own)."""
-    items.sort(key=lambda item: item.get_closest_marker("trained") is not None)
+    """Tests that read a shared run go last: the others run while the runs train in the background;
+    among them, the tests of the run expected to finish first go first (``runs.schedule``), so they
+    run while the later runs still train. Their wait for a run is not a hang: pytest.ini's per-test
+    timeout does not apply to them (the runs have their own)."""
+    from runs import schedule
+
+    def keys(item):
+        return [m.args[0] for m in item.iter_markers("trained")]
+
+    plan = schedule({k for item in items for k in keys(item)}, shared_run_jobs())
+    items.sort(key=lambda item: (bool(keys(item)), max((plan[k][1] for k in keys(item)), default=0.0)))
     for item in items:
         if item.get_closest_marker("trained") is not None and item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(0))
@@ -261,10 +292,15 @@ def pytest_collection_finish(session):
         trained_runs(session.config).start(keys)
 
 
+def shared_run_jobs():
+    """How many shared runs train side by side (``SUITE_TEST_JOBS``, default 2)."""
+    return int(os.environ.get("SUITE_TEST_JOBS", "2"))
+
+
 def trained_runs(config):
     if "runs" not in _TRAINED:
         root = config._tmp_path_factory.mktemp("trained")  # noqa: SLF001 - pytest's own session directory
-        _TRAINED["runs"] = TrainedRuns(root, int(os.environ.get("SUITE_TEST_JOBS", "2")))
+        _TRAINED["runs"] = TrainedRuns(root, shared_run_jobs())
     return _TRAINED["runs"]
 
 

@@ -5,7 +5,7 @@ data and other settings before writing anything."""
 import numpy as np
 import pytest
 
-from conftest import (assert_refused_cleanly, learned, loss_curve, readme_figure, replay_warmup, result_json,
+from conftest import (assert_refused_cleanly, learned, loss_curve, readme_figure, refused_on_a_copy, replay_warmup,
                       serve_cases, serve_random_uint8, tensorboard_tags, tensorflow_only)
 from runs import RUNS
 from test_detection import _write_coco, _write_voc
@@ -116,14 +116,11 @@ def test_tensorboard_has_the_promised_views(tiny):
     assert hparams["recipe"] == recipe and hparams["num_classes"] == 5
 
 
-def test_another_setting_cannot_resume(python, tmp_path):
-    base = ["-m", "recipes.faster_rcnn", "--preset", "tiny", "--steps-per-epoch", "3", "--eval-images", "8",
-            "--num-images", "64", "--no-progress", "--logdir", str(tmp_path / "logs"),
-            "--export-dir", str(tmp_path / "export")]
-    first = result_json(python([*base, "--epochs", "1"]).stdout)
-    assert first["step"] == 3 and first["export"].endswith("faster_rcnn/1")
-    other = python([*base, "--pool", "align", "--epochs", "2"], check=False)
-    assert other.returncode == 2 and "pool='max' (now 'align')" in other.stderr
+@pytest.mark.slow
+@pytest.mark.trained("faster_rcnn")
+def test_another_setting_cannot_resume(trained, tmp_path):
+    refused_on_a_copy(trained.get("faster_rcnn"), [*RUNS["faster_rcnn"][0], "--pool", "align", "--epochs", "3"],
+                      "pool='max' (now 'align')", tmp_path)
 
 
 def test_bad_data_is_refused_before_anything_is_written(tmp_path):

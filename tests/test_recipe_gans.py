@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from conftest import (assert_refused_cleanly, learned, readme_figure, replay_warmup, result_json, run_python,
-                      serve_cases, serve_generator, tensorboard_tags, tensorflow_only)
+from conftest import (assert_refused_cleanly, learned, readme_figure, refused_on_a_copy, replay_warmup, result_json,
+                      run_python, serve_cases, serve_generator, tensorboard_tags, tensorflow_only)
 from runs import RUNS, flag
 
 TINY = ["--preset", "tiny", "--no-progress", "--swd-images", "256"]
@@ -173,15 +173,12 @@ def test_gan_sample_refuses_latents_of_the_wrong_size(python, tmp_path, dcgan_ex
     assert proc.returncode == 2 and "not a SavedModel directory" in proc.stderr
 
 
-def test_wgan_resumes_with_the_same_settings_only(python, tmp_path):
-    logdir, export_dir = tmp_path / "logs", tmp_path / "export"
-    common = ["-m", "recipes.wgan", *TINY, "--swd-images", "0", "--steps-per-epoch", "5", "--epochs", "2",
-              "--logdir", str(logdir), "--export-dir", str(export_dir)]
-    assert result_json(python(common).stdout)["step"] == 10
-    # another latent size in the same log directory: refused before anything is built
-    proc = python([*common[:-6], "--epochs", "4", "--latent-dim", "16", *common[-4:]], check=False)
-    assert proc.returncode == 2 and "latent_dim=32 (now 16)" in proc.stderr and "Traceback" not in proc.stderr
-    assert sorted(os.listdir(export_dir / "wgan")) == ["1"]
+@pytest.mark.slow
+@pytest.mark.trained("wgan")
+def test_wgan_refuses_to_resume_with_another_latent_size(trained, tmp_path):
+    """(the shared run itself resumed with the same settings after its kill)"""
+    refused_on_a_copy(trained.get("wgan"), [*RUNS["wgan"][0], "--latent-dim", "16", "--epochs", "8"],
+                      "latent_dim=32 (now 16)", tmp_path)
 
 
 @pytest.mark.slow  # a recipe run in a subprocess or a large weights file: CI only

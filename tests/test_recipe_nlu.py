@@ -6,8 +6,9 @@ import os
 
 import pytest
 
-from conftest import (assert_refused_cleanly, learned, loss_curve, readme_figure, replay_warmup, result_json,
-                      tensorboard_tags, tensorflow_only)
+from conftest import (assert_refused_cleanly, learned, loss_curve, readme_figure, refused_on_a_copy, replay_warmup,
+                      result_json, tensorboard_tags, tensorflow_only)
+from runs import RUNS
 
 CORE = ("--data", "--preset", "--epochs", "--steps-per-epoch", "--batch-size", "--strategy", "--mixed-precision",
         "--jit-compile", "--logdir", "--export-dir", "--version", "--seed")
@@ -154,16 +155,12 @@ def test_tensorboard_has_the_promised_views(recipe, request):
     assert hparams["recipe"] == recipe and hparams["encoder.num_layers"] == 2
 
 
-@pytest.mark.slow  # a recipe run in a subprocess or a large weights file: CI only
-def test_mtdnn_refuses_to_resume_with_other_tasks(python, tmp_path):
-    logdir, export_dir = tmp_path / "logs", tmp_path / "export"
-    common = ["-m", "recipes.mtdnn", "--preset", "tiny", "--tasks", "sst,qnli", "--steps-per-epoch", "4",
-              "--no-progress", "--logdir", str(logdir), "--export-dir", str(export_dir)]
-    first = result_json(python([*common, "--epochs", "1"]).stdout)
-    assert first["step"] == 4 and (logdir / "vocabulary.txt").exists()
-    proc = python([*common[:4], "sst", *common[5:], "--epochs", "2"], check=False)
-    assert proc.returncode == 2 and "tasks" in proc.stderr and "Traceback" not in proc.stderr
-    assert sorted(os.listdir(export_dir / "mtdnn")) == ["1"]
+@pytest.mark.slow
+@pytest.mark.trained("mtdnn")
+def test_mtdnn_refuses_to_resume_with_other_tasks(trained, tmp_path):
+    run = trained.get("mtdnn")
+    assert (run.logdir / "vocabulary.txt").exists()
+    refused_on_a_copy(run, [*RUNS["mtdnn"][0], "--tasks", "sst", "--epochs", "5"], "tasks", tmp_path)
 
 
 @pytest.mark.parametrize("args, message", [

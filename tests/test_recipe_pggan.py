@@ -3,8 +3,9 @@ feeds the learning, export, serving, TensorBoard and resume checks; bad input is
 anything is written."""
 import pytest
 
-from conftest import (assert_refused_cleanly, learned, readme_figure, replay_warmup, result_json, serve_generator,
+from conftest import (assert_refused_cleanly, learned, readme_figure, refused_on_a_copy, replay_warmup, serve_generator,
                       tensorboard_tags)
+from runs import RUNS
 
 TINY = ["-m", "recipes.pggan", "--preset", "tiny", "--no-progress", "--swd-images", "256"]
 
@@ -72,14 +73,9 @@ def test_bad_input_is_a_clear_error_and_writes_nothing(tmp_path, args, message):
     assert_refused_cleanly([*TINY, *args], message, tmp_path)
 
 
-@pytest.mark.slow  # a recipe run in a subprocess or a large weights file: CI only
-def test_export_version_taken_is_refused_and_another_setting_cannot_resume(python, tmp_path):
-    logdir, export_dir = tmp_path / "logs", tmp_path / "export"
-    base = [*TINY, "--swd-images", "0", "--images-per-phase", "32", "--logdir", str(logdir),
-            "--export-dir", str(export_dir)]
-    first = result_json(python(base).stdout)
-    assert first["step"] == 6 and first["export"].endswith("pggan/1")
-    again = python([*base, "--version", "1"], check=False)
-    assert again.returncode == 2 and "pggan/1 already exists" in again.stderr
-    other = python([*base, "--resolution", "16"], check=False)
-    assert other.returncode == 2 and "resolution=8 (now 16)" in other.stderr and "Traceback" not in other.stderr
+@pytest.mark.slow
+@pytest.mark.trained("pggan")
+def test_export_version_taken_is_refused_and_another_setting_cannot_resume(tiny, tmp_path):
+    assert tiny.export.endswith("pggan/1")
+    refused_on_a_copy(tiny, [*RUNS["pggan"][0], "--version", "1"], "pggan/1 already exists", tmp_path / "a")
+    refused_on_a_copy(tiny, [*RUNS["pggan"][0], "--resolution", "16"], "resolution=8 (now 16)", tmp_path / "b")

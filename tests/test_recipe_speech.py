@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from conftest import (assert_refused_cleanly, learned, loss_curve, readme_figure, replay_warmup, result_json,
-                      serve_cases, tensorboard_tags, tensorflow_only)
+from conftest import (assert_refused_cleanly, learned, loss_curve, readme_figure, refused_on_a_copy, replay_warmup,
+                      result_json, serve_cases, tensorboard_tags, tensorflow_only)
 from runs import RUNS, flag
 from test_speech import wav_bytes, write_ljspeech
 
@@ -144,14 +144,12 @@ def test_tensorboard_has_the_promised_views(tiny):
     assert hparams["recipe"] == "deepspeech" and hparams["model"] == model
 
 
-@pytest.mark.slow  # a recipe run in a subprocess or a large weights file: CI only
-def test_another_setting_cannot_resume(python, tmp_path):
-    base = ["-m", "recipes.deepspeech", *SMALL, "--logdir", str(tmp_path / "logs"),
-            "--export-dir", str(tmp_path / "export")]
-    first = result_json(python(base).stdout)
-    assert first["step"] == 3 and first["export"].endswith("deepspeech_ds2/1")
-    other = python([*base, "--epochs", "3", "--model", "ds1"], check=False)
-    assert other.returncode == 2 and "model='ds2' (now 'ds1')" in other.stderr
+@pytest.mark.slow
+@pytest.mark.trained("deepspeech_ds2")
+def test_another_setting_cannot_resume(trained, tmp_path):
+    args = RUNS["deepspeech_ds2"][0]
+    ds1 = [*args[:args.index("--model") + 1], "ds1", *args[args.index("--model") + 2:], "--epochs", "3"]
+    refused_on_a_copy(trained.get("deepspeech_ds2"), ds1, "model='ds2' (now 'ds1')", tmp_path)
 
 
 def test_jit_compile_is_refused_for_ds2_with_the_reason(python):
