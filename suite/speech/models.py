@@ -73,7 +73,10 @@ class SpeechConfig:
 
 
 PRESETS = {
-    "tiny": dict(hidden=256, rnn_units=128, rnn_layers=2, conv_filters=(32, 32), context=5),
+    # tiny DS2 with 16 filters per convolution: the second (11x21 over 16 channels) was 70% of a step's
+    # arithmetic at 32; measured at batch 8 on the embedded corpus: half the step time, held-out CER 0.50 and
+    # 0.26 after 250 and 500 steps against 0.41 and 0.20 at 32
+    "tiny": dict(hidden=256, rnn_units=128, rnn_layers=2, conv_filters=(16, 16), context=5),
     "small": dict(hidden=512, rnn_units=256, rnn_layers=3, conv_filters=(32, 32), context=7),
     # DS1: 2048 units, context 9 (Hannun et al. use C in {5, 7, 9}), linear spectrogram (160 bins);
     # DS2: 3 convolutions (11x41 stride 2x2, 11x21 stride 1x2, 11x21 stride 1x2), 7 bidirectional GRU
