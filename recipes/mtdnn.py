@@ -33,7 +33,7 @@ class MTDNN(Recipe):
     name = "mtdnn"
     default_data = "nlu"
     steps_per_epoch = None
-    epochs_help = ("epochs (default: the preset's: tiny 4, small 5, paper 5); each ends with a checkpoint and the "
+    epochs_help = ("epochs (default: the preset's: tiny 3, small 5, paper 5); each ends with a checkpoint and the "
                    "development scores")
     data_help = ("'nlu' (the embedded tasks cola, sst, sts, nli, qnli, generated from --seed), 'tfds:glue' "
                  "(glue/NAME prepared in TFDS_DATA_DIR), or a GLUE folder as the GLUE download lays it out "

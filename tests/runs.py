@@ -20,7 +20,7 @@ def _gan(recipe, epochs, steps, *flags):
 #       the clean-clone CI run at a06abd1 with two runs side by side and the other tests beside them on the
 #       2-core machine: the schedule starts the longest first and orders the tests that read them)
 RUNS = {
-    "mtdnn": (["-m", "recipes.mtdnn", *TINY], 4000, 700),
+    "mtdnn": (["-m", "recipes.mtdnn", *TINY], 4000, 530),
     # DS2 at batch 8, half its preset's: CER 0.94 -> 0.50, 0.26 after 250, 500 steps, at half the cost
     "deepspeech_ds2": (["-m", "recipes.deepspeech", "--model", "ds2", *TINY, "--steps-per-epoch", "250",
                         "--batch-size", "8", "--beam-width", "4"], 250, 320),
