@@ -27,7 +27,7 @@ class YOLO(DetectionRecipe):
     __doc__ = __doc__
     name = "yolo"
     # YOLO regresses everything from one network from scratch: it needs many more images than
-    # Faster R-CNN (tiny: 2 x 750 steps of 32 images against 2 x 250 of 8)
+    # Faster R-CNN (tiny: 2 x 750 steps of 32 images against 2 x 250 of 4)
     steps_per_epoch = 750
     presets = {"tiny": dict(epochs=2, batch=32), "small": dict(epochs=10, batch=32), "paper": dict(epochs=30, batch=64)}
     group_title = "YOLO"
