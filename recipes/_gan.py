@@ -14,7 +14,7 @@ The export ``saved_models/{name}/<version>/`` has a ``serving_default``
 signature taking ``latents`` float32 [N, latent_dim] and returning ``images``
 uint8 [N, R, R, 3], and a ``generate`` signature taking ``count`` int32 and
 ``seed`` int64 (standard-normal latents drawn in the graph; the same seed, the
-same images); ``python -m recipes.gan_sample`` draws a grid from it.
+same images); ``python -m recipes.predict EXPORT`` draws a grid from it.
 """
 
 

@@ -1,13 +1,13 @@
 """recipes.gan, recipes.dcgan, recipes.wgan (and WGAN-GP): one tiny run per variant (killed with
-SIGKILL half-way and resumed) feeds the learning, export, serving and TensorBoard checks; bad input;
-recipes.gan_sample on an export."""
+SIGKILL half-way and resumed) feeds the learning, export, serving and TensorBoard checks; bad input
+(recipes.predict on a GAN export: tests/test_predict.py)."""
 import os
 
 import numpy as np
 import pytest
 
 from conftest import (assert_refused_cleanly, learned, readme_figure, refused_on_a_copy, replay_warmup, result_json,
-                      run_python, serve_cases, serve_generator, tensorboard_tags, tensorflow_only)
+                      serve_cases, serve_generator, tensorboard_tags, tensorflow_only)
 from runs import RUNS, flag
 
 TINY = ["--preset", "tiny", "--no-progress", "--swd-images", "256"]
@@ -136,41 +136,6 @@ def test_a_log_directory_in_use_or_unwritable_is_refused_before_any_work(python,
     proc = python([*args, "--logdir", str(tmp_path / "file" / "logs")], check=False)
     assert proc.returncode == 2 and f"--logdir {tmp_path / 'file' / 'logs'}: {tmp_path / 'file'} is not a " \
         "directory" in proc.stderr and not export_dir.exists()
-
-
-@pytest.fixture(scope="module")
-def dcgan_export(tmp_path_factory):
-    root = tmp_path_factory.mktemp("dcgan")
-    out = run_python(["-m", "recipes.dcgan", *TINY, "--swd-images", "0", "--epochs", "1", "--steps-per-epoch", "3",
-                      "--logdir", str(root / "logs"), "--export-dir", str(root / "export")])
-    return result_json(out.stdout)["export"]
-
-
-def test_gan_sample_draws_a_grid_from_an_export(python, tmp_path, dcgan_export):
-    import tensorflow as tf
-
-    out = tmp_path / "grid.png"
-    python(["-m", "recipes.gan_sample", dcgan_export, "--num-images", "10", "--columns", "5", "--output", str(out)])
-    grid = tf.io.decode_png(tf.io.read_file(str(out))).numpy()
-    assert grid.shape == (2 * 64, 5 * 64, 3)
-    latents = tmp_path / "z.npy"
-    np.save(latents, np.zeros((3, 32), np.float32))
-    python(["-m", "recipes.gan_sample", dcgan_export, "--latents", str(latents), "--output", str(out)])
-    grid = tf.io.decode_png(tf.io.read_file(str(out))).numpy()
-    assert grid.shape == (64, 8 * 64, 3)
-    assert (grid[:, :64] == grid[:, 64:128]).all()  # equal latents, equal images (no randomness at serving)
-
-
-def test_gan_sample_refuses_latents_of_the_wrong_size(python, tmp_path, dcgan_export):
-    latents = tmp_path / "z.npy"
-    np.save(latents, np.zeros((3, 100), np.float32))
-    proc = python(["-m", "recipes.gan_sample", dcgan_export, "--latents", str(latents),
-                   "--output", str(tmp_path / "grid.png")], check=False)
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert f"--latents {latents}: shape (3, 100), but the generator takes latents of shape [N, 32]" in proc.stderr
-    assert not (tmp_path / "grid.png").exists()
-    proc = python(["-m", "recipes.gan_sample", str(tmp_path), "--output", str(tmp_path / "grid.png")], check=False)
-    assert proc.returncode == 2 and "not a SavedModel directory" in proc.stderr
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ from suite import lazy_exports
 _EXPORTS = {
     "DataError": "errors",
     **{name: "images" for name in ("EMBEDDED", "check_resolution", "image_pipeline", "image_source",
-                                   "list_image_files", "render_shapes", "sample_images", "to_float", "to_uint8")},
+                                   "list_image_files", "render_shapes", "sample_images", "to_float", "to_uint8", "image_grid", "write_png")},
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -8,6 +8,7 @@ import math
 import os
 import pathlib
 
+import numpy as np
 import tensorflow as tf
 
 from suite.data.errors import DataError
@@ -198,6 +199,30 @@ def image_source(data, resolution, seed=0, num_images=10000):
 def to_float(images):
     """uint8 [0, 255] -> float32 [-1, 1]."""
     return tf.cast(images, tf.float32) / 127.5 - 1.0
+
+
+def image_grid(images, columns=8, cell=64):
+    """uint8 [N, H, W, C] -> one uint8 grid image [rows*cell, columns*cell, C] (nearest upscaling)."""
+    images = np.asarray(images)
+    n, h, w, c = images.shape
+    k = max(1, cell // h)
+    images = images.repeat(k, axis=1).repeat(k, axis=2)
+    rows = -(-n // columns)
+    pad = rows * columns - n
+    if pad:
+        images = np.concatenate([images, np.zeros((pad, *images.shape[1:]), images.dtype)])
+    h, w = images.shape[1:3]
+    return images.reshape(rows, columns, h, w, c).transpose(0, 2, 1, 3, 4).reshape(rows * h, columns * w, c)
+
+
+def write_png(path, image):
+    """Writes uint8 ``image`` [H, W, C] as a PNG at ``path`` (its folder made), through a temporary file
+    renamed into place: never a half-written file."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp-{os.getpid()}")
+    tf.io.write_file(tmp, tf.io.encode_png(image))
+    os.replace(tmp, path)
 
 
 def to_uint8(images):

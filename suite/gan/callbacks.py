@@ -6,23 +6,9 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from suite.data import to_uint8
+from suite.data import image_grid, to_uint8
 from suite.gan.metrics import frechet_inception_distance, ms_ssim_diversity, sliced_wasserstein_distance
 from suite.training.evaluator import Evaluator
-
-
-def image_grid(images, columns=8, cell=64):
-    """uint8 [N, H, W, C] -> one uint8 grid image [rows*cell, columns*cell, C] (nearest upscaling)."""
-    images = np.asarray(images)
-    n, h, w, c = images.shape
-    k = max(1, cell // h)
-    images = images.repeat(k, axis=1).repeat(k, axis=2)
-    rows = -(-n // columns)
-    pad = rows * columns - n
-    if pad:
-        images = np.concatenate([images, np.zeros((pad, *images.shape[1:]), images.dtype)])
-    h, w = images.shape[1:3]
-    return images.reshape(rows, columns, h, w, c).transpose(0, 2, 1, 3, 4).reshape(rows * h, columns * w, c)
 
 
 def generate(generator, latents, batch=256):

@@ -1,0 +1,328 @@
+"""Sends your own files to any export through its signatures alone, as a TensorFlow Serving client
+would (the suite's model code is never imported), and prints what comes back as JSON lines.
+
+    python -m recipes.predict saved_models/faster_rcnn/1 street.jpg --output drawn/
+    python -m recipes.predict saved_models/deepspeech_ds2/1 hello.wav
+    python -m recipes.predict saved_models/mtdnn/1 "the food was good"                  (its first task)
+    python -m recipes.predict saved_models/mtdnn/1 --signature nli "a man sleeps" "a person rests"
+    python -m recipes.predict saved_models/mtdnn/1 --signature qnli question="who ran" candidate="the man ran"
+    python -m recipes.predict saved_models/action_slow/1 clip.avi
+    python -m recipes.predict saved_models/pggan/1 --num-images 16 --output grid.png
+    python -m recipes.predict saved_models/dcgan/1 --latents z.npy --output z.png
+    python -m recipes.predict saved_models/deepspeech_ds2/1 hello.wav --rest > request.json
+    curl -d @request.json localhost:8501/v1/models/deepspeech_ds2:predict
+
+What each kind of export takes and gives:
+
+* images (JPEG, PNG, GIF, BMP) to a detector's ``image_bytes`` signature: each image's detections
+  above --min-score (label, score, box in its own pixels: x1, y1, x2, y2), and with --output the
+  image with its boxes drawn, as OUTPUT/NAME.boxes.png;
+* WAV files (any rate, 8- to 32-bit or float, mono or not) to ``transcribe_wav``: the transcript;
+* text to a text signature (each MT-DNN task has one): a one-input signature takes each INPUT as a
+  text; a two-input one takes the INPUTs two at a time in the order its inputs are listed here
+  (sentence1 sentence2; question candidate), or each as NAME=TEXT; the label and its probabilities,
+  or the score;
+* video files (decoded here with OpenCV, every frame) to an action export: the label and the
+  probabilities of the video (the export averages evenly spaced clips);
+* a GAN export: --num-images samples of its ``generate`` signature from --seed (the same seed, the
+  same images), or the samples of the latents of a .npy file [N, latent_dim] (--latents, through
+  ``serving_default``), as a grid PNG (--output, default samples.png).
+
+--rest prints the request body TensorFlow Serving's REST API takes for the same inputs instead
+(``{"signature_name": ..., "instances": [...]}``, bytes as ``{"b64": ...}``; the GAN's scalar
+count and seed as ``"inputs"``), without calling the model.
+"""
+import argparse
+import base64
+import functools
+import json
+import os
+
+from suite.training.runner import exit_on_error
+
+IMAGE = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
+AUDIO = (".wav", ".wave")
+VIDEO = (".avi", ".mp4", ".mov", ".mkv", ".webm", ".mpg", ".mpeg")
+# the order a two-input text signature takes its INPUTs in (a SignatureDef's inputs are a map: no order)
+TEXT_ORDER = ("sentence", "sentence1", "sentence2", "question", "candidate", "text", "text_a", "text_b")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m recipes.predict", description=__doc__.split("\n\n")[0],
+                                epilog=__doc__.split("\n\n", 1)[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("export", help="an exported model: saved_models/NAME/VERSION (a folder holding saved_model.pb)")
+    p.add_argument("inputs", nargs="*", metavar="INPUT",
+                   help="image, WAV or video files, or texts (NAME=TEXT for a named input); none for a GAN")
+    p.add_argument("--signature", default=None,
+                   help="the signature to call (default: image_bytes for images, transcribe_wav for WAVs, generate "
+                        "for a GAN, else serving_default)")
+    p.add_argument("--output", default=None,
+                   help="detectors: a folder for the images with their boxes drawn; GANs: the grid PNG (default "
+                        "samples.png)")
+    p.add_argument("--min-score", type=float, default=0.3, help="detectors: the lowest score printed and drawn")
+    p.add_argument("--num-images", type=int, default=16, help="GANs: how many samples to draw")
+    p.add_argument("--seed", type=int, default=0, help="GANs: the seed of the samples (the same seed, the same images)")
+    p.add_argument("--latents", default=None, metavar="NPY",
+                   help="GANs: a .npy file of latents [N, latent_dim] (float) to draw instead of --num-images")
+    p.add_argument("--columns", type=int, default=8, help="GANs: images per row of the grid")
+    p.add_argument("--cell", type=int, default=64, help="GANs: upscale each sample to about this many pixels (nearest)")
+    p.add_argument("--rest", action="store_true",
+                   help="print TensorFlow Serving's REST request body for these inputs instead of calling the model")
+    args = p.parse_intermixed_args(argv)  # flags before, between or after the INPUTs
+    for name in ("num_images", "columns", "cell"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
+    if not 0.0 <= args.min_score <= 1.0:
+        p.error(f"--min-score must be in [0, 1], got {args.min_score}")
+    return args
+
+
+@functools.lru_cache(maxsize=4)
+def load(path):
+    """The loaded SavedModel at ``path`` (ValueError naming it if there is none); kept for the next
+    call of ``main`` on the same export in this process."""
+    import tensorflow as tf
+
+    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+        raise ValueError(f"{path}: not a SavedModel directory (no saved_model.pb)")
+    return tf.saved_model.load(path)
+
+
+def input_specs(signature):
+    """{input name: TensorSpec} of a signature."""
+    return dict(signature.structured_input_signature[1])
+
+
+def choose(model, args):
+    """(signature name, kind) for the inputs given: kind is images, wav, video, gan or text."""
+    names = list(model.signatures.keys())
+    suffixes = {os.path.splitext(i)[1].lower() for i in args.inputs if "=" not in i or os.path.exists(i)}
+    if args.signature is None:
+        if "generate" in names and not args.inputs:
+            args.signature = "serving_default" if args.latents else "generate"
+        elif suffixes and suffixes <= set(IMAGE) and "image_bytes" in names:
+            args.signature = "image_bytes"
+        elif suffixes and suffixes <= set(AUDIO) and "transcribe_wav" in names:
+            args.signature = "transcribe_wav"
+        else:
+            args.signature = "serving_default"
+    if args.signature not in names:
+        raise ValueError(f"{args.export}: no signature {args.signature!r}; it has {', '.join(sorted(names))}")
+    specs = input_specs(model.signatures[args.signature])
+    if set(specs) == {"count", "seed"}:
+        kind = "gan"
+    elif set(specs) == {"latents"}:
+        kind = "latents"
+    elif set(specs) == {"image_bytes"}:
+        kind = "images"
+    elif set(specs) == {"wav"}:
+        kind = "wav"
+    elif "frames" in specs:
+        kind = "video"
+    elif all(s.dtype.name == "string" for s in specs.values()):
+        kind = "text"
+    else:
+        wanted = ", ".join(f"{n} {s.dtype.name} {s.shape}" for n, s in sorted(specs.items()))
+        raise ValueError(f"{args.export}: signature {args.signature!r} takes {wanted}: not a kind this command "
+                         "can build from files (images, WAVs, videos, texts, a GAN's count and seed)")
+    if args.latents and kind != "latents":
+        raise ValueError(f"--latents: signature {args.signature!r} of {args.export} takes no latents")
+    if kind == "latents" and not args.latents:
+        raise ValueError(f"signature {args.signature!r} takes latents: give --latents FILE.npy (or call generate)")
+    if kind not in ("gan", "latents") and not args.inputs:
+        raise ValueError(f"signature {args.signature!r} needs INPUTs ({kind})")
+    return args.signature, kind, specs
+
+
+def read_file(path, kinds, what):
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: no such file")
+    if os.path.splitext(path)[1].lower() not in kinds:
+        raise ValueError(f"{path}: not {what} (expected {', '.join(kinds)})")
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def read_video(path):
+    """Every frame of a video file as RGB uint8 [F, H, W, 3] (OpenCV on the client)."""
+    import cv2
+    import numpy as np
+
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: no such file")
+    capture = cv2.VideoCapture(path)
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    capture.release()
+    if not frames:
+        raise ValueError(f"{path}: no video frames could be decoded")
+    return np.stack(frames)
+
+
+def read_latents(path, latent_dim):
+    """Latents [N, latent_dim] float32 from a .npy file (ValueError naming it and what is wrong)."""
+    import numpy as np
+
+    try:
+        latents = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"--latents {path}: not a readable .npy array ({e})") from e
+    if latents.ndim != 2 or latents.shape[1] != latent_dim:
+        raise ValueError(f"--latents {path}: shape {tuple(latents.shape)}, but the generator takes latents of "
+                         f"shape [N, {latent_dim}]")
+    if not np.issubdtype(latents.dtype, np.floating) or not np.all(np.isfinite(latents)):
+        raise ValueError(f"--latents {path}: needs finite floating-point values, got dtype {latents.dtype}")
+    return latents.astype(np.float32)
+
+
+def text_batches(inputs, specs):
+    """{input name: [texts]} from positional INPUTs (taken len(specs) at a time) or NAME=TEXT ones."""
+    order = sorted(specs, key=lambda n: (TEXT_ORDER.index(n) if n in TEXT_ORDER else len(TEXT_ORDER), n))
+    named = [i for i in inputs if "=" in i and i.split("=", 1)[0] in specs]
+    if named:
+        if len(named) != len(inputs):
+            raise ValueError(f"give every INPUT as NAME=TEXT or none (names: {', '.join(order)})")
+        columns = {n: [i.split("=", 1)[1] for i in inputs if i.split("=", 1)[0] == n] for n in order}
+        if len({len(c) for c in columns.values()}) != 1:
+            counts = ", ".join(f"{n} {len(c)}" for n, c in columns.items())
+            raise ValueError(f"every input needs as many texts: {counts}")
+        return columns
+    if len(inputs) % len(order):
+        raise ValueError(f"this signature takes {len(order)} texts per example ({' '.join(order)}): got "
+                         f"{len(inputs)} INPUTs")
+    return {n: inputs[k::len(order)] for k, n in enumerate(order)}
+
+
+def request(kind, specs, args):
+    """The signature's inputs as NumPy arrays (``feeds``) and the name of each example."""
+    import numpy as np
+
+    if kind == "gan":
+        return {"count": np.int32(args.num_images), "seed": np.int64(args.seed)}, None
+    if kind == "latents":
+        return {"latents": read_latents(args.latents, int(specs["latents"].shape[-1]))}, None
+    if kind == "images":
+        return {"image_bytes": np.array([read_file(i, IMAGE, "an image") for i in args.inputs], object)}, args.inputs
+    if kind == "wav":
+        return {"wav": np.array([read_file(i, AUDIO, "a WAV file") for i in args.inputs], object)}, args.inputs
+    if kind == "video":
+        if "flow" in specs:
+            raise ValueError(f"{args.export}: this two-stream export also takes the clip's optical flow, which a "
+                             "file alone does not give; the single-stream action exports take videos")
+        if len(args.inputs) != 1:
+            raise ValueError("give one video per call: a batch holds videos of one size and length")
+        return {"frames": read_video(args.inputs[0])[np.newaxis]}, args.inputs
+    columns = text_batches(args.inputs, specs)
+    first = next(iter(columns.values()))
+    return {n: np.array(c, object) for n, c in columns.items()}, [
+        " | ".join(columns[n][k] for n in columns) for k in range(len(first))]
+
+
+def rest_body(signature, feeds):
+    """TensorFlow Serving's REST predict body: row format, or columnar for unbatched (scalar) inputs."""
+    import numpy as np
+
+    def value(x):
+        if isinstance(x, bytes):
+            return {"b64": base64.b64encode(x).decode("ascii")}
+        if isinstance(x, np.ndarray):
+            return [value(v) for v in x] if x.dtype == object else x.tolist()
+        return x.item() if isinstance(x, np.generic) else x
+
+    if any(np.ndim(v) == 0 for v in feeds.values()):
+        return {"signature_name": signature, "inputs": {n: value(v) for n, v in feeds.items()}}
+    count = len(next(iter(feeds.values())))
+    rows = [{n: value(v[k]) for n, v in feeds.items()} for k in range(count)]
+    return {"signature_name": signature,
+            "instances": [next(iter(r.values())) for r in rows] if len(feeds) == 1 else rows}
+
+
+def to_json(x):
+    import numpy as np
+
+    if isinstance(x, bytes):
+        return x.decode("utf-8", "replace")
+    if isinstance(x, np.ndarray):
+        return [to_json(v) for v in x] if x.dtype == object else x.round(4).tolist()
+    if isinstance(x, np.generic):
+        return round(x.item(), 4) if isinstance(x, np.floating) else x.item()
+    return x
+
+
+def draw(data, boxes):
+    """The encoded image ``data`` with normalised ``boxes`` [D, 4] (ymin, xmin, ymax, xmax) drawn in red."""
+    import tensorflow as tf
+
+    image = tf.io.decode_image(data, channels=3, expand_animations=False)
+    drawn = tf.image.draw_bounding_boxes(tf.cast(image, tf.float32)[tf.newaxis], boxes[tf.newaxis],
+                                         tf.constant([[255.0, 0.0, 0.0, 255.0]]))
+    return tf.cast(drawn[0], tf.uint8)
+
+
+def answers(kind, outputs, names, feeds, args):
+    """One JSON-ready dict per example (and the files drawn, for detectors and GANs)."""
+    import numpy as np
+
+    from suite.data import image_grid, write_png
+
+    if kind in ("gan", "latents"):
+        path = args.output or "samples.png"
+        images = outputs["images"]
+        write_png(path, image_grid(images, columns=min(args.columns, len(images)), cell=args.cell))
+        return [{"samples": len(images), "size": list(images.shape[1:3]), "grid": path}]
+    result = []
+    for k, name in enumerate(names):
+        if kind == "images":
+            keep = outputs["detection_scores"][k] >= args.min_score
+            keep &= np.arange(len(keep)) < int(outputs["num_detections"][k])
+            boxes = outputs["detection_boxes_pixels"][k][keep][:, [1, 0, 3, 2]]  # x1, y1, x2, y2
+            entry = {"input": name, "detections": [
+                {"label": to_json(label), "score": round(float(s), 4), "box": [round(float(v), 1) for v in box]}
+                for label, s, box in zip(outputs["detection_class_names"][k][keep],
+                                         outputs["detection_scores"][k][keep], boxes)]}
+            if args.output:
+                entry["drawn"] = os.path.join(args.output, os.path.splitext(os.path.basename(name))[0] + ".boxes.png")
+                write_png(entry["drawn"], draw(feeds["image_bytes"][k], outputs["detection_boxes"][k][keep]))
+        else:
+            entry = {"input": name, **{key: to_json(v[k]) for key, v in outputs.items() if np.ndim(v) >= 1}}
+        result.append(entry)
+    return result
+
+
+def what_is_wrong(message):
+    """The line of a TensorFlow runtime error that says what is wrong (the assertion's own message),
+    not where in the graph it was detected."""
+    where = ("Graph execution error", "Detected at node", "<stack traces unavailable>", "[[")
+    lines = [line.strip() for line in message.splitlines() if line.strip() and not line.strip().startswith(where)]
+    return (lines[0] if lines else message).removeprefix("assertion failed: ")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import tensorflow as tf
+
+    model = load(args.export)
+    signature, kind, specs = choose(model, args)
+    feeds, names = request(kind, specs, args)
+    if args.rest:
+        print(json.dumps(rest_body(signature, feeds)))
+        return None
+    call = model.signatures[signature]
+    try:
+        outputs = call(**{n: tf.constant(v, dtype=specs[n].dtype) for n, v in feeds.items()})
+    except tf.errors.InvalidArgumentError as e:
+        raise ValueError(f"{args.export}: signature {signature!r} refused the input: {what_is_wrong(e.message)}") from e
+    outputs = {k: v.numpy() for k, v in outputs.items()}
+    result = answers(kind, outputs, names, feeds, args)
+    for entry in result:
+        print(json.dumps(entry))
+    return result
+
+
+if __name__ == "__main__":
+    exit_on_error(main)

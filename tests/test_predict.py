@@ -1,0 +1,156 @@
+"""recipes.predict: a user's own files sent to each kind of export through its signatures alone, in
+a process that imports no model code of the suite; --rest request bodies that decode back to the
+same inputs; bad files refused clearly. Every check reads a shared tiny run's export."""
+import base64
+import json
+import os
+
+import numpy as np
+import pytest
+
+from conftest import run_python
+
+# a client of an export holds TensorFlow and the files, not the suite's models
+MODEL_CODE = ("suite.gan", "suite.detection", "suite.nlu", "suite.speech", "suite.action", "suite.layers",
+              "suite.training.driver", "keras_hub", "keras_cv")
+
+
+def predict(calls, cwd):
+    """Runs recipes.predict's ``main`` on each argument list of ``calls`` in one fresh process (an
+    export is loaded once): per call, its JSON lines (or REST body), or {"error": message} of the
+    ValueError it stopped with (the command prints that line and exits with status 2)."""
+    script = ("import contextlib, io, json, sys\n"
+              "from recipes import predict\n"
+              "out = []\n"
+              f"for args in {[list(map(str, c)) for c in calls]!r}:\n"
+              "    buffer = io.StringIO()\n"
+              "    try:\n"
+              "        with contextlib.redirect_stdout(buffer):\n"
+              "            predict.main(args)\n"
+              "        out.append([json.loads(x) for x in buffer.getvalue().splitlines() if x.startswith('{')])\n"
+              "    except ValueError as e:\n"
+              "        out.append({'error': str(e)})\n"
+              f"bad = [m for m in sys.modules if m.startswith({MODEL_CODE!r})]\n"
+              "assert not bad, bad\n"
+              "print('PREDICTED' + json.dumps(out))\n")
+    stdout = run_python(["-c", script], cwd=str(cwd)).stdout
+    return json.loads([x for x in stdout.splitlines() if x.startswith("PREDICTED")][-1][len("PREDICTED"):])
+
+
+@pytest.mark.slow
+@pytest.mark.trained("faster_rcnn")
+def test_images_get_boxes_in_their_own_pixels_drawn_and_a_rest_body(trained, tmp_path):
+    from PIL import Image
+
+    from suite.data.detection import SHAPES, render_scene
+
+    run = trained.get("faster_rcnn")
+    paths = []
+    for i, (fmt, (w, h)) in enumerate((("JPEG", (96, 96)), ("PNG", (160, 120)))):
+        scene = render_scene(np.random.default_rng(i), 96)[0]
+        paths.append(tmp_path / f"scene{i}.{fmt.lower()}")
+        Image.fromarray(scene).resize((w, h)).save(paths[-1], fmt)
+    fake = tmp_path / "fake.jpg"
+    fake.write_bytes(b"not a picture at all")
+    out, (body,), refused = predict([[run.export, *paths, "--output", tmp_path / "drawn"],
+                                     [run.export, *paths, "--rest"], [run.export, fake]], tmp_path)
+    assert [o["input"] for o in out] == list(map(str, paths))
+    assert sum(len(o["detections"]) for o in out) > 0
+    for o, (w, h) in zip(out, ((96, 96), (160, 120))):
+        for d in o["detections"]:
+            x1, y1, x2, y2 = d["box"]
+            assert d["score"] >= 0.3 and d["label"] in SHAPES, d
+            assert -1 <= x1 < x2 <= w + 1 and -1 <= y1 < y2 <= h + 1, (d, w, h)
+        drawn = Image.open(o["drawn"])
+        assert drawn.size == (w, h) and drawn.format == "PNG"
+    assert body["signature_name"] == "image_bytes"
+    assert [base64.b64decode(x["b64"]) for x in body["instances"]] == [p.read_bytes() for p in paths]
+    # a file that is no image: the signature's own message
+    assert "refused the input" in refused["error"] and "is not a JPEG, PNG, GIF or BMP image" in refused["error"]
+
+
+@pytest.mark.slow
+@pytest.mark.trained("deepspeech_ds2")
+def test_a_wav_file_gets_its_transcript(trained, tmp_path):
+    from suite.speech.training import error_rates
+    from test_recipe_speech import _held_out_utterance, _resampled_copy
+
+    reference, text = _held_out_utterance()
+    wav = _resampled_copy(reference, tmp_path / "x.wav")  # 22.05 kHz stereo: resampled in the graph
+    (out,), = predict([[trained.get("deepspeech_ds2").export, wav]], tmp_path)
+    assert out["input"] == str(wav) and error_rates([out["transcripts"]], [text])[0] < 0.5, (out, text)
+
+
+@pytest.mark.slow
+@pytest.mark.trained("mtdnn")
+def test_texts_get_labels_and_scores_per_task(trained, tmp_path):
+    export = trained.get("mtdnn").export
+    cola, nli, qnli, (body,), refused = predict([
+        [export, "the food was good", "good the was food"],  # serving_default: the first task, cola
+        [export, "--signature", "nli", "a man sleeps", "a man sleeps", "a b", "c d"],
+        [export, "--signature", "qnli", "candidate=the man ran home", "question=who ran home"],
+        [export, "--signature", "sts", "a b", "c d", "--rest"],
+        [export, "--signature", "nli", "only one"]], tmp_path)
+    assert len(cola) == 2 and all(o["label"] in ("acceptable", "unacceptable") for o in cola), cola
+    assert all(abs(sum(o["probabilities"]) - 1) < 1e-4 for o in cola)
+    assert [o["input"] for o in nli] == ["a man sleeps | a man sleeps", "a b | c d"]
+    assert all(len(o["probabilities"]) == 3 and o["label"] in ("entailment", "neutral", "contradiction") for o in nli)
+    assert qnli[0]["input"] == "who ran home | the man ran home" and 0 < qnli[0]["score"] < 1
+    assert body == {"signature_name": "sts", "instances": [{"sentence1": "a b", "sentence2": "c d"}]}
+    assert "takes 2 texts per example (sentence1 sentence2): got 1 INPUTs" in refused["error"]
+
+
+@pytest.mark.slow
+@pytest.mark.trained("action_slow")
+def test_a_video_file_gets_its_label(trained, tmp_path):
+    import cv2
+
+    from suite.data import video
+
+    frames = video.embedded_set(4, 32, seed=0, split="validation").load(0)
+    path = str(tmp_path / "clip.avi")
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), 25, (64, 48))  # another size than trained
+    for frame in frames:
+        writer.write(cv2.cvtColor(cv2.resize(frame, (64, 48)), cv2.COLOR_RGB2BGR))
+    writer.release()
+    (out,), = predict([[trained.get("action_slow").export, path]], tmp_path)
+    assert out["input"] == path and len(out["probabilities"]) == 8 and abs(sum(out["probabilities"]) - 1) < 1e-4
+    assert out["label"] in ("right", "left", "up", "down", "clockwise", "counterclockwise", "grow", "shrink")
+
+
+@pytest.mark.slow
+@pytest.mark.trained("dcgan")
+def test_a_gan_draws_a_seeded_grid_or_the_latents_of_a_file(trained, tmp_path):
+    from PIL import Image
+
+    export = trained.get("dcgan").export
+    latents, wrong = tmp_path / "z.npy", tmp_path / "wrong.npy"
+    np.save(latents, np.zeros((3, 32), np.float32))
+    np.save(wrong, np.zeros((3, 100), np.float32))
+    seeded = [export, "--num-images", "6", "--columns", "3", "--seed", "7"]
+    (a,), (b,), (z,), (body,), refused = predict([
+        [*seeded, "--output", tmp_path / "a.png"], [*seeded, "--output", tmp_path / "b.png"],
+        [export, "--latents", latents, "--output", tmp_path / "z.png"], [*seeded, "--rest"],
+        [export, "--latents", wrong, "--output", tmp_path / "bad.png"]], tmp_path)
+    assert a["samples"] == 6 and a["size"] == [16, 16] and z["samples"] == 3
+    a, b, z = (np.asarray(Image.open(tmp_path / f"{k}.png")) for k in "abz")
+    assert a.shape == (2 * 64, 3 * 64, 3) and a.std() > 0  # 16-pixel samples upscaled to 64
+    assert (a == b).all()  # the same seed, the same images
+    assert z.shape == (64, 3 * 64, 3) and (z[:, :64] == z[:, 64:128]).all()  # equal latents, equal images
+    assert body == {"signature_name": "generate", "inputs": {"count": 6, "seed": 7}}
+    assert f"--latents {wrong}: shape (3, 100), but the generator takes latents of shape [N, 32]" in refused["error"]
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".") or f == "bad.png"]  # nothing half-written
+
+
+def test_help_explains_every_flag(python):
+    out = python(["-m", "recipes.predict", "--help"]).stdout
+    for flag in ("--signature", "--output", "--min-score", "--num-images", "--seed", "--latents", "--columns",
+                 "--cell", "--rest"):
+        assert flag in out, flag
+
+
+def test_bad_arguments_are_one_clear_line(python, tmp_path):
+    proc = python(["-m", "recipes.predict", str(tmp_path)], check=False)
+    assert proc.returncode == 2 and "not a SavedModel directory" in proc.stderr and "Traceback" not in proc.stderr
+    proc = python(["-m", "recipes.predict", str(tmp_path), "--num-images", "0"], check=False)
+    assert proc.returncode == 2 and "--num-images must be a positive integer" in proc.stderr
