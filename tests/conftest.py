@@ -210,6 +210,7 @@ class TrainedRuns:
         self.root, self.jobs = root, max(1, jobs)
         self.pool = concurrent.futures.ThreadPoolExecutor(max(1, jobs))
         self.futures = {}
+        self.started, self.times = time.time(), {}  # key: (start, seconds) of its job, from the session's start
         # side by side, each run takes one core: two TensorFlow processes with a thread pool per core
         # each fight over the cores (measured: 1.44x the throughput of one run alone with one thread
         # each, 1.32x with the default pools)
@@ -217,6 +218,13 @@ class TrainedRuns:
         self.env = one if jobs > 1 else {}
 
     def _train(self, key):
+        start = time.time()
+        try:
+            return self._train_run(key)
+        finally:
+            self.times[key] = (round(start - self.started, 1), round(time.time() - start, 1))
+
+    def _train_run(self, key):
         from runs import REPLICA_GROUPS, RUNS
 
         if key in REPLICA_GROUPS:
@@ -245,12 +253,13 @@ class TrainedRuns:
     def get(self, key):
         self.start([key])
         result = self.futures[key].result()
-        report = os.environ.get("SUITE_RUNS_REPORT")  # every finished run's figures, for the README's tables
-        if report:
+        report = os.environ.get("SUITE_RUNS_REPORT")  # every finished run's figures, for the README's tables,
+        if report:  # and its job's start and seconds (the costs in tests/runs.py)
             done = {k: f.result() for k, f in self.futures.items() if f.done() and not f.exception()}
             with open(report, "w") as fh:
-                json.dump({k: v if isinstance(v, dict) else {"result": v.result, "resumed_at": v.resumed_at}
-                           for k, v in done.items()}, fh, indent=1, default=str)
+                json.dump({k: {**({"kinds": v} if isinstance(v, dict) else {"result": v.result,
+                                                                             "resumed_at": v.resumed_at}),
+                               "job": self.times.get(k)} for k, v in done.items()}, fh, indent=1, default=str)
         return result
 
 
