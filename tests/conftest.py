@@ -60,11 +60,15 @@ def assert_refused_cleanly(args, message, tmp_path):
     """Runs a recipe with ``args`` into tmp_path/logs and tmp_path/export: it must stop with exit
     status 2 and ``message`` on stderr, no traceback, and nothing written to either."""
     logdir, export_dir = tmp_path / "logs", tmp_path / "export"
-    proc = run_python([*args, "--logdir", str(logdir), "--export-dir", str(export_dir)], check=False)
+    refused(run_python([*args, "--logdir", str(logdir), "--export-dir", str(export_dir)], check=False), message)
+    assert not export_dir.exists() and not logdir.exists()
+
+
+def refused(proc, message):
+    """``proc`` stopped with exit status 2 and ``message`` on stderr, without a traceback."""
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert message in proc.stderr, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
-    assert not export_dir.exists() and not logdir.exists()
 
 
 def snapshot(root):
@@ -75,22 +79,17 @@ def snapshot(root):
             for d, _, files in os.walk(root) for f in files if f != ".run.lock"}
 
 
-def refused_on_a_copy(run, args, message, tmp_path, export_dir=None):
-    """Runs a recipe with ``args`` on a copy of the shared ``run``'s log directory (and its export
-    directory, or ``export_dir``): it must stop with exit status 2 and ``message`` on stderr, no
-    traceback, and change nothing in either. Returns the CompletedProcess."""
+def refused_on_a_copy(run, args, message, tmp_path):
+    """Runs a recipe with ``args`` on a copy of the shared ``run``'s log directory and on its export
+    directory: it must stop with exit status 2 and ``message`` on stderr, no traceback, and change
+    nothing in either."""
     import shutil
 
-    logdir = tmp_path / "logs"
+    logdir, export_dir = tmp_path / "logs", run.export_dir
     shutil.copytree(run.logdir, logdir)
-    export_dir = export_dir or run.export_dir
     before = snapshot(logdir), snapshot(export_dir)
-    proc = run_python([*args, "--logdir", str(logdir), "--export-dir", str(export_dir)], check=False)
-    assert proc.returncode == 2, proc.stderr[-2000:]
-    assert message in proc.stderr, proc.stderr[-2000:]
-    assert "Traceback" not in proc.stderr
+    refused(run_python([*args, "--logdir", str(logdir), "--export-dir", str(export_dir)], check=False), message)
     assert (snapshot(logdir), snapshot(export_dir)) == before, "a refused run wrote something"
-    return proc
 
 
 def tensorflow_only(body, cwd, forbidden=("suite", "recipes")):

@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import run_python
+from conftest import tensorflow_only
 
 # a client of an export holds TensorFlow and the files, not the suite's models
 MODEL_CODE = ("suite.gan", "suite.detection", "suite.nlu", "suite.speech", "suite.action", "suite.layers",
@@ -16,25 +16,22 @@ MODEL_CODE = ("suite.gan", "suite.detection", "suite.nlu", "suite.speech", "suit
 
 
 def predict(calls, cwd):
-    """Runs recipes.predict's ``main`` on each argument list of ``calls`` in one fresh process (an
-    export is loaded once): per call, its JSON lines (or REST body), or {"error": message} of the
-    ValueError it stopped with (the command prints that line and exits with status 2)."""
-    script = ("import contextlib, io, json, sys\n"
-              "from recipes import predict\n"
-              "out = []\n"
-              f"for args in {[list(map(str, c)) for c in calls]!r}:\n"
-              "    buffer = io.StringIO()\n"
-              "    try:\n"
-              "        with contextlib.redirect_stdout(buffer):\n"
-              "            predict.main(args)\n"
-              "        out.append([json.loads(x) for x in buffer.getvalue().splitlines() if x.startswith('{')])\n"
-              "    except ValueError as e:\n"
-              "        out.append({'error': str(e)})\n"
-              f"bad = [m for m in sys.modules if m.startswith({MODEL_CODE!r})]\n"
-              "assert not bad, bad\n"
-              "print('PREDICTED' + json.dumps(out))\n")
-    stdout = run_python(["-c", script], cwd=str(cwd)).stdout
-    return json.loads([x for x in stdout.splitlines() if x.startswith("PREDICTED")][-1][len("PREDICTED"):])
+    """Runs recipes.predict's ``main`` on each argument list of ``calls`` in one fresh process that may
+    import no model code (``tensorflow_only``; an export is loaded once): per call, its JSON lines (or
+    REST body), or {"error": message} of the ValueError it stopped with (the command prints that line
+    and exits with status 2)."""
+    return tensorflow_only(
+        "import contextlib, io\n"
+        "from recipes import predict\n"
+        "out = []\n"
+        f"for args in {[list(map(str, c)) for c in calls]!r}:\n"
+        "    buffer = io.StringIO()\n"
+        "    try:\n"
+        "        with contextlib.redirect_stdout(buffer):\n"
+        "            predict.main(args)\n"
+        "        out.append([json.loads(x) for x in buffer.getvalue().splitlines() if x.startswith('{')])\n"
+        "    except ValueError as e:\n"
+        "        out.append({'error': str(e)})\n", cwd, forbidden=MODEL_CODE)
 
 
 @pytest.mark.slow
