@@ -105,17 +105,21 @@ def serving_endpoints(detector, class_names):
     def serve(images):
         return answer_empty_batch(lambda x: detect(resized(x)), images)
 
-    def decode(i, data):
-        known = tf.reduce_any([tf.equal(tf.strings.substr(data, 0, len(m)), m) for m in (*MAGIC, b"GIF8")])
-        with tf.control_dependencies([tf.debugging.Assert(known, [tf.strings.format(
-                "image_bytes element {} is not a JPEG, PNG, GIF or BMP image", i)])]):
-            image = tf.io.decode_image(data, channels=3, expand_animations=False)
+    def decode(data):
+        image = tf.io.decode_image(data, channels=3, expand_animations=False)
         return resized(image[tf.newaxis])[0], tf.shape(image)[:2]
 
     @tf.function
     def serve_bytes(image_bytes):
-        n = tf.shape(image_bytes)[0]
-        x, sizes = tf.map_fn(lambda i: decode(i, image_bytes[i]), tf.range(n),
+        # every element's signature is checked before any is decoded: map_fn runs elements in
+        # parallel, so a check inside it could lose the race to another element's decoder error
+        known = tf.reduce_any([tf.equal(tf.strings.substr(image_bytes, 0, len(m)), m)
+                               for m in (*MAGIC, b"GIF8")], axis=0)
+        first_unknown = tf.reduce_min(tf.where(tf.logical_not(known))[:, 0])  # int64 max when none
+        with tf.control_dependencies([tf.debugging.Assert(tf.reduce_all(known), [tf.strings.format(
+                "image_bytes element {} is not a JPEG, PNG, GIF or BMP image", first_unknown)])]):
+            image_bytes = tf.identity(image_bytes)
+        x, sizes = tf.map_fn(decode, image_bytes,
                              fn_output_signature=(tf.TensorSpec([size, size, 3], tf.float32),
                                                   tf.TensorSpec([2], tf.int32)))
         out = answer_empty_batch(detect, x)
