@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from suite.data.errors import DataError
-from suite.data.files import REFUSE, image_kind
+from suite.data.files import MAGIC, REFUSE, image_kind
 
 AUTOTUNE = tf.data.AUTOTUNE
 EMBEDDED = "shapes"
@@ -159,6 +159,29 @@ def folder_images(path, resolution):
     # A file whose header is right but whose body is corrupt is skipped with a
     # logged warning instead of stopping a long run.
     return ds.ignore_errors(log_warning=True), len(files)
+
+
+# ---------------------------------------------------------------- serving
+def decode_images(image_bytes, resize, name="image_bytes"):
+    """In-graph decoding of a string batch [N] of encoded images (JPEG, PNG, GIF or BMP; grey, RGB or
+    RGBA; a different size each) for a serving signature: (``resize(uint8 [1, H, W, 3])`` of each,
+    stacked; each image's (H, W) [N, 2]). An element that is no image is refused naming its index
+    (``name element i is not ...``) before any is decoded: ``map_fn`` runs elements in parallel, so a
+    check inside it could lose the race to another element's decoder error."""
+    known = tf.reduce_any([tf.equal(tf.strings.substr(image_bytes, 0, len(m)), m) for m in (*MAGIC, b"GIF8")],
+                          axis=0)
+    first_unknown = tf.reduce_min(tf.where(tf.logical_not(known))[:, 0])  # int64 max when none
+    with tf.control_dependencies([tf.debugging.Assert(tf.reduce_all(known), [tf.strings.format(
+            name + " element {} is not a JPEG, PNG, GIF or BMP image", first_unknown)])]):
+        image_bytes = tf.identity(image_bytes)
+
+    def one(data):
+        image = tf.io.decode_image(data, channels=3, expand_animations=False)
+        return resize(image[tf.newaxis])[0], tf.shape(image)[:2]
+
+    probe = tf.zeros([1, 8, 8, 3], tf.uint8)  # what resize makes of one image: the map's signature
+    spec = tf.TensorSpec(resize(probe).shape[1:], resize(probe).dtype)
+    return tf.map_fn(one, image_bytes, fn_output_signature=(spec, tf.TensorSpec([2], tf.int32)))
 
 
 # ---------------------------------------------------------------- TFDS

@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from suite.detection.metrics import detection_scores
-from suite.data.files import MAGIC
+from suite.data.images import decode_images
 from suite.export import answer_empty_batch
 from suite.training.evaluator import Evaluator
 
@@ -105,23 +105,9 @@ def serving_endpoints(detector, class_names):
     def serve(images):
         return answer_empty_batch(lambda x: detect(resized(x)), images)
 
-    def decode(data):
-        image = tf.io.decode_image(data, channels=3, expand_animations=False)
-        return resized(image[tf.newaxis])[0], tf.shape(image)[:2]
-
     @tf.function
     def serve_bytes(image_bytes):
-        # every element's signature is checked before any is decoded: map_fn runs elements in
-        # parallel, so a check inside it could lose the race to another element's decoder error
-        known = tf.reduce_any([tf.equal(tf.strings.substr(image_bytes, 0, len(m)), m)
-                               for m in (*MAGIC, b"GIF8")], axis=0)
-        first_unknown = tf.reduce_min(tf.where(tf.logical_not(known))[:, 0])  # int64 max when none
-        with tf.control_dependencies([tf.debugging.Assert(tf.reduce_all(known), [tf.strings.format(
-                "image_bytes element {} is not a JPEG, PNG, GIF or BMP image", first_unknown)])]):
-            image_bytes = tf.identity(image_bytes)
-        x, sizes = tf.map_fn(decode, image_bytes,
-                             fn_output_signature=(tf.TensorSpec([size, size, 3], tf.float32),
-                                                  tf.TensorSpec([2], tf.int32)))
+        x, sizes = decode_images(image_bytes, resized)
         out = answer_empty_batch(detect, x)
         pixels = tf.cast(tf.tile(sizes, [1, 2]), tf.float32)[:, tf.newaxis, :]  # (H, W, H, W) per image
         return {**out, "detection_boxes_pixels": out["detection_boxes"] * pixels}
