@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from suite.action.models import build_model
 from suite.export import answer_empty_batch
-from suite.training.evaluator import Evaluator
+from suite.training.evaluator import Evaluator, heatmap_image
 from suite.training.task import SupervisedTask
 
 
@@ -108,11 +108,7 @@ def _slice(inputs, start, size):
 def confusion_image(matrix, class_names, cell=12):
     """The confusion matrix as an RGB uint8 image: rows true classes, columns predictions, each row
     normalised (white 0 to dark blue 1), for TensorBoard."""
-    rows = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
-    colour = np.stack([1 - rows, 1 - 0.7 * rows, np.ones_like(rows) - 0.3 * rows], -1)
-    image = np.repeat(np.repeat(colour, cell, 0), cell, 1)
-    image[::cell, :] = image[:, ::cell] = 0.8  # grid lines
-    return (255 * image).astype(np.uint8)
+    return heatmap_image(matrix / np.maximum(matrix.sum(1, keepdims=True), 1), cell)
 
 
 class ActionEvaluator(Evaluator):

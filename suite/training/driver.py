@@ -264,6 +264,11 @@ class Driver:
 
         return step_fn
 
+    def retrace(self):
+        """Forgets the traced steps, so that the next step traces again: for a callback that replaced
+        a network between stages (RMDL's re-drawn members)."""
+        self._step_fns.clear()
+
     # ------------------------------------------------------------ the data
     def _steps_per_task(self, stages):
         """How many of the global steps before ``self.step`` each task took (None: single-task)."""

@@ -11,6 +11,7 @@ one line, and measures the untrained model with ``baseline()``.
 import sys
 import time
 
+import numpy as np
 import tensorflow as tf
 
 from suite.training.driver import Callback
@@ -26,6 +27,16 @@ def flatten(scores, prefix=""):
         else:
             out[name] = float(v)
     return out
+
+
+def heatmap_image(values, cell=12):
+    """A matrix of values in [0, 1] as an RGB uint8 image (white 0 to dark blue 1, one ``cell``-pixel
+    square each, grid lines), for TensorBoard: confusion and agreement matrices."""
+    values = np.clip(np.asarray(values, np.float64), 0, 1)
+    colour = np.stack([1 - values, 1 - 0.7 * values, np.ones_like(values) - 0.3 * values], -1)
+    image = np.repeat(np.repeat(colour, cell, 0), cell, 1)
+    image[::cell, :] = image[:, ::cell] = 0.8  # grid lines
+    return (255 * image).astype(np.uint8)
 
 
 class Evaluator(Callback):
