@@ -43,6 +43,11 @@ RUNS = {
     "wgan_gp": (_gan("wgan", 2, 250, "--gradient-penalty", "10")[0], None, 90),
     "bert": (["-m", "recipes.bert", *TINY], 250, 75),
     "dcgan": (*_gan("dcgan", 2, 250), 40),
+    # RMDL: nine random members (3 DNN, 3 CNN, 3 RNN) per modality, 6 x 50 steps; the image run is killed
+    # after its third epoch (seconds: measured alone with three runs on two cores, not yet in CI)
+    "rmdl_image": (["-m", "recipes.rmdl", *TINY, "--modality", "image"], 150, 110),
+    "rmdl_points": (["-m", "recipes.rmdl", *TINY, "--modality", "points"], None, 105),
+    "rmdl_text": (["-m", "recipes.rmdl", *TINY, "--modality", "text"], None, 90),
 }
 
 # the replica matrix (tests/scripts/replicas.py): the kinds split over two processes
