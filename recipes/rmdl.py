@@ -25,7 +25,6 @@ import os
 
 from suite.training.runner import Recipe, lazy
 
-classification = lazy("suite.data.classification")
 members = lazy("suite.rmdl.members")
 ensemble = lazy("suite.rmdl.ensemble")
 specs = lazy("suite.rmdl.specs")
@@ -67,9 +66,8 @@ class RMDL(Recipe):
     def check_flags(self, p, args):
         from suite.training.cli import check_positive
 
-        for kind in ("dnn", "cnn", "rnn"):
-            if getattr(args, kind) is not None and getattr(args, kind) < 0:
-                p.error(f"--{kind} must be >= 0, got {getattr(args, kind)}")
+        for kind in (k for k in ("dnn", "cnn", "rnn") if (getattr(args, k) or 0) < 0):
+            p.error(f"--{kind} must be >= 0, got {getattr(args, kind)}")
         if all(getattr(args, k) == 0 for k in ("dnn", "cnn", "rnn")):
             p.error("--dnn 0 --cnn 0 --rnn 0 leaves an ensemble of no member: give at least one of them > 0")
         check_positive(p, args, "image_size", "num_points")
@@ -89,19 +87,10 @@ class RMDL(Recipe):
         return members.get_config(a.preset, modality=a.modality, dnn=a.dnn, cnn=a.cnn, rnn=a.rnn, vote=a.vote,
                                   image_size=a.image_size, num_points=a.num_points)
 
-    def load_data(self, run):
-        a, c = run.args, run.config
-        data = classification.classification_set(a.data, a.modality, seed=a.seed,
-                                                 sizes=(c.train_examples, c.test_examples), image_size=c.image_size,
-                                                 num_points=c.num_points, bad=run.bad)
-        run.config = members.get_config(a.preset, **{**vars(c), "num_classes": data.num_classes})
-        featurizer = members.Featurizer(run.config, data.train[0] if a.modality == "text" else None)
-        vectors = None
-        if a.embeddings:
-            vectors, found = members.read_word_vectors(a.embeddings, featurizer.vocabulary)
-            print(f"--embeddings: {found} of {len(featurizer.vocabulary)} words found", flush=True)
-        return {"set": data, "featurizer": featurizer, "embeddings": vectors,
-                "specs": specs.draw_specs(run.config.counts, run.config.ranges, a.seed)}
+    def load_data(self, run):  # the set, its featurizer (adapted on the training texts), the drawn members
+        data = training.load(run.args, run.config, run.bad)
+        run.config = data["config"]
+        return data
 
     def build(self, run):
         drawn = training.read_members(run.args.logdir) or run.data["specs"]  # a resumed run's replacements
@@ -134,14 +123,7 @@ class RMDL(Recipe):
                 training.export_objects(run.model))
 
     def warmup(self, run):  # the first test example
-        x = run.data["set"].test[0][:1]
-        if run.args.modality == "text":
-            return {"serving_default": [x.astype(str)]}
-        if run.args.modality == "image":
-            import tensorflow as tf
-
-            return {"serving_default": [x], "image_bytes": [[tf.io.encode_png(x[0]).numpy()]]}
-        return {"serving_default": [x]}
+        return training.warmup_request(run.config.modality, run.data["set"].test[0][:1])
 
     def finish(self, run, result):
         data = run.data["set"]

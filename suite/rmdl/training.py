@@ -1,4 +1,5 @@
-"""RMDL's input pipeline, its end-of-epoch selection and evaluation, and its serving signatures."""
+"""RMDL's data, input pipeline, its end-of-epoch selection and evaluation, and its serving signatures."""
+import dataclasses
 import json
 import os
 import sys
@@ -69,6 +70,34 @@ def read_members(logdir):
         return None
     with open(path) as f:
         return [MemberSpec.from_json(v) for v in json.load(f)]
+
+
+def load(args, config, bad):
+    """The run's data: ``set`` (``suite.data.classification``), ``config`` (its number of classes),
+    ``featurizer`` (adapted on the training texts), ``embeddings`` (``--embeddings``' vectors for its
+    vocabulary) and the drawn member ``specs``."""
+    from suite.data.classification import classification_set
+    from suite.rmdl import members, specs
+
+    data = classification_set(args.data, args.modality, seed=args.seed, sizes=(config.train_examples,
+                              config.test_examples), image_size=config.image_size, num_points=config.num_points, bad=bad)
+    config = dataclasses.replace(config, num_classes=data.num_classes)
+    featurizer = members.Featurizer(config, data.train[0] if args.modality == "text" else None)
+    vectors = None
+    if args.embeddings:
+        vectors, found = members.read_word_vectors(args.embeddings, featurizer.vocabulary)
+        print(f"--embeddings: {found} of {len(featurizer.vocabulary)} words found", flush=True)
+    return {"set": data, "config": config, "featurizer": featurizer, "embeddings": vectors,
+            "specs": specs.draw_specs(config.counts, config.ranges, args.seed)}
+
+
+def warmup_request(modality, example):
+    """TF Serving's warm-up request per signature from one raw example (a batch of one)."""
+    if modality == "text":
+        return {"serving_default": [example.astype(str)]}
+    if modality == "image":
+        return {"serving_default": [example], "image_bytes": [[tf.io.encode_png(example[0]).numpy()]]}
+    return {"serving_default": [example]}
 
 
 class RMDLMonitor(Evaluator):
