@@ -2,7 +2,7 @@
 import importlib
 import sys
 
-BENCHMARKS = ("driver", "pggan", "gans", "mtdnn", "action", "detection", "speech")
+BENCHMARKS = ("driver", "pggan", "gans", "mtdnn", "action", "detection", "speech", "rmdl")
 
 
 def main(argv=None):

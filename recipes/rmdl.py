@@ -70,6 +70,9 @@ class RMDL(Recipe):
             p.error(f"--{kind} must be >= 0, got {getattr(args, kind)}")
         if all(getattr(args, k) == 0 for k in ("dnn", "cnn", "rnn")):
             p.error("--dnn 0 --cnn 0 --rnn 0 leaves an ensemble of no member: give at least one of them > 0")
+        if args.jit_compile and args.rnn != 0:
+            p.error("--jit-compile: the RNN members' LSTMs and GRUs run on cuDNN on a GPU, which XLA cannot compile; "
+                    "train without --jit-compile, or with --rnn 0")
         check_positive(p, args, "image_size", "num_points")
         if args.image_size is not None and args.image_size < 8:
             p.error(f"--image-size must be >= 8, got {args.image_size}")

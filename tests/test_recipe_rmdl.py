@@ -120,3 +120,7 @@ def test_bad_point_folders_are_refused_naming_the_file(tmp_path):
     (data / "empty").mkdir()
     assert_refused_cleanly([*RMDL, "--modality", "points", "--data", str(data)], "empty: an empty class folder",
                            tmp_path)
+
+
+def test_jit_compile_is_refused_with_rnn_members_and_the_reason(tmp_path):
+    assert_refused_cleanly([*RMDL, "--jit-compile"], "the RNN members' LSTMs and GRUs run on cuDNN", tmp_path)

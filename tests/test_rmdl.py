@@ -212,3 +212,26 @@ def test_text_folders_and_word_vectors(tmp_path):
     (tmp_path / "music" / "0.txt").write_bytes(b"\xff\xfe\x00bad")
     with pytest.raises(DataError, match="0.txt: not UTF-8 text"):
         C.folder_set(tmp_path, "text")
+
+
+@pytest.mark.parametrize("name, modality", [("mnist", "image"), ("ag_news_subset", "text"), ("imdb_reviews", "text")])
+def test_tfds_image_and_text_sets(name, modality):
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=20):
+        data = C.classification_set(f"tfds:{name}", modality, image_size=16)
+    x = data.train[0]
+    assert len(data.train[1]) + len(data.validation[1]) == 20 and len(data.test[1]) == 20
+    assert x.shape[1:] == (16, 16, 3) and x.dtype == np.uint8 if modality == "image" else isinstance(x[0], str)
+    assert data.num_classes == {"mnist": 10, "ag_news_subset": 4, "imdb_reviews": 2}[name]
+    with pytest.raises(DataError, match="point clouds are read from folders"):
+        C.classification_set(f"tfds:{name}", "points")
+
+
+def test_the_members_now_are_read_back_only_for_a_run_to_resume(tmp_path):
+    drawn = specs.draw_specs({"dnn": 1, "rnn": 1}, specs.Ranges(), 0)
+    drawn[1] = specs.draw_spec("rnn", specs.Ranges(), 0, 1, draw=2)  # a replacement
+    training.write_members(str(tmp_path), drawn)
+    assert training.read_members(str(tmp_path)) is None  # no checkpoint: a new run draws its own
+    tf.train.Checkpoint(v=tf.Variable(1.0)).save(str(tmp_path / "checkpoints" / "ckpt"))
+    assert training.read_members(str(tmp_path)) == drawn

@@ -48,11 +48,16 @@ class Member(tf.Module):
         self.spec, self.slot = spec, slot
         self.feature = feature_of(config.modality, spec.kind)
         self.net = build_member(spec, config, featurizer, embeddings, name=f"member{slot}")
-        self.best = build_member(spec, config, featurizer, embeddings, name=f"member{slot}_best")
-        self.best.set_weights(self.net.get_weights())
+        # the chosen copy: private, so that model_variables (what training moves) leaves it out
+        self._best = build_member(spec, config, featurizer, embeddings, name=f"member{slot}_best")
+        self._best.set_weights(self.net.get_weights())
         self.best_accuracy = tf.Variable(-1.0, trainable=False, name="best_accuracy")
         self.optimizer = OptimizerSpec(name=spec.optimizer, learning_rate=spec.learning_rate).build()
         self.optimizer.build(self.net.trainable_variables)
+
+    @property
+    def best(self):
+        return self._best
 
     def keep_best(self, accuracy):
         """Copies the weights into ``best`` if ``accuracy`` (on validation) beats the best so far."""

@@ -64,9 +64,10 @@ def write_members(logdir, specs):
 
 
 def read_members(logdir):
-    """The specs a previous run of ``logdir`` left (replacements included), or None."""
+    """The specs a previous run of ``logdir`` left (replacements included) when it has a checkpoint to
+    resume, or None."""
     path = os.path.join(logdir, MEMBERS_FILE)
-    if not os.path.exists(path):
+    if not os.path.exists(path) or not tf.train.latest_checkpoint(os.path.join(logdir, "checkpoints")):
         return None
     with open(path) as f:
         return [MemberSpec.from_json(v) for v in json.load(f)]

@@ -52,7 +52,12 @@ KINDS = {
                            "--eval-utterances", "4", "--no-spec-augment"]),
     **{f"action_{m}": ("action", ["--model", m, "--batch-size", "4", "--num-videos", "16", "--clips-per-video", "1"])
        for m in ("single_frame", "late", "early", "slow", "two_stream")},
+    **{f"rmdl_{m}": ("rmdl", ["--modality", m, "--batch-size", "8"]) for m in ("image", "points", "text")},
 }
+
+
+# models with cuDNN recurrent layers on a GPU refuse --jit-compile (their bfloat16 steps run without XLA)
+NO_XLA = {"ds2", "rmdl_image", "rmdl_points", "rmdl_text"}
 
 
 def without_dropout(config):
@@ -64,6 +69,8 @@ def without_dropout(config):
         value = getattr(config, f.name)
         if "dropout" in f.name and isinstance(value, float):
             changes[f.name] = 0.0
+        elif "dropout" in f.name and isinstance(value, tuple):  # a range to draw from (RMDL's members)
+            changes[f.name] = (0.0, 0.0)
         elif dataclasses.is_dataclass(value):
             changes[f.name] = without_dropout(value)
     return dataclasses.replace(config, **changes)
@@ -125,6 +132,10 @@ def use_sgd(model, strategy, learning_rate=1e-3):
     with strategy.scope():
         if hasattr(model, "g_optimizer"):  # GANs: a generator and a critic optimizer
             model.compile(keras.optimizers.SGD(learning_rate), keras.optimizers.SGD(learning_rate))
+        elif hasattr(model, "members"):  # RMDL: an optimizer per member
+            for member in model.members:
+                member.optimizer = keras.optimizers.SGD(learning_rate)
+                member.optimizer.build(member.net.trainable_variables)
         else:
             model.compile(optimizer=keras.optimizers.SGD(learning_rate))
 
@@ -195,7 +206,7 @@ def check(kind, mirrored, matrix=True):
     if not matrix:
         return out
     # TPU readiness as far as a CPU shows it: XLA-compiled steps in bfloat16 (DS2 refuses XLA: cuDNN GRUs)
-    extra = ["--mixed-precision", "bfloat16"] + ([] if kind == "ds2" else ["--jit-compile"])
+    extra = ["--mixed-precision", "bfloat16"] + ([] if kind in NO_XLA else ["--jit-compile"])
     try:
         logs = train(kind, default, batches, extra=extra, steps=2, sgd=False)[2]
         out["xla_bfloat16"] = "finite" if all(np.isfinite(v) for v in logs.values()) else f"non-finite: {logs}"
@@ -204,7 +215,7 @@ def check(kind, mirrored, matrix=True):
         traceback.print_exc()
     finally:
         set_precision("none")
-    if kind == "ds2":
+    if kind in NO_XLA:
         try:
             with tempfile.TemporaryDirectory() as workdir:
                 prepared(kind, default, workdir, ["--jit-compile"])
