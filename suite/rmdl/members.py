@@ -12,8 +12,9 @@ graph from raw inputs):
 * points: ``points`` [P, 7], centred on their centroid, scaled into the
   unit sphere and put in a canonical order (by distance from the centroid,
   which no pose changes), resampled to P at evenly spaced ranks, with that
-  distance as a seventh channel: a DNN
-  reads them flattened, a CNN in 1-D along that order, an RNN point by point.
+  distance as a seventh channel: a DNN reads them flattened, a CNN in 1-D
+  along that order, an RNN shell by shell (16 steps of P / 16 consecutive
+  points, or point by point when P is no multiple of 16).
 """
 import dataclasses
 
@@ -23,6 +24,7 @@ import tensorflow as tf
 
 from suite.rmdl.specs import Ranges
 
+RNN_STEPS = 16  # an RNN reads a point cloud as 16 shells of P / 16 points (P a multiple of 16; else point by point)
 FEATURE = {("text", "dnn"): "tfidf", ("text", "cnn"): "tokens", ("text", "rnn"): "tokens"}
 
 
@@ -206,6 +208,9 @@ def build_member(spec, config, featurizer, embeddings=None, name="member"):
         x = _embedded(x, config, vocabulary_size, embeddings, name)
     elif modality == "image" and spec.kind == "rnn":  # rows as time steps
         x = keras.layers.Reshape((shape[0], shape[1] * shape[2]), name=f"{name}_rows")(x)
+    elif modality == "points" and spec.kind == "rnn" and shape[0] % RNN_STEPS == 0:
+        # shells of consecutive points (in the order of distance from the centroid) as time steps
+        x = keras.layers.Reshape((RNN_STEPS, shape[0] // RNN_STEPS * shape[1]), name=f"{name}_shells")(x)
     if spec.kind == "cnn":
         two_d = modality == "image"
         conv = keras.layers.Conv2D if two_d else keras.layers.Conv1D
