@@ -116,9 +116,17 @@ def test_bad_point_folders_are_refused_naming_the_file(tmp_path):
                                            "property float y\nproperty float z\nend_header\n0 0 0\n")
     assert_refused_cleanly([*RMDL, "--modality", "points", "--data", str(data)], "bad.ply: PLY vertex 1 has 0 "
                            "values, the header declares 3", tmp_path)
-    (data / "ball" / "bad.ply").unlink()
-    (data / "empty").mkdir()
-    assert_refused_cleanly([*RMDL, "--modality", "points", "--data", str(data)], "empty: an empty class folder",
+    (data / "ball" / "bad.ply").write_text("0 0 0 1 1\n1 1 1 1 1\n")
+    (data / "ball" / "bad.ply").rename(data / "ball" / "five.xyz")
+    assert_refused_cleanly([*RMDL, "--modality", "points", "--data", str(data)], "five.xyz: the file has 5 columns "
+                           "per point; x y z or x y z r g b (3 or 6) expected", tmp_path)
+    (data / "ball" / "five.xyz").unlink()
+    (data / "one").mkdir()
+    (data / "one" / "0.xyz").write_text("0 0 0\n1 1 1\n")
+    assert_refused_cleanly([*RMDL, "--modality", "points", "--data", str(data)], "class 'one' has 1 readable "
+                           "example(s); at least 2 are needed", tmp_path)
+    (data / "one" / "0.xyz").unlink()
+    assert_refused_cleanly([*RMDL, "--modality", "points", "--data", str(data)], "one: an empty class folder",
                            tmp_path)
 
 
