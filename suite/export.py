@@ -37,6 +37,21 @@ def answer_empty_batch(fn, *inputs):
     return tf.nest.map_structure(lambda v: v[:n], fn(*[at_least_one(x) for x in inputs]))
 
 
+def with_shape_checks(fn, specs):
+    """``fn`` behind a runtime check of every input against its TensorSpec's shape: a SavedModel's
+    signature functions do not check what a client sends (a rank-1 waveform or a scalar string would
+    reach the model and fail deep inside it), ``tf.ensure_shape`` does, naming the input:
+    ``Shape of tensor waveforms [16000] is not compatible with expected shape [?,?]``."""
+    import tensorflow as tf
+
+    @tf.function
+    def checked(*inputs):
+        return fn(*[tf.ensure_shape(x, spec.shape, name=f"check_{spec.name or 'input'}")
+                    for x, spec in zip(inputs, specs, strict=True)])
+
+    return checked
+
+
 def _umask():
     """The process's umask (read without changing it where /proc says it)."""
     try:
@@ -142,7 +157,7 @@ def export_saved_model(name, export_root, endpoints, track, version=None, warmup
             if warmup is not None and first in warmup:
                 warmup = {"serving_default": warmup[first], **warmup}
         for sig, (fn, spec) in endpoints.items():
-            archive.add_endpoint(sig, fn, input_signature=spec)
+            archive.add_endpoint(sig, with_shape_checks(fn, spec), input_signature=spec)
         archive.write_out(tmp, verbose=False)
         if warmup is not None:
             write_warmup(tmp, name, endpoints, warmup)

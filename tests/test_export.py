@@ -107,3 +107,21 @@ def test_exports_get_the_modes_the_umask_gives(tmp_path, umask, directory, file)
         for f in files:
             assert os.stat(os.path.join(root, f)).st_mode & 0o777 == file, f
     assert os.stat(tmp_path / export.CONFIG_NAME).st_mode & 0o777 == file
+
+
+def test_every_signature_checks_its_inputs_shapes_at_run_time(tmp_path):
+    """A SavedModel's signature functions take a tensor of any shape; the export checks each input
+    against its TensorSpec and names it."""
+    @tf.function
+    def serve(waveforms, wav):
+        return {"sums": tf.reduce_sum(waveforms, 1), "count": tf.shape(wav)[0]}
+
+    path = export.export_saved_model("shapes", str(tmp_path), {"serving_default": (serve, [
+        tf.TensorSpec([None, None], tf.float32, name="waveforms"), tf.TensorSpec([None], tf.string, name="wav")])}, [])
+    sig = tf.saved_model.load(path).signatures["serving_default"]
+    assert sig(waveforms=tf.ones([2, 3]), wav=tf.constant([b"a"]))["sums"].numpy().tolist() == [3, 3]
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"Shape of tensor waveforms \[16\] is not compatible "
+                                                             r"with expected shape \[\?,\?\]"):
+        sig(waveforms=tf.ones([16]), wav=tf.constant([b"a"]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"Shape of tensor wav \[\] is not compatible"):
+        sig(waveforms=tf.ones([1, 3]), wav=tf.constant(b"a"))

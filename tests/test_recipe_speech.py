@@ -126,7 +126,11 @@ def test_export_transcribes_a_waveform_and_any_wav_in_tensorflow_only(trained, t
     waves = "tf.zeros([2, 1600])"
     cases = [("serving_default", {"waveforms": waves, "lengths": lengths}) for lengths in
              ("tf.constant([1600, 1601])", "tf.constant([1600, 0])", "tf.constant([1600])")]
-    too_long, empty, one = serve_cases(run.export, cases, tmp_path)
+    cases += [("serving_default", {"waveforms": "tf.zeros([1600])", "lengths": "tf.constant([1600])"}),
+              ("transcribe_wav", {"wav": "tf.constant(open(" + repr(str(paths[0])) + ", 'rb').read())"})]
+    too_long, empty, one, rank1, scalar = serve_cases(run.export, cases, tmp_path)  # a waveform, a WAV not batched
+    assert "Shape of tensor waveforms [1600] is not compatible with expected shape [?,?]" in rank1["error"]
+    assert "Shape of tensor wav [] is not compatible with expected shape [?]" in scalar["error"]
     assert "lengths must be at most the padded length T of the waveforms" in too_long["error"]
     assert "lengths must be > 0" in empty["error"] and "one length per waveform" in one["error"]
     warm = replay_warmup(run.export, tmp_path)  # TF Serving's warm-up requests, each answered
