@@ -100,7 +100,7 @@ class Action(Recipe):
         else:
             min_frames = max(c.clip_frames, flow_frames(c) + 1)
             train, held_out = (video.video_set(a.data, split, c.image_size, min_frames, flow_cache=cache,
-                                               fold=a.split, check=True, progress=run.progress)
+                                               fold=a.split, check=True, progress=run.progress, bad=run.bad)
                                for split in ("train", "test"))
         run.config = dataclasses.replace(c, num_classes=len(train.class_names))
         return train, held_out

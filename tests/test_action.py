@@ -9,6 +9,7 @@ import tensorflow as tf
 from suite.action import models, training
 from suite.data import video
 from suite.data.errors import DataError
+from suite.data.files import BadFiles
 from suite.layers.video import LocalResponseNormalization, TemporalConvolution
 
 
@@ -363,8 +364,16 @@ def test_bad_videos_and_split_files_name_the_file(tmp_path):
         s.load(0)
     with pytest.raises(DataError, match=r"v_b\.avi: 4 frames, shorter than the clip length 10"):
         s.load(1)
-    with pytest.raises(DataError, match=r"v_a\.avi: not a readable video"):  # checked before training
+    with pytest.raises(DataError, match=r"v_a\.avi: not a readable video.*--skip-bad-files"):  # before training
         video.video_set(str(root), "train", size=16, min_frames=10, check=True)
+    skip = BadFiles(skip=True)  # --skip-bad-files: both left out, named; none left is refused
+    with pytest.raises(DataError, match="no readable video in the train split"):
+        video.video_set(str(root), "train", size=16, min_frames=10, check=True, bad=skip)
+    assert [e.split(":")[0].split("/")[-1] for e in skip.skipped] == ["v_a.avi", "v_b.avi"]
+    skip = BadFiles(skip=True)
+    kept = video.video_set(str(root), "train", size=16, min_frames=4, check=True, bad=skip)
+    assert len(kept) == 1 and kept.keys[0].endswith("v_b.avi") and kept.labels.tolist() == [1]
+    assert "v_a.avi: not a readable video" in skip.skipped[0]
     (root / "Archery" / "v_a.avi").unlink()
     _write_video(root / "Archery" / "v_a.avi", frames=12)
     with pytest.raises(DataError, match=r"v_b\.avi: 4 frames, shorter than the clip length 10"):

@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from suite.data.errors import DataError
+from suite.data.files import REFUSE
 from suite.data.order import epoch_order
 
 EMBEDDED = "motion"
@@ -310,28 +311,35 @@ def decode_video(path, size=None):
     return np.stack(frames)
 
 
-def check_video_files(paths, min_frames, progress=False):
-    """Opens every video file once before training (its header only: cheap) and raises a DataError
-    naming the first that OpenCV cannot open or that has fewer than ``min_frames`` frames, so a bad
-    file stops the run before it starts, not in the middle of an epoch."""
+def _check_video(path, min_frames):
     cv2 = _cv2()
+    capture = cv2.VideoCapture(path)
+    try:
+        if not capture.isOpened():
+            raise DataError(f"{path}: not a readable video (OpenCV could not open it)")
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        ok, _ = capture.read()
+    finally:
+        capture.release()
+    if not ok:
+        raise DataError(f"{path}: not a readable video (no frame could be decoded)")
+    if 0 < count < min_frames:
+        raise DataError(f"{path}: {count} frames, shorter than the clip length {min_frames}")
+    return True
+
+
+def check_video_files(paths, min_frames, progress=False, bad=None):
+    """Opens every video file once before training (its header and first frame: cheap), so a bad file
+    stops the run before it starts, not in the middle of an epoch: a DataError naming the first that
+    OpenCV cannot open or that has fewer than ``min_frames`` frames, or, with ``bad`` skipping
+    (``--skip-bad-files``), those files left out and named. Returns the paths kept."""
+    bad = bad or REFUSE
+    shown = paths
     if progress:
         from tqdm import tqdm
 
-        paths = tqdm(paths, desc="checking videos", unit="video", mininterval=2.0)
-    for path in paths:
-        capture = cv2.VideoCapture(path)
-        try:
-            if not capture.isOpened():
-                raise DataError(f"{path}: not a readable video (OpenCV could not open it)")
-            count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-            ok, _ = capture.read()
-        finally:
-            capture.release()
-        if not ok:
-            raise DataError(f"{path}: not a readable video (no frame could be decoded)")
-        if 0 < count < min_frames:
-            raise DataError(f"{path}: {count} frames, shorter than the clip length {min_frames}")
+        shown = tqdm(paths, desc="checking videos", unit="video", mininterval=2.0)
+    return [path for path in shown if bad.check(_check_video, path, min_frames)]
 
 
 def _folder_loader(paths, size, min_frames):
@@ -419,9 +427,10 @@ def read_hmdb51_split(root, split="train", fold=1):
     return entries, class_names
 
 
-def folder_set(root, split="train", size=32, min_frames=1, fold=1, flow_cache=None, check=False, progress=False):
+def folder_set(root, split="train", size=32, min_frames=1, fold=1, flow_cache=None, check=False, progress=False,
+               bad=None):
     """A UCF-101 or HMDB-51 folder (found by its split files) as a VideoSet; ``check`` opens every
-    video first (``check_video_files``)."""
+    video first (``check_video_files``: a bad one refused, or left out with ``bad`` skipping)."""
     if not os.path.isdir(root):
         raise DataError(f"--data {root}: no such folder (expected 'motion', tfds:ucf101, or a UCF-101 or "
                         "HMDB-51 folder with its split files)")
@@ -431,10 +440,13 @@ def folder_set(root, split="train", size=32, min_frames=1, fold=1, flow_cache=No
         entries, names = read_hmdb51_split(root, split, fold)
     if not entries:
         raise DataError(f"--data {root}: the {split} split of fold {fold} lists no video")
+    if check:
+        kept = set(check_video_files([os.path.join(root, rel) for rel, _ in entries], min_frames, progress, bad))
+        entries = [(rel, label) for rel, label in entries if os.path.join(root, rel) in kept]
+        if not entries:
+            raise DataError(f"--data {root}: no readable video in the {split} split of fold {fold}")
     paths = [os.path.join(root, rel) for rel, _ in entries]
     labels = np.array([label for _, label in entries], np.int32)
-    if check:
-        check_video_files(paths, min_frames, progress)
     return VideoSet(labels, names, _folder_loader(paths, size, min_frames), paths, size, flow_cache)
 
 
@@ -462,7 +474,7 @@ def tfds_set(name, split="train", size=32, min_frames=1, flow_cache=None, data_d
 
 
 def video_set(data, split="train", size=32, min_frames=1, seed=0, count=None, frames=20, flow_cache=None, fold=1,
-              check=False, progress=False):
+              check=False, progress=False, bad=None):
     """The VideoSet ``--data`` names: 'motion' (embedded; ``count`` videos of ``frames`` frames),
     'tfds:NAME', or a UCF-101 / HMDB-51 folder."""
     if data == EMBEDDED:
@@ -472,7 +484,7 @@ def video_set(data, split="train", size=32, min_frames=1, seed=0, count=None, fr
     if data.startswith("tfds:"):
         return tfds_set(data[5:], split, size, min_frames, flow_cache)
     return folder_set(data, split, size, min_frames, fold=fold, flow_cache=flow_cache, check=check,
-                      progress=progress)
+                      progress=progress, bad=bad)
 
 
 # ------------------------------------------------------------------ clips
