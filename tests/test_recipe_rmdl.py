@@ -132,3 +132,18 @@ def test_bad_point_folders_are_refused_naming_the_file(tmp_path):
 
 def test_jit_compile_is_refused_with_rnn_members_and_the_reason(tmp_path):
     assert_refused_cleanly([*RMDL, "--jit-compile"], "the RNN members' LSTMs and GRUs run on cuDNN", tmp_path)
+
+
+def test_word_vectors_from_a_file_initialise_the_text_members(tmp_path):
+    """--embeddings: a GloVe-format file's vectors for the corpus' words, read by a two-step run."""
+    from conftest import result_json, run_python
+
+    words = "match team goal rain storm recipe oven song band bank market".split()
+    (tmp_path / "glove.txt").write_text("".join(f"{w} {' '.join(str((i + k) % 5 / 10) for k in range(8))}\n"
+                                                for i, w in enumerate(words)))
+    out = run_python([*RMDL, "--modality", "text", "--epochs", "1", "--steps-per-epoch", "2", "--dnn", "0",
+                      "--cnn", "1", "--rnn", "1", "--embeddings", str(tmp_path / "glove.txt"),
+                      "--logdir", str(tmp_path / "logs"), "--export-dir", str(tmp_path / "export")])
+    assert f"--embeddings: {len(words)} of " in out.stdout
+    r = result_json(out.stdout)
+    assert r["step"] == 2 and len(r["members"]) == 2 and r["export"]

@@ -235,3 +235,45 @@ def test_the_members_now_are_read_back_only_for_a_run_to_resume(tmp_path):
     assert training.read_members(str(tmp_path)) is None  # no checkpoint: a new run draws its own
     tf.train.Checkpoint(v=tf.Variable(1.0)).save(str(tmp_path / "checkpoints" / "ckpt"))
     assert training.read_members(str(tmp_path)) == drawn
+
+
+def test_image_folders_with_train_and_test_splits(tmp_path):
+    for split, n in (("train", 3), ("test", 1)):
+        for c, value in (("dark", 30), ("light", 220)):
+            (tmp_path / split / c).mkdir(parents=True)
+            for i in range(n):
+                image = np.full((20 + i, 30, 3), value, np.uint8)  # any size: fit to squares
+                (tmp_path / split / c / f"{i}.png").write_bytes(tf.io.encode_png(image).numpy())
+    data = C.folder_set(tmp_path, "image", image_size=16)
+    assert data.class_names == ("dark", "light") and data.train[0].shape[1:] == (16, 16, 3)
+    assert len(data.train[1]) + len(data.validation[1]) == 6 and data.test[1].tolist() == [0, 1]
+    assert data.test[0][1].min() == 220
+    (tmp_path / "test" / "light").rename(tmp_path / "test" / "bright")
+    with pytest.raises(DataError, match=r"class folders \['bright', 'dark'\] differ from the training split's"):
+        C.folder_set(tmp_path, "image")
+    (tmp_path / "test" / "bright").rename(tmp_path / "test" / "light")
+    (tmp_path / "train" / "dark" / "0.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    with pytest.raises(DataError, match="0.png: truncated or corrupt PNG"):
+        C.folder_set(tmp_path, "image")
+    skip = C.REFUSE.__class__(skip=True)
+    kept = C.folder_set(tmp_path, "image", bad=skip)
+    assert len(kept.train[1]) + len(kept.validation[1]) == 5 and "0.png" in skip.skipped[0]
+
+
+def test_the_driver_trains_on_after_a_member_is_redrawn_and_checkpoints_the_new_one(tmp_path):
+    from suite.training.driver import Driver, Stage
+
+    model, data = _model(lr_of_slot1=1e12)
+    monitor = training.RMDLMonitor(model, data, model.config, model.config.ranges, str(tmp_path))
+    driver = Driver(tf.distribute.get_strategy(), model,
+                    lambda ctx, start: training.training_dataset(model.featurizer, data.train, 16, start=start),
+                    logdir=str(tmp_path), checkpoint_every=4, log_every=1, callbacks=[monitor], progress=False)
+    driver.train([Stage("epoch 1", 4), Stage("epoch 2", 4)])
+    assert len(monitor.replacements) == 1 and "member 1 replaced at step 4" in monitor.replacements[0]
+    assert model.members[1].spec.draw == 1 and driver.logs["member1/failed"] == 0.0  # the new draw trains
+    assert training.read_members(str(tmp_path))[1] == model.members[1].spec  # for a resumed run
+    restored = ensemble.RMDL(model.config, model.featurizer, training.read_members(str(tmp_path)), seed=0)
+    tf.train.Checkpoint(**restored.checkpoint_objects()).read(tf.train.latest_checkpoint(
+        str(tmp_path / "checkpoints"))).assert_existing_objects_matched()
+    for a, b in zip(restored.members[1].net.weights, model.members[1].net.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
