@@ -7,6 +7,8 @@ would (the suite's model code is never imported), and prints what comes back as 
     python -m recipes.predict saved_models/mtdnn/1 --signature nli "a man sleeps" "a person rests"
     python -m recipes.predict saved_models/mtdnn/1 --signature qnli question="who ran" candidate="the man ran"
     python -m recipes.predict saved_models/action_slow/1 clip.avi
+    python -m recipes.predict saved_models/rmdl_image/1 cat.jpg dog.png
+    python -m recipes.predict saved_models/rmdl_points/1 chair.off table.ply
     python -m recipes.predict saved_models/pggan/1 --num-images 16 --output grid.png
     python -m recipes.predict saved_models/dcgan/1 --latents z.npy --output z.png
     python -m recipes.predict saved_models/deepspeech_ds2/1 hello.wav --rest > request.json
@@ -16,7 +18,10 @@ What each kind of export takes and gives:
 
 * images (JPEG, PNG, GIF, BMP) to a detector's ``image_bytes`` signature: each image's detections
   above --min-score (label, score, box in its own pixels: x1, y1, x2, y2), and with --output the
-  image with its boxes drawn, as OUTPUT/NAME.boxes.png;
+  image with its boxes drawn, as OUTPUT/NAME.boxes.png; to a classifier's (RMDL): each image's
+  label, probabilities and the members' votes;
+* point clouds (.xyz/.txt: x y z [r g b] per line, .ply, .off meshes sampled to points) to an RMDL
+  points export: each cloud's label, probabilities and the members' votes;
 * WAV files (any rate, 8- to 32-bit or float, mono or not) to ``transcribe_wav``: the transcript;
 * text to a text signature (each MT-DNN task has one): a one-input signature takes each INPUT as a
   text; a two-input one takes the INPUTs two at a time in the order its inputs are listed here
@@ -43,6 +48,8 @@ from suite.training.runner import exit_on_error
 IMAGE = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
 AUDIO = (".wav", ".wave")
 VIDEO = (".avi", ".mp4", ".mov", ".mkv", ".webm", ".mpg", ".mpeg")
+POINTS = (".xyz", ".txt", ".ply", ".off")
+OFF_POINTS = 2048  # points sampled from an .off mesh's faces (the export resamples to what its model reads)
 # the order a two-input text signature takes its INPUTs in (a SignatureDef's inputs are a map: no order)
 TEXT_ORDER = ("sentence", "sentence1", "sentence2", "question", "candidate", "text", "text_a", "text_b")
 
@@ -118,6 +125,8 @@ def choose(model, args):
         kind = "images"
     elif set(specs) == {"wav"}:
         kind = "wav"
+    elif set(specs) == {"points"}:
+        kind = "points"
     elif "frames" in specs:
         kind = "video"
     elif all(s.dtype.name == "string" for s in specs.values()):
@@ -125,7 +134,7 @@ def choose(model, args):
     else:
         wanted = ", ".join(f"{n} {s.dtype.name} {s.shape}" for n, s in sorted(specs.items()))
         raise ValueError(f"{args.export}: signature {args.signature!r} takes {wanted}: not a kind this command "
-                         "can build from files (images, WAVs, videos, texts, a GAN's count and seed)")
+                         "can build from files (images, WAVs, videos, texts, point clouds, a GAN's count and seed)")
     if args.latents and kind != "latents":
         raise ValueError(f"--latents: signature {args.signature!r} of {args.export} takes no latents")
     if kind == "latents" and not args.latents:
@@ -162,6 +171,26 @@ def read_video(path):
     if not frames:
         raise ValueError(f"{path}: no video frames could be decoded")
     return np.stack(frames)
+
+
+def read_point_clouds(paths):
+    """float32 [N, P, 6] of point files (``suite.data.classification``'s readers: data, not model
+    code); clouds of different sizes are resampled to the largest (the export resamples anyway)."""
+    import numpy as np
+
+    from suite.data.classification import read_off, read_ply, read_xyz, resample_points
+
+    clouds = []
+    for path in paths:
+        suffix = os.path.splitext(path)[1].lower()
+        if suffix not in POINTS:
+            raise ValueError(f"{path}: not a point file ({', '.join(POINTS)})")
+        if not os.path.isfile(path):
+            raise ValueError(f"{path}: no such file")
+        clouds.append(read_off(path, OFF_POINTS) if suffix == ".off" else
+                      read_ply(path) if suffix == ".ply" else read_xyz(path))
+    most = max(len(c) for c in clouds)
+    return np.stack([c if len(c) == most else resample_points(c, most) for c in clouds]).astype(np.float32)
 
 
 def read_latents(path, latent_dim):
@@ -210,6 +239,8 @@ def request(kind, specs, args):
         return {"image_bytes": np.array([read_file(i, IMAGE, "an image") for i in args.inputs], object)}, args.inputs
     if kind == "wav":
         return {"wav": np.array([read_file(i, AUDIO, "a WAV file") for i in args.inputs], object)}, args.inputs
+    if kind == "points":
+        return {"points": read_point_clouds(args.inputs)}, args.inputs
     if kind == "video":
         if "flow" in specs:
             raise ValueError(f"{args.export}: this two-stream export also takes the clip's optical flow, which a "
@@ -277,7 +308,7 @@ def answers(kind, outputs, names, feeds, args):
         return [{"samples": len(images), "size": list(images.shape[1:3]), "grid": path}]
     result = []
     for k, name in enumerate(names):
-        if kind == "images":
+        if kind == "images" and "detection_scores" in outputs:
             keep = outputs["detection_scores"][k] >= args.min_score
             keep &= np.arange(len(keep)) < int(outputs["num_detections"][k])
             boxes = outputs["detection_boxes_pixels"][k][keep][:, [1, 0, 3, 2]]  # x1, y1, x2, y2

@@ -151,3 +151,35 @@ def test_bad_arguments_are_one_clear_line(python, tmp_path):
     assert proc.returncode == 2 and "not a SavedModel directory" in proc.stderr and "Traceback" not in proc.stderr
     proc = python(["-m", "recipes.predict", str(tmp_path), "--num-images", "0"], check=False)
     assert proc.returncode == 2 and "--num-images must be a positive integer" in proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.trained("rmdl_image")
+@pytest.mark.trained("rmdl_points")
+@pytest.mark.trained("rmdl_text")
+def test_rmdl_exports_classify_image_point_cloud_and_text_files(trained, tmp_path):
+    from PIL import Image
+
+    from suite.data.classification import SOLIDS, shape_images, solid_clouds
+
+    images = shape_images(2, 32, seed=5, split="test")[0]
+    pictures = [tmp_path / "a.png", tmp_path / "b.jpg"]
+    Image.fromarray(images[0]).resize((48, 40)).save(pictures[0])  # another size than trained
+    Image.fromarray(images[1]).save(pictures[1], "JPEG", quality=95)
+    clouds, labels, _ = solid_clouds(2, points=200, seed=5, split="test")
+    xyz, ply = tmp_path / "a.xyz", tmp_path / "b.ply"
+    xyz.write_text("".join(" ".join(f"{v:.5f}" for v in p[:3]) + " " + " ".join(str(int(c * 255)) for c in p[3:])
+                           + "\n" for p in clouds[0][:150]))  # 150 points: a different count than b's 200
+    ply.write_text("ply\nformat ascii 1.0\nelement vertex 200\nproperty float x\nproperty float y\n"
+                   "property float z\nend_header\n" + "".join(f"{p[0]} {p[1]} {p[2]}\n" for p in clouds[1]))
+    shapes, solids, texts, five = predict([
+        [trained.get("rmdl_image").export, *pictures], [trained.get("rmdl_points").export, xyz, ply],
+        [trained.get("rmdl_text").export, "the coach saw the match and the goal of the team"],
+        [trained.get("rmdl_points").export, tmp_path / "five.xyz"]], tmp_path)
+    for out, names in ((shapes, pictures), (solids, [xyz, ply])):
+        assert [o["input"] for o in out] == list(map(str, names))
+        for o in out:
+            assert abs(sum(o["probabilities"]) - 1) < 1e-3 and len(o["member_classes"]) == 9 and 0 < o["agreement"] <= 1
+    assert all(o["label"] in SOLIDS for o in solids)
+    assert texts[0]["label"] == "sport"
+    assert "five.xyz: no such file" in five["error"]
