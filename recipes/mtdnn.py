@@ -33,7 +33,7 @@ class MTDNN(Recipe):
     name = "mtdnn"
     default_data = "nlu"
     steps_per_epoch = None
-    epochs_help = ("epochs (default: the preset's: tiny 3, small 5, paper 5); each ends with a checkpoint and the "
+    epochs_help = ("epochs (default: the preset's: tiny 4, small 5, paper 5); each ends with a checkpoint and the "
                    "development scores")
     data_help = ("'nlu' (the embedded tasks cola, sst, sts, nli, qnli, generated from --seed), 'tfds:glue' "
                  "(glue/NAME prepared in TFDS_DATA_DIR), or a GLUE folder as the GLUE download lays it out "
@@ -70,11 +70,14 @@ class MTDNN(Recipe):
         run.config = mtdnn.get_config(a.preset, encoder=encoder, batch_size=a.batch_size,
                                       learning_rate=a.learning_rate, epochs=a.epochs, steps_per_epoch=a.steps_per_epoch,
                                       san=not a.no_san)
+        lexicon = lexicons.Lexicon(vocabulary, run.config.encoder.sequence_length)
+        # each task pads to its own longest example (one static shape per task's step)
+        lengths = {t: max(lexicon.fitted_length(d.first, d.second) for d in (train[t], dev[t])) for t in names}
         sizes = {t: len(train[t]) for t in names}
         # every epoch is a pass over every task's data unless --steps-per-epoch says otherwise
         run.steps = run.config.steps_per_epoch or mtdnn.epoch_steps(sizes, run.batch)
         return {"tasks": names, "train": train, "dev": dev, "save_vocabulary": save_vocabulary,
-                "lexicon": lexicons.Lexicon(vocabulary, run.config.encoder.sequence_length),
+                "lexicon": lexicon, "lengths": lengths,
                 "schedule": mtdnn.task_schedule(sizes, run.config.epochs * run.steps, seed=a.seed)}
 
     def configure(self, run):
@@ -107,7 +110,8 @@ class MTDNN(Recipe):
         def make(task):
             return lambda ctx, start: glue.task_dataset(
                 run.data["train"][task], run.data["lexicon"].encode, ctx.get_per_replica_batch_size(run.batch),
-                seed=run.args.seed, shard=(ctx.num_input_pipelines, ctx.input_pipeline_id), start=start)
+                seed=run.args.seed, shard=(ctx.num_input_pipelines, ctx.input_pipeline_id), start=start,
+                length=run.data["lengths"][task])
 
         return {t: make(t) for t in run.data["tasks"]}
 
@@ -119,8 +123,9 @@ class MTDNN(Recipe):
     # Evaluate: every task's GLUE scores on its development data
     def evaluator(self, run):
         lexicon = run.data["lexicon"]
-        return mtdnn.TaskEvaluator(run.model, {t: glue.task_dataset(run.data["dev"][t], lexicon.encode, 128,
-                                                                    repeat=False) for t in run.data["tasks"]})
+        return mtdnn.TaskEvaluator(run.model, {t: glue.task_dataset(run.data["dev"][t], lexicon.encode, 128, repeat=False,
+                                                                    length=run.data["lengths"][t])
+                                               for t in run.data["tasks"]})
 
     # Serve: a signature per task, raw strings in
     def serving(self, run):

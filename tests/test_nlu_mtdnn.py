@@ -112,6 +112,31 @@ def test_embedded_tasks_pipeline():
     assert x["segment_ids"].numpy().max() == 0 and y.dtype == tf.int32
 
 
+
+def test_each_task_pads_to_its_longest_example_and_its_heads_answer_as_at_full_length():
+    from suite.nlu.lexicon import Lexicon, train_vocabulary
+
+    data = {t: glue.embedded_task(t, "validation", count=24) for t in ("cola", "sts", "nli", "qnli")}
+    config = mtdnn.get_config("tiny")
+    full = config.encoder.sequence_length  # 48
+    words = glue.texts({t: glue.embedded_task(t, "train", count=300) for t in data})
+    lexicon = Lexicon(train_vocabulary(words, 256), full)
+    lengths = {t: lexicon.fitted_length(d.first, d.second) for t, d in data.items()}
+    assert all(n % 8 == 0 and n < full for n in lengths.values()), lengths
+    assert lengths["cola"] < lengths["sts"]  # one sentence against two
+    longest = int(lexicon.encode(np.repeat(data["qnli"].first, 4).tolist(),
+                                 np.ravel(data["qnli"].second).tolist())["padding_mask"].numpy().sum(1).max())
+    assert lengths["qnli"] - 8 < longest <= lengths["qnli"]  # the groups' candidates, each after its question
+    backbone = bert.build_backbone(config.encoder, lexicon.vocabulary_size)
+    model = mtdnn.MTDNN(backbone, [d.spec for d in data.values()], config, seed=0)
+    model.build_all(full)
+    for t, d in data.items():
+        x_full, _ = next(iter(glue.task_dataset(d, lexicon.encode, 24, repeat=False)))
+        x_cut, _ = next(iter(glue.task_dataset(d, lexicon.encode, 24, repeat=False, length=lengths[t])))
+        assert x_cut["token_ids"].shape[-1] == lengths[t] and x_full["token_ids"].shape[-1] == full
+        assert int(tf.reduce_sum(x_cut["padding_mask"])) == int(tf.reduce_sum(x_full["padding_mask"]))  # nothing cut
+        np.testing.assert_allclose(model.head_output(t, x_cut), model.head_output(t, x_full), atol=1e-5)
+
 # ------------------------------------------------------------------ SAN and the ranking loss
 def test_san_shapes_and_inference_average():
     layer = StochasticAnswerNetwork(3, steps=5, prediction_dropout=0.5, dropout=0.0, seed=1)

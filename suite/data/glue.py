@@ -306,13 +306,15 @@ def check_task(data, spec):
 
 
 # ------------------------------------------------------------------ tf.data
-def task_dataset(data, encode, batch_size, seed=0, repeat=True, shard=None, start=0):
+def task_dataset(data, encode, batch_size, seed=0, repeat=True, shard=None, start=0, length=None):
     """Batches of (inputs, targets) of one task for its MT-DNN head: shuffled and repeated (``repeat``,
     from the ``start``-th batch of that seeded order), or every example once in order.
 
     ``encode(first, second)`` maps string tensors [n] to the encoder's inputs
-    (a dict of [n, L] tensors). Ranking batches hold the candidate groups:
-    inputs [B, G, L] and ``candidate_mask`` [B, G]; targets are the answers' indices.
+    (a dict of [n, L] tensors), cut to their first ``length`` positions when given
+    (``Lexicon.fitted_length`` of the task: one static length per task, all padding
+    beyond it). Ranking batches hold the candidate groups: inputs [B, G, L] and
+    ``candidate_mask`` [B, G]; targets are the answers' indices.
     """
     spec = data.spec
     columns = {"first": data.first, "labels": data.labels}
@@ -328,15 +330,18 @@ def task_dataset(data, encode, batch_size, seed=0, repeat=True, shard=None, star
         ds = ds.skip(start * batch_size)
     group = spec.group_size
 
+    def cut(x):
+        return x if length is None else {k: v[:, :length] for k, v in x.items()}
+
     def to_batch(b):
         if spec.kind == "ranking":
             n = tf.shape(b["first"])[0]
             questions = tf.reshape(tf.repeat(b["first"][:, None], group, axis=1), [-1])
-            x = encode(questions, tf.reshape(b["second"], [-1]))
+            x = cut(encode(questions, tf.reshape(b["second"], [-1])))
             x = {k: tf.reshape(v, [n, group, -1]) for k, v in x.items()}
             x["candidate_mask"] = b["mask"]
             return x, b["labels"]
-        x = encode(b["first"], b.get("second"))
+        x = cut(encode(b["first"], b.get("second")))
         return x, b["labels"]
 
     ds = ds.batch(batch_size, drop_remainder=repeat).map(to_batch, num_parallel_calls=tf.data.AUTOTUNE)
