@@ -104,7 +104,10 @@ _CNN_M_2048 = {  # the streams of Simonyan and Zisserman (224x224)
 # 3e-4 reached 0.78 / 0.94, while at 1e-3 it stayed at chance for 1,500 steps (0.33 at 2,000) and at
 # 3e-3 it never left it.
 PRESETS = {
-    "tiny": dict(image_size=32, filters=(16, 32, 48, 48, 32), kernels=(5, 3, 3, 3, 3), strides=(1, 1),
+    # the first layer strides 2, as the papers' do (3 at 170 px, 2 at 224): at stride 1 tiny slow fusion
+    # trained at 1.8 steps/s and reached video top-1 0.69 in 800 steps; at 2, 8.4 steps/s and 0.76 in
+    # 1,200 (two-stream: 0.69 against 0.72 after 300 steps)
+    "tiny": dict(image_size=32, filters=(16, 32, 48, 48, 32), kernels=(5, 3, 3, 3, 3), strides=(2, 1),
                  fc=(64, 64), dropout=0.0, learning_rate=3e-4),
     "small": dict(image_size=64, filters=(32, 64, 96, 96, 64), kernels=(7, 5, 3, 3, 3), strides=(2, 1),
                   fc=(256, 256), dropout=0.2, learning_rate=3e-4),

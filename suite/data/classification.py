@@ -393,7 +393,7 @@ def read_points(path, num_points, seed=0):
 
 
 # ------------------------------------------------------------------ folders
-def _class_files(root, modality, bad):
+def _class_files(root, modality):
     """{class: [files]} of a folder with one sub-folder per class."""
     if not root.is_dir():
         raise DataError(f"--data {root}: not a directory with one sub-folder per class")
@@ -433,7 +433,7 @@ def _read_image(path, size):
 
 
 def _read_folder(root, modality, class_names, bad, image_size, num_points, seed):
-    files = _class_files(root, modality, bad)
+    files = _class_files(root, modality)
     if class_names is not None and list(files) != list(class_names):
         raise DataError(f"{root}: class folders {sorted(files)} differ from the training split's "
                         f"{list(class_names)}")
