@@ -37,12 +37,13 @@ def _cv2():
 
 
 # ------------------------------------------------------------------ embedded scenes
-def render_scene(rng, size=96, max_objects=4, min_side=0.15, max_side=0.5):
+def render_scene(rng, size=96, max_objects=4, min_side=0.15, max_side=0.5, label_map=False):
     """One image of 1..``max_objects`` shapes of the classes ``SHAPES`` (any colour, sizes from
     ``min_side`` to ``max_side`` of the image, height/width ratios 1:2 to 2:1, overlapping up to
     an IoU of 0.3 and half of the smaller one) on a cluttered background (a colour gradient,
     lines and small blobs), with camera noise. The class is the shape alone. Returns (uint8 [size, size, 3], boxes [M, 4]
-    normalised, classes [M])."""
+    normalised, classes [M]), and with ``label_map`` each pixel's class + 1 (0: background) uint8
+    [size, size] as a fourth element (the same random draws: the image is the same either way)."""
     from suite.detection.boxes import iou_numpy
 
     cv2 = _cv2()
@@ -59,6 +60,7 @@ def render_scene(rng, size=96, max_objects=4, min_side=0.15, max_side=0.5):
             c = rng.integers(0, size, 2)
             cv2.circle(canvas, (int(c[0]), int(c[1])), max(1, int(size * min_side * 0.2)), colour, -1, cv2.LINE_AA)
     boxes, classes = [], []
+    labels = np.zeros((size, size), np.uint8) if label_map else None
     for _ in range(int(rng.integers(1, max_objects + 1))):
         for _attempt in range(20):
             side = rng.uniform(min_side, max_side) * size
@@ -77,11 +79,14 @@ def render_scene(rng, size=96, max_objects=4, min_side=0.15, max_side=0.5):
             if np.abs(colour - base).max() > 80:
                 break
         _draw_shape(cv2, canvas, SHAPES[label], box * size, colour.tolist())
+        if label_map:  # the same shape, aliased: a pixel belongs to the shape when its centre does
+            _draw_shape(cv2, labels, SHAPES[label], box * size, label + 1, cv2.LINE_8)
         boxes.append(box)
         classes.append(label)
     canvas += rng.normal(0, 4, canvas.shape)
     image = np.clip(canvas, 0, 255).astype(np.uint8)
-    return image, np.array(boxes, np.float32).reshape(-1, 4), np.array(classes, np.int32)
+    out = image, np.array(boxes, np.float32).reshape(-1, 4), np.array(classes, np.int32)
+    return (*out, labels) if label_map else out
 
 
 def _covered(box, others):
@@ -93,29 +98,30 @@ def _covered(box, others):
     return inter / np.minimum(area(box), area(others))
 
 
-def _draw_shape(cv2, canvas, shape, box, colour):
+def _draw_shape(cv2, canvas, shape, box, colour, line=None):
     y0, x0, y1, x1 = box
     s = 16  # sub-pixel precision (cv2's shift=4)
     pt = lambda x, y: (int(round(x * s)), int(round(y * s)))  # noqa: E731
     h, w = y1 - y0, x1 - x0
+    line = cv2.LINE_AA if line is None else line
     if shape == "ellipse":
         cv2.ellipse(canvas, pt((x0 + x1) / 2, (y0 + y1) / 2), (int(w / 2 * s), int(h / 2 * s)), 0, 0, 360, colour, -1,
-                    cv2.LINE_AA, 4)
+                    line, 4)
     elif shape == "ring":
         t = max(1.5, min(h, w) * 0.18)
         cv2.ellipse(canvas, pt((x0 + x1) / 2, (y0 + y1) / 2), (int((w - t) / 2 * s), int((h - t) / 2 * s)), 0, 0, 360,
-                    colour, max(1, int(round(t))), cv2.LINE_AA, 4)
+                    colour, max(1, int(round(t))), line, 4)
     elif shape == "rectangle":
         cv2.fillPoly(canvas, [np.array([pt(x0, y0), pt(x1, y0), pt(x1, y1), pt(x0, y1)], np.int32)], colour,
-                     cv2.LINE_AA, 4)
+                     line, 4)
     elif shape == "triangle":
         cv2.fillPoly(canvas, [np.array([pt(x0, y1), pt(x1, y1), pt((x0 + x1) / 2, y0)], np.int32)], colour,
-                     cv2.LINE_AA, 4)
+                     line, 4)
     elif shape == "cross":
         ty, tx = h / 3, w / 3
         for a, b in (((x0, y0 + ty), (x1, y1 - ty)), ((x0 + tx, y0), (x1 - tx, y1))):
             cv2.fillPoly(canvas, [np.array([pt(a[0], a[1]), pt(b[0], a[1]), pt(b[0], b[1]), pt(a[0], b[1])],
-                                           np.int32)], colour, cv2.LINE_AA, 4)
+                                           np.int32)], colour, line, 4)
     else:  # pragma: no cover - SHAPES lists every shape
         raise ValueError(shape)
 

@@ -21,3 +21,23 @@ def epoch_order(indices, key, start=0):
             yield epoch, int(i)
         position = 0
         epoch += 1
+
+
+def order_dataset(indices, key, start=0):
+    """``epoch_order``'s stream as a tf.data dataset of int64 indices (no Python generator: each epoch's
+    permutation is one ``numpy_function`` call, the examples are then mapped in parallel)."""
+    import tensorflow as tf
+
+    indices = np.asarray(indices, np.int64)
+    if not len(indices):
+        raise ValueError("an empty set has no order")
+    epoch, position = divmod(int(start), len(indices))
+
+    def permutation(e):
+        return np.random.default_rng([*key, int(e)]).permutation(indices)
+
+    def one_epoch(e):
+        order = tf.numpy_function(permutation, [e], tf.int64, stateful=False)
+        return tf.data.Dataset.from_tensor_slices(tf.ensure_shape(order, [len(indices)]))
+
+    return tf.data.Dataset.counter(epoch).flat_map(one_epoch).skip(position)
