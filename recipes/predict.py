@@ -8,6 +8,7 @@ would (the suite's model code is never imported), and prints what comes back as 
     python -m recipes.predict saved_models/mtdnn/1 --signature qnli question="who ran" candidate="the man ran"
     python -m recipes.predict saved_models/action_slow/1 clip.avi
     python -m recipes.predict saved_models/rmdl_image/1 cat.jpg dog.png
+    python -m recipes.predict saved_models/segmentation_deeplab_v3plus/1 street.jpg --output maps/
     python -m recipes.predict saved_models/rmdl_points/1 chair.off table.ply
     python -m recipes.predict saved_models/pggan/1 --num-images 16 --output grid.png
     python -m recipes.predict saved_models/dcgan/1 --latents z.npy --output z.png
@@ -18,8 +19,9 @@ What each kind of export takes and gives:
 
 * images (JPEG, PNG, GIF, BMP) to a detector's ``image_bytes`` signature: each image's detections
   above --min-score (label, score, box in its own pixels: x1, y1, x2, y2), and with --output the
-  image with its boxes drawn, as OUTPUT/NAME.boxes.png; to a classifier's (RMDL): each image's
-  label, probabilities and the members' votes;
+  image with its boxes drawn, as OUTPUT/NAME.boxes.png; to a segmenter's: each class's share of
+  the image's pixels, and with --output the class map in the VOC palette, as OUTPUT/NAME.classes.png;
+  to a classifier's (RMDL): each image's label, probabilities and the members' votes;
 * point clouds (.xyz/.txt: x y z [r g b] per line, .ply, .off meshes sampled to points) to an RMDL
   points export: each cloud's label, probabilities and the members' votes;
 * WAV files (any rate, 8- to 32-bit or float, mono or not) to ``transcribe_wav``: the transcript;
@@ -319,6 +321,17 @@ def answers(kind, outputs, names, feeds, args):
             if args.output:
                 entry["drawn"] = os.path.join(args.output, os.path.splitext(os.path.basename(name))[0] + ".boxes.png")
                 write_png(entry["drawn"], draw(feeds["image_bytes"][k], outputs["detection_boxes"][k][keep]))
+        elif kind == "images" and "class_map" in outputs:  # a segmenter: each class's share of the pixels
+            h, w = (int(v) for v in outputs["image_sizes"][k])
+            class_map = outputs["class_map"][k][:h, :w]
+            shares = np.bincount(class_map.reshape(-1), minlength=len(outputs["class_names"][k])) / class_map.size
+            entry = {"input": name, "size": [h, w], "classes": {
+                to_json(label): round(float(v), 4) for label, v in zip(outputs["class_names"][k], shares) if v > 0}}
+            if args.output:
+                entry["drawn"] = os.path.join(args.output, os.path.splitext(os.path.basename(name))[0] + ".classes.png")
+                os.makedirs(args.output, exist_ok=True)
+                with open(entry["drawn"], "wb") as f:
+                    f.write(outputs["class_map_png"][k])
         else:
             entry = {"input": name, **{key: to_json(v[k]) for key, v in outputs.items() if np.ndim(v) >= 1}}
         result.append(entry)

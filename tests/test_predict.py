@@ -12,6 +12,7 @@ from conftest import tensorflow_only
 
 # a client of an export holds TensorFlow and the files, not the suite's models
 MODEL_CODE = ("suite.gan", "suite.detection", "suite.nlu", "suite.speech", "suite.action", "suite.layers",
+              "suite.segmentation",
               "suite.training.driver", "keras_hub", "keras_cv")
 
 
@@ -64,6 +65,26 @@ def test_images_get_boxes_in_their_own_pixels_drawn_and_a_rest_body(trained, tmp
     assert [base64.b64decode(x["b64"]) for x in body["instances"]] == [p.read_bytes() for p in paths]
     # a file that is no image: the signature's own message
     assert "refused the input" in refused["error"] and "is not a JPEG, PNG, GIF or BMP image" in refused["error"]
+
+
+@pytest.mark.slow
+@pytest.mark.trained("segmentation_fcn")
+def test_images_get_their_class_shares_and_maps_from_a_segmenter(trained, tmp_path):
+    from PIL import Image
+
+    from suite.data.segmentation import EMBEDDED_CLASSES, embedded_set
+
+    run = trained.get("segmentation_fcn")
+    (image, labels), = embedded_set(1, 64, seed=5, split="test").examples()
+    path = tmp_path / "scene.jpg"
+    Image.fromarray(image).resize((80, 72)).save(path, "JPEG", quality=95)
+    (out,), = predict([[run.export, path, "--output", tmp_path / "maps"]], tmp_path)
+    assert out["size"] == [72, 80] and set(out["classes"]) <= set(EMBEDDED_CLASSES)
+    assert sum(out["classes"].values()) == pytest.approx(1.0, abs=1e-3)
+    truth = np.bincount(labels.reshape(-1), minlength=6) / labels.size
+    assert abs(out["classes"].get("background", 0) - truth[0]) < 0.15  # as much background as the scene has
+    drawn = Image.open(out["drawn"])
+    assert drawn.size == (80, 72) and drawn.format == "PNG"
 
 
 @pytest.mark.slow

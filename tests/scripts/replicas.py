@@ -53,6 +53,10 @@ KINDS = {
     **{f"action_{m}": ("action", ["--model", m, "--batch-size", "4", "--num-videos", "16", "--clips-per-video", "1"])
        for m in ("single_frame", "late", "early", "slow", "two_stream")},
     **{f"rmdl_{m}": ("rmdl", ["--modality", m, "--batch-size", "8"]) for m in ("image", "points", "text")},
+    "segmentation_fcn": ("segmentation", ["--model", "fcn8s", "--batch-size", "4", "--num-images", "16",
+                                          "--eval-images", "4"]),
+    "segmentation_deeplab": ("segmentation", ["--model", "deeplab_v3plus", "--backbone", "resnet50", "--batch-size",
+                                              "4", "--num-images", "16", "--eval-images", "4"]),
 }
 
 
