@@ -214,17 +214,24 @@ def parse_voc_annotation(path):
     return filename, (height, width), objects
 
 
-def voc_set(root, split="train", size=96, check=True, bad=None):
-    """A PASCAL VOC folder (``Annotations/*.xml``, ``JPEGImages/``, ``ImageSets/Main/<split>.txt``;
-    VOCdevkit/VOC2007 and the like). Every annotation is parsed and every image checked to exist and
-    be a whole image file (``suite.data.files``) before training."""
-    list_file = os.path.join(root, "ImageSets", "Main", f"{split}.txt")
+def voc_image_ids(root, task, split):
+    """(the list file, the image ids it lists) of ``ImageSets/<task>/<split>.txt`` in a VOC folder
+    (task Main: detection, Segmentation); a missing or empty list is a DataError naming it."""
+    list_file = os.path.join(root, "ImageSets", task, f"{split}.txt")
     if not os.path.isfile(list_file):
-        raise DataError(f"--data {root}: no {list_file} (a VOC folder has ImageSets/Main/<split>.txt)")
+        raise DataError(f"--data {root}: no {list_file} (a VOC folder has ImageSets/{task}/<split>.txt)")
     with open(list_file) as f:
         ids = [line.split()[0] for line in f if line.strip()]
     if not ids:
         raise DataError(f"{list_file}: lists no image")
+    return list_file, ids
+
+
+def voc_set(root, split="train", size=96, check=True, bad=None):
+    """A PASCAL VOC folder (``Annotations/*.xml``, ``JPEGImages/``, ``ImageSets/Main/<split>.txt``;
+    VOCdevkit/VOC2007 and the like). Every annotation is parsed and every image checked to exist and
+    be a whole image file (``suite.data.files``) before training."""
+    list_file, ids = voc_image_ids(root, "Main", split)
     parsed = []
     for image_id in ids:
         xml = os.path.join(root, "Annotations", f"{image_id}.xml")

@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from suite.data.detection import SHAPES, SPLITS, render_scene
+from suite.data.detection import SHAPES, SPLITS, render_scene, voc_image_ids
 from suite.data.errors import DataError
 from suite.data.files import REFUSE, image_kind
 
@@ -149,13 +149,7 @@ def voc_set(root, split="train", bad=None):
     ``SegmentationClass/<id>.png`` palette masks); ``split`` train or validation (VOC's val). The SBD
     augmented set is the same layout with ``ImageSets/Segmentation/train_aug.txt``: ``split`` train_aug."""
     name = {"validation": "val"}.get(split, split)
-    list_file = os.path.join(root, "ImageSets", "Segmentation", f"{name}.txt")
-    if not os.path.isfile(list_file):
-        raise DataError(f"--data {root}: no {list_file} (a VOC folder has ImageSets/Segmentation/<split>.txt)")
-    with open(list_file) as f:
-        ids = [line.split()[0] for line in f if line.strip()]
-    if not ids:
-        raise DataError(f"{list_file}: lists no image")
+    list_file, ids = voc_image_ids(root, "Segmentation", name)
     pairs = []
     for i in ids:
         image = os.path.join(root, "JPEGImages", f"{i}.jpg")
