@@ -19,7 +19,6 @@ import numpy as np
 
 from suite.data.errors import DataError
 from suite.data.files import REFUSE, image_kind
-from suite.data.order import epoch_order
 
 EMBEDDED = "shapes"
 SHAPES = ("ellipse", "rectangle", "triangle", "cross", "ring")
@@ -389,26 +388,29 @@ def detection_dataset(dataset, batch_size, max_boxes, seed=0, training=True, sha
     import keras
     import tensorflow as tf
 
+    from suite.data.order import order_dataset
+
     indices = np.arange(len(dataset))
     if shard is not None:
         indices = indices[shard[1]::shard[0]]
     if not len(indices):
         raise DataError(f"{dataset.source}: no image to train on")
     s = dataset.size
-    signature = {"images": tf.TensorSpec([s, s, 3], tf.uint8), "boxes": tf.TensorSpec([max_boxes, 4], tf.float32),
-                 "classes": tf.TensorSpec([max_boxes], tf.int32)}
 
-    def generate():
-        order = epoch_order(indices, [seed, 29, 0 if shard is None else shard[1]], start * batch_size) \
-            if training else ((0, i) for i in indices)
-        for _, i in order:
-            image, boxes, classes, difficult = dataset.load(int(i))
-            if training:
-                boxes, classes = boxes[~difficult], classes[~difficult]
-            b, c = pad_objects(boxes, classes, max_boxes)
-            yield {"images": image, "boxes": b, "classes": c}
+    def load(i):  # decoded (OpenCV) or rendered in NumPy: mapped in parallel, in order
+        image, boxes, classes, difficult = dataset.load(int(i))
+        if training:
+            boxes, classes = boxes[~difficult], classes[~difficult]
+        return (image, *pad_objects(boxes, classes, max_boxes))
 
-    ds = tf.data.Dataset.from_generator(generate, output_signature=signature)
+    def example(i):
+        image, boxes, classes = tf.numpy_function(load, [i], (tf.uint8, tf.float32, tf.int32), stateful=False)
+        return {"images": tf.ensure_shape(image, [s, s, 3]), "boxes": tf.ensure_shape(boxes, [max_boxes, 4]),
+                "classes": tf.ensure_shape(classes, [max_boxes])}
+
+    order = (order_dataset(indices, [seed, 29, 0 if shard is None else shard[1]], start * batch_size) if training
+             else tf.data.Dataset.from_tensor_slices(indices.astype(np.int64)))
+    ds = order.map(example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.batch(batch_size, drop_remainder=training)
     if training and flip:
         flipper = keras.layers.RandomFlip("horizontal", bounding_box_format="rel_yxyx", seed=seed)
