@@ -30,7 +30,7 @@ import numpy as np
 
 from suite.data.errors import DataError
 from suite.data.files import REFUSE
-from suite.data.order import epoch_order
+from suite.data.order import order_dataset
 from suite.speech import text as T
 
 EMBEDDED = "espeak"
@@ -455,16 +455,20 @@ def speech_dataset(speech, batch_size, training=True, seed=0, shard=(1, 0), buck
     labels = [T.encode(t) for t in speech.texts]
     index = np.arange(len(speech))[shard[1]::shard[0]]
 
-    def gen():
-        order = epoch_order(index, [seed, shard[1]], start * batch_size) if training else ((0, i) for i in index)
-        for _, i in order:
-            w = speech.load(int(i))
-            yield {"waveforms": w, "lengths": np.int32(len(w)), "labels": labels[i],
-                   "label_lengths": np.int32(len(labels[i]))}
+    def load(i):  # WAV/FLAC decoding and the cached corpus in NumPy: mapped in parallel, in order
+        w = speech.load(int(i))
+        return w.astype(np.float32), np.int32(len(w)), np.asarray(labels[i], np.int32), np.int32(len(labels[i]))
+
+    def example(i):
+        w, n, y, m = tf.numpy_function(load, [i], (tf.float32, tf.int32, tf.int32, tf.int32), stateful=False)
+        return {"waveforms": tf.ensure_shape(w, [None]), "lengths": tf.ensure_shape(n, []),
+                "labels": tf.ensure_shape(y, [None]), "label_lengths": tf.ensure_shape(m, [])}
 
     spec = {"waveforms": tf.TensorSpec([None], tf.float32), "lengths": tf.TensorSpec([], tf.int32),
             "labels": tf.TensorSpec([None], tf.int32), "label_lengths": tf.TensorSpec([], tf.int32)}
-    ds = tf.data.Dataset.from_generator(gen, output_signature=spec)
+    order = (order_dataset(index, [seed, shard[1]], start * batch_size) if training
+             else tf.data.Dataset.from_tensor_slices(index.astype(np.int64)))
+    ds = order.map(example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     lengths = speech.lengths[index]
     bounds = sorted({int(b) for b in np.quantile(lengths, np.linspace(0, 1, buckets + 1)[1:-1])}) if buckets > 1 \
         and len(lengths) > batch_size else []
