@@ -23,9 +23,10 @@ def epoch_order(indices, key, start=0):
         epoch += 1
 
 
-def order_dataset(indices, key, start=0):
-    """``epoch_order``'s stream as a tf.data dataset of int64 indices (no Python generator: each epoch's
-    permutation is one ``numpy_function`` call, the examples are then mapped in parallel)."""
+def order_dataset(indices, key, start=0, with_epoch=False):
+    """``epoch_order``'s stream as a tf.data dataset of int64 indices, or of (epoch, index) pairs
+    ``with_epoch`` (no Python generator: each epoch's permutation is one ``numpy_function`` call,
+    the examples are then mapped in parallel)."""
     import tensorflow as tf
 
     indices = np.asarray(indices, np.int64)
@@ -37,7 +38,7 @@ def order_dataset(indices, key, start=0):
         return np.random.default_rng([*key, int(e)]).permutation(indices)
 
     def one_epoch(e):
-        order = tf.numpy_function(permutation, [e], tf.int64, stateful=False)
-        return tf.data.Dataset.from_tensor_slices(tf.ensure_shape(order, [len(indices)]))
+        order = tf.ensure_shape(tf.numpy_function(permutation, [e], tf.int64, stateful=False), [len(indices)])
+        return tf.data.Dataset.from_tensor_slices((tf.fill([len(indices)], e), order) if with_epoch else order)
 
     return tf.data.Dataset.counter(epoch).flat_map(one_epoch).skip(position)

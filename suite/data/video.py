@@ -18,7 +18,7 @@ import numpy as np
 
 from suite.data.errors import DataError
 from suite.data.files import REFUSE
-from suite.data.order import epoch_order
+from suite.data.order import order_dataset
 
 EMBEDDED = "motion"
 MOTION_VERSION = 2  # of render_motion_video, in the flow-cache keys: flow cached from other pixels is not reused
@@ -534,14 +534,21 @@ def clip_dataset(videos, clip_frames, batch_size, flow_frames=0, seed=0, trainin
     signature = ({k: tf.TensorSpec(v.shape, tf.uint8) for k, v in first.items()}, tf.TensorSpec([], tf.int32))
 
     key = [seed, 13, 0 if shard is None else shard[1]]
+    names = sorted(first)
 
-    def generate():
-        order = epoch_order(indices, key, start * batch_size) if training else ((0, i) for i in indices)
-        for epoch, i in order:
-            i = int(i)
-            last = videos.num_frames(i) - max(clip_frames, flow_frames + 1)
-            first = int(np.random.default_rng([*key, epoch, i]).integers(0, last + 1)) if training else last // 2
-            yield clip_at(videos, i, first, clip_frames, flow_frames), videos.labels[i]
+    def load(epoch, i):  # decoding (OpenCV) and flow in NumPy: mapped in parallel, in order
+        i = int(i)
+        last = videos.num_frames(i) - max(clip_frames, flow_frames + 1)
+        begin = int(np.random.default_rng([*key, int(epoch), i]).integers(0, last + 1)) if training else last // 2
+        clip = clip_at(videos, i, begin, clip_frames, flow_frames)
+        return (*(clip[k] for k in names), np.int32(videos.labels[i]))
 
-    ds = tf.data.Dataset.from_generator(generate, output_signature=signature)
+    def example(epoch, i):
+        *arrays, label = tf.numpy_function(load, [epoch, i], [tf.uint8] * len(names) + [tf.int32], stateful=False)
+        inputs = {k: tf.ensure_shape(a, signature[0][k].shape) for k, a in zip(names, arrays)}
+        return inputs, tf.ensure_shape(label, [])
+
+    order = (order_dataset(indices, key, start * batch_size, with_epoch=True) if training
+             else tf.data.Dataset.from_tensor_slices((np.zeros(len(indices), np.int64), indices.astype(np.int64))))
+    ds = order.map(example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
