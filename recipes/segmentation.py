@@ -36,7 +36,8 @@ class Segmentation(Recipe):
     default_data = "shapes"
     data_help = ("'shapes' (the embedded scenes: 1-4 ellipses, rectangles, triangles, crosses and rings over "
                  "cluttered backgrounds, each pixel labelled, generated from --seed), a PASCAL VOC 2012 folder "
-                 "(ImageSets/Segmentation/, JPEGImages/, SegmentationClass/), or a folder of images/ and masks/ "
+                 "(ImageSets/Segmentation/, JPEGImages/, SegmentationClass/), a Cityscapes folder (leftImg8bit/, "
+                 "gtFine/), or a folder of images/ and masks/ "
                  "(index PNGs, 255 ignored; train/ and val/ beneath it, or a tenth held out)")
     presets = {"tiny": dict(epochs=2, batch=16), "small": dict(epochs=10, batch=16), "paper": dict(epochs=50, batch=16)}
     steps_per_epoch = 300

@@ -313,3 +313,21 @@ def test_crf_settings_are_parsed_or_refused_by_name():
                          (["w_appearance=0"], "must be > 0")):
         with pytest.raises(ValueError, match=message):
             CRFParams.parse(bad)
+
+
+def test_cityscapes_reader_maps_label_ids_to_the_19_train_ids(tmp_path):
+    from PIL import Image
+
+    for split in ("train", "val"):
+        (tmp_path / "leftImg8bit" / split / "aachen").mkdir(parents=True)
+        (tmp_path / "gtFine" / split / "aachen").mkdir(parents=True)
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(
+            tmp_path / "leftImg8bit" / split / "aachen" / "aachen_000000_000019_leftImg8bit.png")
+        ids = np.array([[0, 7, 8, 26, 33, 1, 9, 24]] * 8, np.uint8)  # unlabeled, road, sidewalk, car, bicycle, ...
+        Image.fromarray(ids, "L").save(tmp_path / "gtFine" / split / "aachen" / "aachen_000000_000019_gtFine_labelIds.png")
+    s = D.segmentation_set(str(tmp_path), "validation")
+    assert len(s.class_names) == 19 and s.class_names[0] == "road" and s.class_names[18] == "bicycle"
+    _, labels = s.load(0)
+    assert labels[0].tolist() == [255, 0, 1, 13, 18, 255, 255, 11]  # ego vehicle, parking: ignored; person 11
+    batch = next(iter(D.segmentation_dataset(s, 1, 16, seed=0)))
+    assert set(np.unique(batch["labels"])) <= {0, 1, 11, 13, 18, 255}

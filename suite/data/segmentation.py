@@ -1,5 +1,5 @@
-"""Segmentation datasets: the embedded shapes scenes with per-pixel labels, PASCAL VOC 2012 and a
-folder of image + mask pairs; the training pipeline with mask-aware augmentation.
+"""Segmentation datasets: the embedded shapes scenes with per-pixel labels, PASCAL VOC 2012, Cityscapes
+and a folder of image + mask pairs; the training pipeline with mask-aware augmentation.
 
 A ``SegmentationSet`` has class names and its examples: image files and mask files (the folders),
 or a renderer (the embedded scenes, drawn on demand from (seed, split, index)). A mask holds
@@ -55,6 +55,7 @@ class SegmentationSet:
     pairs: list | None = None
     render: object = None
     source: str = ""
+    lut: np.ndarray | None = None  # mask value -> class index (Cityscapes' label ids -> train ids)
 
     def __len__(self):
         return self.length
@@ -68,7 +69,7 @@ class SegmentationSet:
 
         with Image.open(image_path) as im:
             image = np.asarray(im.convert("RGB"))
-        return image, read_mask(mask_path)
+        return image, read_mask(mask_path, self.lut)
 
     def examples(self, count=None):
         """The first ``count`` examples, [(image, mask)] (each at its own size)."""
@@ -91,9 +92,9 @@ def embedded_set(count, size=64, seed=0, split="train", min_side=0.25, max_side=
 
 
 # ------------------------------------------------------------------ files
-def read_mask(path):
+def read_mask(path, lut=None):
     """A mask file's class indices, uint8 [H, W]: a palette PNG's indices (VOC) or a greyscale PNG's
-    values; anything else is a DataError naming the file."""
+    values, mapped through ``lut`` [256] when given; anything else is a DataError naming the file."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -101,9 +102,10 @@ def read_mask(path):
             if im.mode not in ("P", "L"):
                 raise DataError(f"{path}: a mask must be a palette or greyscale PNG of class indices, not "
                                 f"{im.mode} (colours are not classes)")
-            return np.asarray(im)
+            labels = np.asarray(im)
     except (OSError, UnidentifiedImageError) as e:
         raise DataError(f"{path}: not a readable mask ({e})") from None
+    return labels if lut is None else lut[labels]
 
 
 def _image_size(path):
@@ -116,13 +118,13 @@ def _image_size(path):
         raise DataError(f"{path}: not a readable image ({e})") from None
 
 
-def check_pair(image, mask, num_classes):
+def check_pair(image, mask, num_classes, lut=None):
     """Refuses a pair whose mask is missing, unreadable, of another size than the image, or holds a
     class index beyond the ``num_classes`` (255 is allowed: ignored)."""
     if not os.path.isfile(mask):
         raise DataError(f"{image}: no mask {mask}")
     image_kind(image)
-    labels = read_mask(mask)
+    labels = read_mask(mask, lut)
     size = _image_size(image)
     if labels.shape != size:
         raise DataError(f"{mask}: mask is {labels.shape[1]}x{labels.shape[0]}, its image {image} is "
@@ -134,14 +136,50 @@ def check_pair(image, mask, num_classes):
     return True
 
 
-def _checked(pairs, class_names, source, bad):
+def _checked(pairs, class_names, source, bad, lut=None):
     from tqdm import tqdm
 
     kept = [p for p in tqdm(pairs, desc=f"checking {source}", unit="mask", disable=len(pairs) < 500)
-            if (bad or REFUSE).check(check_pair, *p, len(class_names))]
+            if (bad or REFUSE).check(check_pair, *p, len(class_names), lut)]
     if not kept:
         raise DataError(f"{source}: no readable image and mask ({len(pairs)} skipped)")
-    return SegmentationSet(tuple(class_names), len(kept), pairs=kept, source=source)
+    return SegmentationSet(tuple(class_names), len(kept), pairs=kept, source=source, lut=lut)
+
+
+# Cityscapes (cityscapesScripts' labels.py): the 19 evaluated classes' label ids, in train-id order; every
+# other label id (void, ego vehicle, parking, rail track, guard rail, bridge, tunnel, polegroup, caravan,
+# trailer, license plate) is ignored
+CITYSCAPES = (("road", 7), ("sidewalk", 8), ("building", 11), ("wall", 12), ("fence", 13), ("pole", 17),
+              ("traffic light", 19), ("traffic sign", 20), ("vegetation", 21), ("terrain", 22), ("sky", 23),
+              ("person", 24), ("rider", 25), ("car", 26), ("truck", 27), ("bus", 28), ("train", 31),
+              ("motorcycle", 32), ("bicycle", 33))
+
+
+def cityscapes_lut():
+    """[256] uint8: Cityscapes label id -> train id (255: ignored)."""
+    lut = np.full(256, IGNORE, np.uint8)
+    for train_id, (_, label_id) in enumerate(CITYSCAPES):
+        lut[label_id] = train_id
+    return lut
+
+
+def cityscapes_set(root, split="train", bad=None):
+    """Cityscapes (``leftImg8bit/<split>/<city>/*_leftImg8bit.png`` and
+    ``gtFine/<split>/<city>/*_gtFine_labelIds.png``), the label ids mapped to the 19 train ids."""
+    name = {"validation": "val"}.get(split, split)
+    images_dir = os.path.join(root, "leftImg8bit", name)
+    if not os.path.isdir(images_dir):
+        raise DataError(f"--data {root}: no {images_dir} (a Cityscapes folder has leftImg8bit/<split>/<city>/)")
+    pairs = []
+    for city in sorted(os.listdir(images_dir)):
+        for f in sorted(os.listdir(os.path.join(images_dir, city))):
+            if f.endswith("_leftImg8bit.png"):
+                stem = f[: -len("_leftImg8bit.png")]
+                pairs.append((os.path.join(images_dir, city, f),
+                              os.path.join(root, "gtFine", name, city, f"{stem}_gtFine_labelIds.png")))
+    if not pairs:
+        raise DataError(f"{images_dir}: no *_leftImg8bit.png image")
+    return _checked(pairs, [n for n, _ in CITYSCAPES], f"Cityscapes {root} {name}", bad, cityscapes_lut())
 
 
 def voc_set(root, split="train", bad=None):
@@ -190,13 +228,16 @@ def folder_set(root, split="train", bad=None):
 
 def segmentation_set(data, split="train", size=64, seed=0, count=None, bad=None):
     """``--data``: 'shapes' (``count`` embedded scenes of ``size`` pixels), a VOC folder
-    (``ImageSets/Segmentation``) or a folder of images/ and masks/."""
+    (``ImageSets/Segmentation``), a Cityscapes folder (``leftImg8bit/``) or a folder of images/ and
+    masks/."""
     if data == EMBEDDED:
         return embedded_set(count or 1000, size, seed, split)
     if not os.path.isdir(data):
         raise DataError(f"--data {data}: no such folder (and not '{EMBEDDED}')")
     if os.path.isdir(os.path.join(data, "ImageSets", "Segmentation")):
         return voc_set(data, split, bad)
+    if os.path.isdir(os.path.join(data, "leftImg8bit")):
+        return cityscapes_set(data, split, bad)
     return folder_set(data, split, bad)
 
 
@@ -214,11 +255,12 @@ def _loader(dataset):
         return load
     images = tf.constant([p[0] for p in dataset.pairs])
     masks = tf.constant([p[1] for p in dataset.pairs])
+    lut = dataset.lut
 
     def load(i):
         image = tf.io.decode_image(tf.io.read_file(images[i]), channels=3, expand_animations=False)
         # PIL: no TensorFlow op reads a palette PNG's indices
-        labels = tf.numpy_function(lambda path: read_mask(path.decode()), [masks[i]], tf.uint8, stateful=False)
+        labels = tf.numpy_function(lambda path: read_mask(path.decode(), lut), [masks[i]], tf.uint8, stateful=False)
         return image, tf.ensure_shape(labels, [None, None])
 
     return load
