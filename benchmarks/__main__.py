@@ -2,7 +2,7 @@
 import importlib
 import sys
 
-BENCHMARKS = ("driver", "pggan", "gans", "mtdnn", "action", "detection", "speech", "rmdl")
+BENCHMARKS = ("driver", "pggan", "gans", "mtdnn", "action", "detection", "speech", "rmdl", "segmentation")
 
 
 def main(argv=None):
