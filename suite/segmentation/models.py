@@ -100,11 +100,13 @@ class SegmentationConfig:
         return tuple(r * base // self.output_stride for r in self.aspp_rates)
 
 
+# the papers' solvers: SGD with momentum (FCN 0.99, DeepLab 0.9); DeepLab's "poly" decay is not in the
+# optimizer factory, so the paper presets keep the initial rate
 PAPER = {
-    "fcn32s": dict(fc_filters=4096, learning_rate=1e-4, weight_decay=5e-4, image_size=512),
+    "fcn32s": dict(fc_filters=4096, learning_rate=1e-4, momentum=0.99, weight_decay=5e-4, image_size=512),
     "deeplab_v1": dict(fc_filters=1024, learning_rate=1e-3, weight_decay=5e-4, image_size=320),
     "deeplab_v2": dict(aspp_rates=(6, 12, 18, 24), scales=(0.5, 0.75, 1.0), learning_rate=2.5e-4, multi_grid=(1, 1, 1),
-                       image_size=320),
+                       weight_decay=5e-4, image_size=321),
     "deeplab_v3": dict(learning_rate=7e-3),
     "deeplab_v3plus": dict(learning_rate=7e-3),
 }
