@@ -44,7 +44,8 @@ def test_tiny_run_learns_every_class_far_above_all_background(tiny):
     assert r["initial"]["mIoU"] < trivial
     assert learned(r["initial"]["mIoU"], r["eval"]["mIoU"], readme_figure(FAMILIES[key][1], "mIoU")) >= 0.5
     assert r["eval"]["mIoU"] > 2.5 * trivial
-    assert min(r["eval"]["IoU"].values()) > 0.2, r["eval"]["IoU"]  # every shape found, thin ones too
+    # every shape found, thin ones too (untrained: 0.00-0.04; DeepLab's weakest in CI: cross 0.25)
+    assert min(r["eval"]["IoU"].values()) > 0.1, r["eval"]["IoU"]
     losses = loss_curve(run.logdir)
     assert losses[-1][1] < 0.6 * losses[0][1], losses
     if "--crf" in RUNS[key][0]:  # the fully connected CRF sharpens the shapes' edges
