@@ -69,7 +69,8 @@ class Segmentation(Recipe):
                             "w_smoothness=3 theta_gamma=1 iterations=10; max_keys=4096: the appearance kernel's keys, "
                             "pixels or blocks of them, exact up to 64x64)")
         g.add_argument("--image-size", type=int, default=None,
-                       help="the training crop and the export's input size (default: tiny 64, small 128, paper 513)")
+                       help="the training crop and the export's input size (default: the preset's: tiny 64, small 128, "
+                            "paper the paper's: FCN 512, DeepLab v1 320, v2 321, v3 and v3+ 513)")
         g.add_argument("--num-images", type=int, default=None, help="embedded training images (default: tiny 4000, "
                                                                     "small/paper 20000)")
         g.add_argument("--eval-images", type=int, default=None,
