@@ -3,7 +3,8 @@
 ``SpeechRecognizer`` gives the task base a network of ``suite.speech.models``
 and its loss: ``tf.nn.ctc_loss`` (blank last, ``suite.speech.text.BLANK``) over the
 logit frames left after the convolutions' striding, averaged over the
-utterances. ``greedy_decode`` (best path: repeats collapsed, blanks removed)
+utterances; the CTC functions are ``suite.layers.ctc``'s, shared with the
+text recognizer. ``greedy_decode`` (best path: repeats collapsed, blanks removed)
 and ``beam_decode`` wrap TensorFlow's CTC decoders. ``error_rates`` gives the
 character and word error rates with ``tf.edit_distance`` (edits summed over
 the utterances, divided by the reference characters or words).
@@ -13,6 +14,8 @@ decoded transcripts, at the end of every epoch.
 import numpy as np
 import tensorflow as tf
 
+from suite.layers import ctc
+from suite.layers.ctc import ctc_loss, error_rates  # noqa: F401 (the speech topic's names)
 from suite.speech import text as T
 from suite.speech.models import build_model
 from suite.speech.wav import decode_wav
@@ -20,58 +23,19 @@ from suite.training.evaluator import Evaluator
 from suite.training.task import SupervisedTask
 
 
-def ctc_loss(logits, logit_lengths, labels, label_lengths):
-    """Per-utterance negative log-likelihood of ``labels`` [N, L] (padding beyond ``label_lengths``
-    ignored) under the CTC model of ``logits`` [N, T, K] (blank = K - 1)."""
-    return tf.nn.ctc_loss(tf.cast(labels, tf.int32), tf.cast(logits, tf.float32), tf.cast(label_lengths, tf.int32),
-                          tf.cast(logit_lengths, tf.int32), logits_time_major=False, blank_index=T.BLANK)
-
-
-def _dense(sparse, n):
-    dense = tf.sparse.to_dense(sparse, default_value=-1)
-    return tf.pad(dense, [[0, n - tf.shape(dense)[0]], [0, 0]], constant_values=-1)
-
-
 def greedy_decode(logits, logit_lengths):
     """Best-path decoding: ids [N, L] padded with -1."""
-    decoded, _ = tf.nn.ctc_greedy_decoder(tf.transpose(tf.cast(logits, tf.float32), [1, 0, 2]),
-                                          tf.cast(logit_lengths, tf.int32), merge_repeated=True,
-                                          blank_index=T.BLANK)
-    return _dense(decoded[0], tf.shape(logits)[0])
+    return ctc.greedy_decode(logits, logit_lengths)[0]
 
 
 def beam_decode(logits, logit_lengths, beam_width=8):
     """Beam-search decoding (the most probable labelling found): ids [N, L] padded with -1."""
-    decoded, _ = tf.nn.ctc_beam_search_decoder(tf.transpose(tf.cast(logits, tf.float32), [1, 0, 2]),
-                                               tf.cast(logit_lengths, tf.int32), beam_width=beam_width,
-                                               top_paths=1)
-    return _dense(decoded[0], tf.shape(logits)[0])
+    return ctc.beam_decode(logits, logit_lengths, beam_width)[0]
 
 
 def ids_to_strings(ids):
     """ids [N, L] (-1 padding) -> transcripts string [N], inside the graph."""
-    table = T.id_table()
-    valid = (ids >= 0) & (ids < T.BLANK)
-    chars = tf.gather(table, tf.where(valid, ids, 0))
-    return tf.strings.reduce_join(tf.where(valid, chars, ""), axis=-1)
-
-
-def _sparse_tokens(strings, words):
-    tokens = tf.strings.split(strings) if words else tf.strings.unicode_split(strings, "UTF-8")
-    return tokens.to_sparse()
-
-
-def error_rates(hypotheses, references):
-    """(CER, WER, per-utterance CER) of transcripts: edit distances summed over the utterances,
-    divided by the references' characters (words)."""
-    hypotheses, references = tf.constant(list(hypotheses)), tf.constant(list(references))
-    out = []
-    for words in (False, True):
-        distance = tf.edit_distance(_sparse_tokens(hypotheses, words), _sparse_tokens(references, words),
-                                    normalize=False).numpy()
-        lengths = np.array([len(r.split()) if words else len(r) for r in references.numpy().astype(str)])
-        out.append((float(distance.sum() / max(lengths.sum(), 1)), distance / np.maximum(lengths, 1)))
-    return out[0][0], out[1][0], out[0][1]
+    return ctc.ids_to_strings(ids, T.CHARACTERS)
 
 
 class SpeechRecognizer(SupervisedTask):
