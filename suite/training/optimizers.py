@@ -12,7 +12,7 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-OPTIMIZERS = ("adam", "adamw", "adamax", "sgd", "rmsprop", "adagrad")
+OPTIMIZERS = ("adam", "adamw", "adamax", "sgd", "rmsprop", "adagrad", "adadelta")
 SCHEDULES = ("constant", "linear", "cosine")
 
 
@@ -37,7 +37,7 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
 @dataclasses.dataclass(frozen=True)
 class OptimizerSpec:
     """``name``: adam, adamw (decoupled ``weight_decay``), adamax, sgd (with ``momentum``),
-    rmsprop, adagrad. ``schedule``: constant, linear (warm-up over ``warmup`` of the steps, then
+    rmsprop, adagrad, adadelta (decay ``rho``: CRNN's). ``schedule``: constant, linear (warm-up over ``warmup`` of the steps, then
     linear decay to 0) or cosine (the same warm-up, then cosine decay to 0); the last two need the
     run's total steps. ``clipnorm`` clips each variable's gradient, ``global_clipnorm`` all of
     them together."""
@@ -48,6 +48,7 @@ class OptimizerSpec:
     beta_1: float = 0.9
     beta_2: float = 0.999
     epsilon: float = 1e-7
+    rho: float = 0.95
     weight_decay: float = 0.0
     clipnorm: float | None = None
     global_clipnorm: float | None = None
@@ -106,6 +107,8 @@ class OptimizerSpec:
             opt = keras.optimizers.SGD(lr, momentum=self.momentum, **clip)
         elif self.name == "rmsprop":
             opt = keras.optimizers.RMSprop(lr, **clip)
+        elif self.name == "adadelta":
+            opt = keras.optimizers.Adadelta(lr, rho=self.rho, epsilon=self.epsilon, **clip)
         else:
             opt = keras.optimizers.Adagrad(lr, **clip)
         precision = precision or keras.mixed_precision.global_policy().name
