@@ -10,6 +10,7 @@ would (the suite's model code is never imported), and prints what comes back as 
     python -m recipes.predict saved_models/rmdl_image/1 cat.jpg dog.png
     python -m recipes.predict saved_models/segmentation_deeplab_v3plus/1 street.jpg --output maps/
     python -m recipes.predict saved_models/rmdl_points/1 chair.off table.ply
+    python -m recipes.predict saved_models/text_recognition/1 word_1.png word_2.jpg
     python -m recipes.predict saved_models/pggan/1 --num-images 16 --output grid.png
     python -m recipes.predict saved_models/dcgan/1 --latents z.npy --output z.png
     python -m recipes.predict saved_models/deepspeech_ds2/1 hello.wav --rest > request.json
@@ -21,7 +22,8 @@ What each kind of export takes and gives:
   above --min-score (label, score, box in its own pixels: x1, y1, x2, y2), and with --output the
   image with its boxes drawn, as OUTPUT/NAME.boxes.png; to a segmenter's: each class's share of
   the image's pixels, and with --output the class map in the VOC palette, as OUTPUT/NAME.classes.png;
-  to a classifier's (RMDL): each image's label, probabilities and the members' votes;
+  to a classifier's (RMDL): each image's label, probabilities and the members' votes; to a text
+  recognizer's: the word read in each crop and its log-probability;
 * point clouds (.xyz/.txt: x y z [r g b] per line, .ply, .off meshes sampled to points) to an RMDL
   points export: each cloud's label, probabilities and the members' votes;
 * WAV files (any rate, 8- to 32-bit or float, mono or not) to ``transcribe_wav``: the transcript;

@@ -56,6 +56,8 @@ RUNS = {
                           "--crf", "--crf-settings", "max_keys=1024"], None, 170),
     "segmentation_deeplab": (["-m", "recipes.segmentation", *TINY, "--model", "deeplab_v3plus", "--backbone",
                               "resnet50", "--steps-per-epoch", "500"], 500, 125),
+    # CRNN: CTC's plateau (blanks everywhere) ends after ~500 steps at batch 16; word accuracy 0.68 after 1,000
+    "text_recognition": (["-m", "recipes.text_recognition", *TINY, "--steps-per-epoch", "500"], 500, 150),
 }
 
 # the replica matrix (tests/scripts/replicas.py): the kinds split over two processes
@@ -68,6 +70,9 @@ REPLICA_GROUPS = {
 # segmentation_deeplab (tests/scripts/replicas.py) is left out for now: its first SGD step under two replicas with
 # --sync-batch-norm already differs by 0.2% over the model and 3% in conv1's kernel (the bounds: 0.1%, 10%),
 # growing to 3% and 95% in three steps, at any learning rate tried; the forward passes agree to 1e-5
+# text_recognition (CRNN) is left out too: with --sync-batch-norm after every convolution (the tiny preset), three
+# SGD steps under two replicas differ by 0.35% over the model and 3.9% in conv1's kernel; the first step's losses
+# agree to 2e-6, and its XLA-compiled bfloat16 steps are finite
 REPLICA_SECONDS = {"replicas-0": 420, "replicas-1": 220}  # the clean-clone CI run at 368b373, segmentation in
 
 

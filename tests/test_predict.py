@@ -12,7 +12,7 @@ from conftest import tensorflow_only
 
 # a client of an export holds TensorFlow and the files, not the suite's models
 MODEL_CODE = ("suite.gan", "suite.detection", "suite.nlu", "suite.speech", "suite.action", "suite.layers",
-              "suite.segmentation",
+              "suite.segmentation", "suite.ocr",
               "suite.training.driver", "keras_hub", "keras_cv")
 
 
@@ -85,6 +85,24 @@ def test_images_get_their_class_shares_and_maps_from_a_segmenter(trained, tmp_pa
     assert abs(out["classes"].get("background", 0) - truth[0]) < 0.15  # as much background as the scene has
     drawn = Image.open(out["drawn"])
     assert drawn.size == (80, 72) and drawn.format == "PNG"
+
+
+@pytest.mark.slow
+@pytest.mark.trained("text_recognition")
+def test_word_crops_get_their_words_from_a_text_recognizer(trained, tmp_path):
+    from PIL import Image
+
+    from suite.data.ocr import embedded_words
+
+    words = embedded_words(12, seed=13, split="test").examples()
+    paths = []
+    for k, (image, _) in enumerate(words):
+        paths.append(tmp_path / f"{k}.{'png' if k % 2 else 'jpg'}")
+        Image.fromarray(image).save(paths[-1], quality=95)
+    out, = predict([[trained.get("text_recognition").export, *paths]], tmp_path)
+    assert [o["input"] for o in out] == [str(p) for p in paths] and all(o["log_probability"] <= 0 for o in out)
+    read = np.mean([o["words"] == t.lower() for o, (_, t) in zip(out, words)])
+    assert read >= 0.25, [(o["words"], t) for o, (_, t) in zip(out, words)]
 
 
 @pytest.mark.slow
