@@ -186,19 +186,24 @@ def embedded_words(count, seed=0, split="train"):
 
 
 # ------------------------------------------------------------------ folders
+def _read_lines(path):
+    """The lines of a UTF-8 text file (a BOM dropped); DataError naming the file otherwise."""
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            return f.read().splitlines()
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot be read ({e.strerror})") from None
+
+
 def read_label_list(path):
     """[(image path, text, line number)] of a label list: ``gt.txt`` lines ``name.png, "text"`` (ICDAR;
     a doubled or backslashed quote inside is a quote) or ``labels.txt`` lines ``path text``; UTF-8
     with or without a BOM. A malformed line is a DataError naming the file and line."""
     folder = os.path.dirname(path)
     out = []
-    try:
-        with open(path, encoding="utf-8-sig") as f:
-            lines = f.read().splitlines()
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    except OSError as e:
-        raise DataError(f"{path}: cannot be read ({e.strerror})") from None
+    lines = _read_lines(path)
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -230,13 +235,7 @@ def read_icdar_gt(path):
     DataError naming the file and line."""
     from suite.ocr.metrics import Word
 
-    try:
-        with open(path, encoding="utf-8-sig") as f:
-            lines = f.read().splitlines()
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    except OSError as e:
-        raise DataError(f"{path}: cannot be read ({e.strerror})") from None
+    lines = _read_lines(path)
     words = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
@@ -312,13 +311,7 @@ def folder_words(root, split="train", charset=None, max_length=None, bad=None):
 
 def read_lexicon(path):
     """The words of a lexicon file (one per line, UTF-8, blank lines ignored)."""
-    try:
-        with open(os.path.expanduser(path), encoding="utf-8-sig") as f:
-            words = [w.strip() for w in f if w.strip()]
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    except OSError as e:
-        raise DataError(f"{path}: cannot be read ({e.strerror})") from None
+    words = [w.strip() for w in _read_lines(os.path.expanduser(path)) if w.strip()]
     if not words:
         raise DataError(f"{path}: an empty lexicon")
     return words
