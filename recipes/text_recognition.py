@@ -1,5 +1,6 @@
-"""Scene-text recognition: CRNN (Shi, Bai and Yao 2017), a word crop read by convolutions and a deep
-bidirectional LSTM, trained with CTC.
+"""Scene-text recognition: CRNN (Shi, Bai and Yao 2017), convolutions, a deep BLSTM and CTC.
+
+A word crop is read by convolutions and a deep bidirectional LSTM, trained with the CTC loss.
 
     python -m recipes.text_recognition                       # on the embedded word crops
     python -m recipes.text_recognition --preset paper --beam-width 8
