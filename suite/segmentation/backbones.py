@@ -44,24 +44,33 @@ def _bn_relu(x, name, sync=False, relu=True):
 VGG16_BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
 
 
-def vgg(image_size, output_stride=32, blocks=VGG16_BLOCKS, pool=2, name="vgg"):
+def vgg(image_size, output_stride=32, blocks=VGG16_BLOCKS, pool=2, name="vgg", batch_norm=False, sync=False,
+        conv_endpoints=False):
     """VGG (Simonyan and Zisserman 2015): 3x3 convolutions with ReLU, each block ending in max
     pooling (``pool`` 2: 2x2 stride 2, FCN's; 3: 3x3 stride 2 'same', DeepLab v1's). Past
     ``output_stride`` the pools keep stride 1 and the later convolutions dilate (DeepLab v1: pool4
-    and pool5 at stride 1, conv5 at rate 2). Endpoints pool3, pool4, out (pool5)."""
+    and pool5 at stride 1, conv5 at rate 2). Endpoints pool3, pool4, out (pool5); with
+    ``conv_endpoints`` also each block's last convolution, conv1 .. conv5 (conv3_3 ... as PixelLink
+    reads them). ``batch_norm``: each convolution's output normalised before its ReLU (for training
+    from scratch; the paper's VGG has none)."""
     images = keras.Input((image_size, image_size, 3), name="images")
     x = ImagePreprocessing("tf", name="preprocess")(images)
     tracker, rate, ends = StrideTracker(output_stride), 1, {}
     for b, (filters, convs) in enumerate(blocks):
         for c in range(convs):
-            x = keras.layers.Conv2D(filters, 3, padding="same", dilation_rate=rate, activation="relu",
-                                    name=f"conv{b + 1}_{c + 1}")(x)
+            x = keras.layers.Conv2D(filters, 3, padding="same", dilation_rate=rate, use_bias=not batch_norm,
+                                    activation=None if batch_norm else "relu", name=f"conv{b + 1}_{c + 1}")(x)
+            if batch_norm:
+                x = _bn_relu(x, f"conv{b + 1}_{c + 1}", sync)
+        ends[f"conv{b + 1}"] = x
         stride, _ = tracker.step(2)
         rate = tracker.rate  # the convolutions after a pool that keeps stride 1 dilate by its stride
         x = (keras.layers.MaxPooling2D(2, stride, padding="same", name=f"pool{b + 1}") if pool == 2 and stride == 2
              else keras.layers.MaxPooling2D(3, stride, padding="same", name=f"pool{b + 1}"))(x)
         ends[f"pool{b + 1}"] = x
     outputs = {"pool3": ends["pool3"], "pool4": ends["pool4"], "out": x}
+    if conv_endpoints:
+        outputs.update({f"conv{b + 1}": ends[f"conv{b + 1}"] for b in range(len(blocks))})
     return keras.Model(images, outputs, name=name)
 
 

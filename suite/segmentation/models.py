@@ -312,8 +312,5 @@ class Segmenter(SupervisedTask):
 
     def regularization_loss(self):
         """Weight decay on the convolution kernels (the papers' solver setting), beside the base's."""
-        kernels = [v for v in self.net.trainable_variables if "kernel" in v.path]
-        decay = 0.5 * self.config.weight_decay * tf.add_n([tf.reduce_sum(tf.square(tf.cast(k, tf.float32)))
-                                                            for k in kernels]) if kernels else 0.0
-        return super().regularization_loss() + decay
+        return super().regularization_loss() + self.kernel_decay(self.config.weight_decay)
 

@@ -89,6 +89,15 @@ class SupervisedTask(keras.Model):
         losses = [loss for n in self.networks().values() for loss in n.losses]
         return tf.add_n([tf.cast(x, tf.float32) for x in losses]) if losses else tf.constant(0.0)
 
+    def kernel_decay(self, weight_decay):
+        """Caffe's weight decay on every network's kernels, (weight_decay / 2) sum ||w||^2: what the
+        papers' solvers (FCN, DeepLab, PixelLink) add to the loss; a subclass adds it in its
+        ``regularization_loss``."""
+        kernels = [v for n in self.networks().values() for v in n.trainable_variables if "kernel" in v.path]
+        if not kernels or not weight_decay:
+            return tf.constant(0.0)
+        return 0.5 * weight_decay * tf.add_n([tf.reduce_sum(tf.square(tf.cast(k, tf.float32))) for k in kernels])
+
     def _terms(self, batch, training, step, task):
         seeds = randomness.example_seeds(self.seed, step, randomness.batch_size_of(batch))
         return self.loss_terms(batch, training=training, seeds=seeds, **({} if task is None else {"task": task}))
