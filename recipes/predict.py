@@ -11,6 +11,7 @@ would (the suite's model code is never imported), and prints what comes back as 
     python -m recipes.predict saved_models/segmentation_deeplab_v3plus/1 street.jpg --output maps/
     python -m recipes.predict saved_models/rmdl_points/1 chair.off table.ply
     python -m recipes.predict saved_models/text_recognition/1 word_1.png word_2.jpg
+    python -m recipes.predict saved_models/text_detection_pixellink/1 street.jpg --output drawn/
     python -m recipes.predict saved_models/pggan/1 --num-images 16 --output grid.png
     python -m recipes.predict saved_models/dcgan/1 --latents z.npy --output z.png
     python -m recipes.predict saved_models/deepspeech_ds2/1 hello.wav --rest > request.json
@@ -23,7 +24,9 @@ What each kind of export takes and gives:
   image with its boxes drawn, as OUTPUT/NAME.boxes.png; to a segmenter's: each class's share of
   the image's pixels, and with --output the class map in the VOC palette, as OUTPUT/NAME.classes.png;
   to a classifier's (RMDL): each image's label, probabilities and the members' votes; to a text
-  recognizer's: the word read in each crop and its log-probability;
+  recognizer's: the word read in each crop and its log-probability; to a text detector's: each
+  word's polygon (x, y corners in the image's own pixels, clockwise from its top left) and score,
+  and with --output the image with them drawn, as OUTPUT/NAME.words.png;
 * point clouds (.xyz/.txt: x y z [r g b] per line, .ply, .off meshes sampled to points) to an RMDL
   points export: each cloud's label, probabilities and the members' votes;
 * WAV files (any rate, 8- to 32-bit or float, mono or not) to ``transcribe_wav``: the transcript;
@@ -299,6 +302,20 @@ def draw(data, boxes):
     return tf.cast(drawn[0], tf.uint8)
 
 
+def draw_polygons(data, polygons):
+    """The encoded image ``data`` with ``polygons`` [K, 4, 2] (x, y pixels) drawn in red."""
+    import io
+
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    pen = ImageDraw.Draw(image)
+    for p in polygons:
+        pen.polygon([tuple(float(v) for v in corner) for corner in p], outline=(255, 0, 0))
+    return np.asarray(image)
+
+
 def answers(kind, outputs, names, feeds, args):
     """One JSON-ready dict per example (and the files drawn, for detectors and GANs)."""
     import numpy as np
@@ -323,6 +340,14 @@ def answers(kind, outputs, names, feeds, args):
             if args.output:
                 entry["drawn"] = os.path.join(args.output, os.path.splitext(os.path.basename(name))[0] + ".boxes.png")
                 write_png(entry["drawn"], draw(feeds["image_bytes"][k], outputs["detection_boxes"][k][keep]))
+        elif kind == "images" and "polygons" in outputs:  # a text detector: each word's polygon
+            n = int(outputs["num_words"][k])
+            polygons = outputs["polygons"][k][:n]
+            entry = {"input": name, "words": [{"score": round(float(s), 4), "polygon": np.round(p, 1).tolist()}
+                                              for p, s in zip(polygons, outputs["scores"][k][:n])]}
+            if args.output:
+                entry["drawn"] = os.path.join(args.output, os.path.splitext(os.path.basename(name))[0] + ".words.png")
+                write_png(entry["drawn"], draw_polygons(feeds["image_bytes"][k], polygons))
         elif kind == "images" and "class_map" in outputs:  # a segmenter: each class's share of the pixels
             h, w = (int(v) for v in outputs["image_sizes"][k])
             class_map = outputs["class_map"][k][:h, :w]

@@ -106,6 +106,27 @@ def test_word_crops_get_their_words_from_a_text_recognizer(trained, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.trained("text_detection")
+def test_scene_images_get_word_polygons_from_a_text_detector(trained, tmp_path):
+    from PIL import Image
+
+    from suite.data.text_scenes import embedded_scenes
+    from suite.ocr.metrics import Word, evaluate
+
+    scenes = embedded_scenes(8, 128, seed=13, split="test").examples()
+    paths = []
+    for k, (image, _, _) in enumerate(scenes):
+        paths.append(tmp_path / f"{k}.{'png' if k % 2 else 'jpg'}")
+        Image.fromarray(image).resize((256, 192)).save(paths[-1], quality=95)  # 2x wide, 1.5x high
+    out, = predict([[trained.get("text_detection").export, *paths, "--output", tmp_path / "drawn"]], tmp_path)
+    assert [o["input"] for o in out] == [str(p) for p in paths]
+    found = [[Word(np.array(w["polygon"]) / [2, 1.5]) for w in o["words"]] for o in out]
+    assert evaluate([[Word(q) for q in quads] for _, quads, _ in scenes], found)["f"] > 0.5
+    drawn = Image.open(out[0]["drawn"])
+    assert drawn.size == (256, 192) and out[0]["drawn"].endswith("0.words.png")
+
+
+@pytest.mark.slow
 @pytest.mark.trained("deepspeech_ds2")
 def test_a_wav_file_gets_its_transcript(trained, tmp_path):
     from suite.speech.training import error_rates

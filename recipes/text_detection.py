@@ -1,0 +1,135 @@
+"""Scene-text detection: PixelLink (Deng et al. 2018), text found by linking pixels.
+
+    python -m recipes.text_detection                          # on the embedded multi-oriented scenes
+    python -m recipes.text_detection --data scenes-horizontal
+    python -m recipes.text_detection --preset paper --data ~/icdar2015 --image-size 768
+    tensorboard --logdir logs
+
+Every pixel is classified text or not, and linked or not to each of its 8
+neighbours; the pixels joined by links are a word, and its minimum-area
+rectangle the detection (decoded in the graph). Each epoch ends with the
+precision, recall and F of the ICDAR 2015 protocol on held-out scenes, and
+held-out scenes with their truth and detections drawn in TensorBoard.
+
+The export ``saved_models/text_detection_pixellink/<version>/`` takes ``images``
+uint8 [N, H, W, 3] (one size, any size) or ``image_bytes`` (JPEG, PNG, GIF or
+BMP, each of its own size) and returns ``polygons`` float32 [N, K, 4, 2] in
+each image's pixels, ``scores`` [N, K] and ``num_words`` [N].
+"""
+import sys
+
+from suite.training.runner import Recipe, lazy
+
+data = lazy("suite.data.text_scenes")
+pixellink = lazy("suite.ocr.pixellink")
+detection = lazy("suite.ocr.detection")
+
+MODELS = ("pixellink",)
+COUNTS = {"tiny": (20000, 100), "small": (50000, 300), "paper": (50000, 300)}  # embedded train, held-out
+
+
+class TextDetection(Recipe):
+    __doc__ = __doc__
+    name = "text_detection"
+    default_data = "scenes"
+    data_help = ("'scenes' (the embedded scenes: 1-4 words, digit strings or random strings each, in 44 TrueType "
+                 "faces of Debian's fonts-dejavu-core, fonts-liberation and fonts-freefont-ttf, rotated up to 45 "
+                 "degrees over cluttered backgrounds with shapes, generated from --seed), 'scenes-horizontal' (the "
+                 "same, level), or a folder of images and ICDAR 2013/2015 ground truth (gt_<image name>.txt) in "
+                 "train/ and test/ (or val/) or alone (a tenth held out)")
+    presets = {"tiny": dict(epochs=2, batch=16), "small": dict(epochs=10, batch=16), "paper": dict(epochs=20, batch=24)}
+    steps_per_epoch = 500
+    learning_rate_help = ("learning rate (default: the preset's: Adam 1e-3 for tiny/small, the paper's SGD at 1e-2 "
+                          "with momentum 0.9 for paper)")
+    batch_norm = True
+    unit = "images"
+    evaluation = "the held-out ICDAR 2015 precision, recall and F"
+    group_title = "text detection"
+
+    def add_flags(self, g):
+        g.add_argument("--model", choices=MODELS, default="pixellink", help="the detector (default: pixellink)")
+        g.add_argument("--image-size", type=int, default=None,
+                       help="the square input the images are resized to, a multiple of 16 (default: the preset's: "
+                            "tiny 128, small 256, paper 512)")
+        g.add_argument("--stride", type=int, choices=(2, 4), default=None,
+                       help="PixelLink's output stride: 4 (VGG16 4s, default) or 2 (2s: conv2_2 fused too)")
+        g.add_argument("--pixel-threshold", type=float, default=None,
+                       help="a pixel is text above this score (default: the preset's; paper 0.8)")
+        g.add_argument("--link-threshold", type=float, default=None,
+                       help="two text pixels are one word when a link between them scores above this "
+                            "(default: the preset's; paper 0.8)")
+        g.add_argument("--num-images", type=int, default=None,
+                       help="embedded training scenes (default: tiny 20000, small/paper 50000; all of a folder)")
+        g.add_argument("--eval-images", type=int, default=None,
+                       help="held-out scenes scored each epoch (default: tiny 100, small/paper 300; all of a folder)")
+
+    def check_flags(self, p, args):
+        from suite.training.cli import check_positive
+
+        check_positive(p, args, "num_images", "eval_images", "image_size")
+        if args.image_size is not None and (args.image_size % 16 or args.image_size < 32):
+            p.error(f"--image-size must be a multiple of 16 and at least 32, got {args.image_size}")
+        for name in ("pixel_threshold", "link_threshold"):
+            value = getattr(args, name)
+            if value is not None and not 0 < value < 1:
+                p.error(f"--{name.replace('_', '-')} must be between 0 and 1, got {value}")
+
+    def export_name(self, args):
+        return f"text_detection_{args.model}"
+
+    # The model: PixelLink at the preset's size
+    def configure(self, run):
+        a = run.args
+        return pixellink.get_config(a.preset, image_size=a.image_size, stride=a.stride, learning_rate=a.learning_rate,
+                                    pixel_threshold=a.pixel_threshold, link_threshold=a.link_threshold,
+                                    sync_batch_norm=a.sync_batch_norm or None)
+
+    def load_data(self, run):  # every image and ground-truth file checked before training
+        a, size = run.args, run.config.image_size
+        train_count, eval_count = COUNTS[a.preset]
+        sets = [data.scene_set(a.data, split, size, a.seed, count, run.bad)
+                for split, count in (("train", a.num_images or train_count), ("validation", a.eval_images or eval_count))]
+        for s in sets:
+            if s.report():
+                print(s.report(), file=sys.stderr)
+        return sets[0], sets[1].examples(a.eval_images or eval_count)
+
+    def build(self, run):
+        model = pixellink.PixelLink(run.config, seed=run.args.seed)
+        model.compile()
+        return model
+
+    def settings(self, run):
+        c = run.config
+        return {"data": run.args.data, "preset": run.args.preset, "model": run.args.model, "image_size": c.image_size,
+                "stride": c.stride, "pixel_threshold": c.pixel_threshold, "link_threshold": c.link_threshold}
+
+    def dataset(self, run, ctx, start):
+        return data.scene_dataset(run.data[0], ctx.get_per_replica_batch_size(run.batch), run.config.image_size,
+                                  seed=run.args.seed, shard=(ctx.num_input_pipelines, ctx.input_pipeline_id),
+                                  start=start)
+
+    # Evaluate: the ICDAR 2015 protocol on the held-out scenes
+    def evaluator(self, run):
+        return detection.DetectionEvaluator(run.model, run.data[1])
+
+    # Serve: images of any size in, word polygons in their pixels out
+    def serving(self, run):
+        return detection.serving_endpoints(run.model), [run.model.net]
+
+    def warmup(self, run):  # a held-out scene, as pixels and as PNG bytes
+        import tensorflow as tf
+
+        image = run.data[1][0][0]
+        return {"serving_default": [image[None]], "image_bytes": [[tf.io.encode_png(image).numpy()]]}
+
+    def finish(self, run, result):
+        result.update(model=run.args.model, parameters=int(run.model.net.count_params()),
+                      skipped_words=len(run.data[0].skipped))
+
+
+recipe = TextDetection()
+main = recipe.main
+
+if __name__ == "__main__":
+    recipe.cli()
