@@ -2,7 +2,7 @@
 import importlib
 import sys
 
-BENCHMARKS = ("driver", "pggan", "gans", "mtdnn", "action", "detection", "speech", "rmdl", "segmentation")
+BENCHMARKS = ("driver", "pggan", "gans", "mtdnn", "action", "detection", "speech", "rmdl", "segmentation", "ocr")
 
 
 def main(argv=None):

@@ -12,6 +12,7 @@ would (the suite's model code is never imported), and prints what comes back as 
     python -m recipes.predict saved_models/rmdl_points/1 chair.off table.ply
     python -m recipes.predict saved_models/text_recognition/1 word_1.png word_2.jpg
     python -m recipes.predict saved_models/text_detection_pixellink/1 street.jpg --output drawn/
+    python -m recipes.predict saved_models/ocr/1 street.jpg
     python -m recipes.predict saved_models/pggan/1 --num-images 16 --output grid.png
     python -m recipes.predict saved_models/dcgan/1 --latents z.npy --output z.png
     python -m recipes.predict saved_models/deepspeech_ds2/1 hello.wav --rest > request.json
@@ -25,8 +26,9 @@ What each kind of export takes and gives:
   the image's pixels, and with --output the class map in the VOC palette, as OUTPUT/NAME.classes.png;
   to a classifier's (RMDL): each image's label, probabilities and the members' votes; to a text
   recognizer's: the word read in each crop and its log-probability; to a text detector's: each
-  word's polygon (x, y corners in the image's own pixels, clockwise from its top left) and score,
-  and with --output the image with them drawn, as OUTPUT/NAME.words.png;
+  word's polygon (x, y corners in the image's own pixels, clockwise from its top left) and score
+  (and to the end-to-end ``ocr`` export, the word read), and with --output the image with them
+  drawn, as OUTPUT/NAME.words.png;
 * point clouds (.xyz/.txt: x y z [r g b] per line, .ply, .off meshes sampled to points) to an RMDL
   points export: each cloud's label, probabilities and the members' votes;
 * WAV files (any rate, 8- to 32-bit or float, mono or not) to ``transcribe_wav``: the transcript;
@@ -343,8 +345,10 @@ def answers(kind, outputs, names, feeds, args):
         elif kind == "images" and "polygons" in outputs:  # a text detector: each word's polygon
             n = int(outputs["num_words"][k])
             polygons = outputs["polygons"][k][:n]
-            entry = {"input": name, "words": [{"score": round(float(s), 4), "polygon": np.round(p, 1).tolist()}
-                                              for p, s in zip(polygons, outputs["scores"][k][:n])]}
+            texts = [to_json(t) for t in outputs["texts"][k][:n]] if "texts" in outputs else [None] * n  # ocr
+            entry = {"input": name, "words": [
+                {"score": round(float(s), 4), "polygon": np.round(p, 1).tolist(), **({"text": t} if t is not None else {})}
+                for p, s, t in zip(polygons, outputs["scores"][k][:n], texts)]}
             if args.output:
                 entry["drawn"] = os.path.join(args.output, os.path.splitext(os.path.basename(name))[0] + ".words.png")
                 write_png(entry["drawn"], draw_polygons(feeds["image_bytes"][k], polygons))

@@ -193,3 +193,23 @@ def test_icdar_folder_bad_input_is_named(tmp_path):
         data.scene_set(str(tmp_path / "nowhere"), "train")
     with pytest.raises(DataError, match="TFDS has no scene-text detection set"):
         data.scene_set("tfds:coco", "train")
+
+
+# ------------------------------------------------------------------ end to end
+@pytest.mark.parametrize("degrees", [0.0, 30.0, -70.0])
+def test_a_rotated_word_is_cropped_back_upright(degrees):
+    from PIL import Image
+
+    from suite.data.ocr import embedded_words
+    from suite.ocr.end_to_end import crop_word
+
+    word, _ = embedded_words(1, seed=2).load(0)
+    h, w = word.shape[:2]
+    inverse, forward = data._affine(np.radians(degrees), (100.0, 100.0), (w / 2, h / 2))
+    canvas = np.asarray(Image.fromarray(word).transform((200, 200), Image.AFFINE, inverse, Image.BILINEAR))
+    quad = forward([[0, 0], [w, 0], [w, h], [0, h]]).astype(np.float32)
+    crop = crop_word(tf.constant(canvas), tf.constant(quad)).numpy()
+    assert crop.shape == (h, w, 3)
+    inner = (slice(2, h - 2), slice(2, w - 2))  # the border pixels blend with the canvas around the word
+    a, b = crop[inner].astype(float).ravel(), word[inner].astype(float).ravel()
+    assert np.abs(a - b).mean() < 12 and np.corrcoef(a, b)[0, 1] > 0.9

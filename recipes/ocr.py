@@ -1,0 +1,113 @@
+"""Scene-text reading end to end: a text detector's export and a text recognizer's, composed into one
+SavedModel that goes from images to words, and measured on held-out scenes.
+
+    python -m recipes.text_detection && python -m recipes.text_recognition
+    python -m recipes.ocr                                      # the newest export of each
+    python -m recipes.ocr --detector saved_models/text_detection_pixellink/3 --recognizer saved_models/text_recognition/2
+    python -m recipes.predict saved_models/ocr/1 street.jpg
+
+Each detected word is cut out of the image along its quadrilateral and turned
+upright in the graph (a projective transform), then read by the recognizer as
+it reads any crop. Before the export is written, the composition is measured
+on held-out scenes (--data, --eval-images): the detector's precision, recall
+and F, and the end-to-end F of the ICDAR 2015 protocol (a detection counts
+only with its word read right, case-insensitively), printed as one JSON line.
+
+The export ``saved_models/ocr/<version>/`` takes ``images`` uint8 [N, H, W, 3]
+(one size, any size) or ``image_bytes`` (JPEG, PNG, GIF or BMP, each of its own
+size) and returns ``polygons`` float32 [N, K, 4, 2] in each image's pixels,
+``scores`` [N, K], ``texts`` string [N, K], ``text_log_probability`` [N, K] and
+``num_words`` int32 [N].
+"""
+import argparse
+import json
+import os
+
+from suite.training.runner import exit_on_error
+
+NAME = "ocr"
+
+
+def newest(export_root, name, flag):
+    """The newest ``export_root/name/<version>``; ValueError naming ``flag`` when there is none."""
+    from suite.export import versions
+
+    found = versions(export_root, name)
+    if not found:
+        raise ValueError(f"{flag}: no export under {os.path.join(export_root, name)}; train one first "
+                         f"(python -m recipes.{name.split('_pixellink')[0]}) or give its path")
+    return os.path.join(export_root, name, str(found[-1]))
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m recipes.ocr", description=__doc__.split("\n\n")[0],
+                                epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--detector", default=None, metavar="EXPORT",
+                   help="a text detector's export (default: the newest under EXPORT_DIR/text_detection_pixellink)")
+    p.add_argument("--recognizer", default=None, metavar="EXPORT",
+                   help="a text recognizer's export (default: the newest under EXPORT_DIR/text_recognition)")
+    p.add_argument("--data", default="scenes",
+                   help="the held-out scenes measured: 'scenes' (the embedded multi-oriented ones, from --seed), "
+                        "'scenes-horizontal', or a folder of images and ICDAR gt_<name>.txt files (test/ or val/, "
+                        "or every tenth image)")
+    p.add_argument("--eval-images", type=int, default=100, help="held-out scenes measured (default 100)")
+    p.add_argument("--image-size", type=int, default=128, help="the embedded scenes' size in pixels (default 128)")
+    p.add_argument("--seed", type=int, default=0, help="the embedded scenes' seed (default 0)")
+    p.add_argument("--export-dir", default="saved_models", help="where the export goes (default saved_models)")
+    p.add_argument("--version", type=int, default=None, help="the export's version (default: the next free one)")
+    args = p.parse_args(argv)
+    for name in ("eval_images", "image_size"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
+    return args
+
+
+def measure(reader, scenes, batch=16):
+    """{"detection": P/R/F, "end_to_end": P/R/F} of ``reader`` on [(image, quads, texts)]."""
+    import numpy as np
+    import tensorflow as tf
+
+    from suite.ocr.metrics import Word, evaluate
+
+    truths = [[Word(q, t) for q, t in zip(quads, texts)] for _, quads, texts in scenes]
+    found = []
+    for s in range(0, len(scenes), batch):
+        encoded = tf.constant([tf.io.encode_png(image).numpy() for image, _, _ in scenes[s:s + batch]])
+        out = {k: v.numpy() for k, v in reader.read_bytes(encoded).items()}
+        found += [[Word(p, t.decode()) for p, t in zip(out["polygons"][i][:n], out["texts"][i][:n])]
+                  for i, n in enumerate(out["num_words"])]
+    return {"detection": evaluate(truths, found), "end_to_end": evaluate(truths, found, end_to_end=True),
+            "words_per_image": float(np.mean([len(f) for f in found]))}
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from suite.data.text_scenes import scene_set
+    from suite.export import export_saved_model, resolve_version
+
+    detector = args.detector or newest(args.export_dir, "text_detection_pixellink", "--detector")
+    recognizer = args.recognizer or newest(args.export_dir, "text_recognition", "--recognizer")
+    for flag, path in (("--detector", detector), ("--recognizer", recognizer)):
+        if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+            raise ValueError(f"{flag} {path}: not a SavedModel directory (no saved_model.pb)")
+    resolve_version(args.export_dir, NAME, args.version)  # a taken --version is refused before any work
+    held_out = scene_set(args.data, "validation", args.image_size, args.seed, args.eval_images).examples(
+        args.eval_images)
+
+    from suite.ocr.end_to_end import SceneReader
+
+    reader = SceneReader(detector, recognizer)
+    scores = measure(reader, held_out)
+    image = held_out[0][0]
+    import tensorflow as tf
+
+    warmup = {"serving_default": [image[None]], "image_bytes": [[tf.io.encode_png(image).numpy()]]}
+    path = export_saved_model(NAME, args.export_dir, reader.endpoints(), [reader], args.version, warmup)
+    result = {"name": NAME, "export": path, "detector": detector, "recognizer": recognizer, "data": args.data,
+              "eval_images": len(held_out), **scores}
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    exit_on_error(main)
