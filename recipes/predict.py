@@ -11,6 +11,7 @@ would (the suite's model code is never imported), and prints what comes back as 
     python -m recipes.predict saved_models/segmentation_deeplab_v3plus/1 street.jpg --output maps/
     python -m recipes.predict saved_models/rmdl_points/1 chair.off table.ply
     python -m recipes.predict saved_models/text_recognition/1 word_1.png word_2.jpg
+    python -m recipes.predict saved_models/word2vec_skipgram/1 --signature neighbours king queen
     python -m recipes.predict saved_models/text_detection_pixellink/1 street.jpg --output drawn/
     python -m recipes.predict saved_models/ocr/1 street.jpg
     python -m recipes.predict saved_models/pggan/1 --num-images 16 --output grid.png

@@ -1,0 +1,153 @@
+"""Static word vectors: word2vec skip-gram and CBOW (Mikolov et al. 2013) and the neural language model
+(Bengio et al. 2003).
+
+    python -m recipes.word2vec                                   # skip-gram on the embedded stories
+    python -m recipes.word2vec --model nnlm
+    python -m recipes.word2vec --preset paper --data corpus.txt --similarity wordsim353.tsv --analogies questions-words.txt
+    tensorboard --logdir logs
+
+Skip-gram predicts each word of a centre word's window, CBOW the centre from
+its window, both against noise words drawn from the unigram distribution
+raised to 0.75, windows shrunk at random, frequent words subsampled. The
+NNLM predicts each word from the n - 1 before it through a tanh hidden layer
+and a softmax over the vocabulary. Each epoch ends with the Spearman
+correlation of cosine similarity with each similarity set's scores, the
+3CosAdd accuracy on each analogy set, the NNLM's held-out perplexity beside
+the unigram model's, nearest neighbours in TensorBoard, and the vectors in
+its embedding projector.
+
+The export ``saved_models/word2vec_<model>/<version>/`` takes ``words`` string
+[N] and returns ``vectors`` float32 [N, D] and ``in_vocabulary`` bool [N]; its
+``neighbours`` signature returns the 10 nearest known words and their cosine
+similarities.
+"""
+import sys
+
+from suite.training.runner import Recipe, lazy
+
+data = lazy("suite.data.text_corpus")
+wv = lazy("suite.lm.word_vectors")
+
+MODELS = ("skipgram", "cbow", "nnlm")
+COUNTS = {"tiny": (20000, 2000), "small": (100000, 5000), "paper": (100000, 5000)}  # embedded sentences
+
+
+class Word2Vec(Recipe):
+    __doc__ = __doc__
+    name = "word2vec"
+    default_data = "corpus"
+    data_help = ("'corpus' (the embedded stories of people passing objects in places, generated from --seed; "
+                 "its words fall in classes, which the embedded similarity set scores), a UTF-8 text file (one "
+                 "sentence or paragraph per line; every tenth held out) or a folder of .txt files")
+    presets = {"tiny": dict(epochs=2, batch=256), "small": dict(epochs=5, batch=512), "paper": dict(epochs=5, batch=512)}
+    steps_per_epoch = 400
+    learning_rate_help = ("learning rate (default: the preset's: Adam 3e-3 tiny, 1e-3 small; paper: word2vec's SGD "
+                          "from 0.025 (skip-gram) or 0.05 (CBOW) decayed linearly to 0, the NNLM's SGD at 1e-3)")
+    unit = "windows"
+    evaluation = "the similarity, analogy and perplexity scores"
+    group_title = "word vectors"
+
+    def add_flags(self, g):
+        g.add_argument("--model", choices=MODELS, default="skipgram", help="the model (default: skipgram)")
+        g.add_argument("--dim", type=int, default=None, help="the vectors' size (default: tiny 32, small 100, "
+                                                             "paper 300 for word2vec, 100 for the NNLM)")
+        g.add_argument("--window", type=int, default=None, help="word2vec's largest window radius (default: tiny 3, "
+                                                                "small/paper 5)")
+        g.add_argument("--negatives", type=int, default=None, help="noise words per pair (default 5)")
+        g.add_argument("--subsample", type=float, default=None,
+                       help="the subsampling threshold t: a word of frequency f is kept with probability "
+                            "sqrt(t / f) (default: tiny/small 1e-3, paper 1e-5; 0 keeps every word)")
+        g.add_argument("--order", type=int, default=None, help="the NNLM's n: it reads n - 1 words (default: tiny 4, "
+                                                               "small/paper 5)")
+        g.add_argument("--vocab-size", type=int, default=None,
+                       help="the most frequent words kept, with <unk> and <s> (default: all seen --min-count times)")
+        g.add_argument("--min-count", type=int, default=None, help="a word seen fewer times is <unk> (default: tiny 1, "
+                                                                   "small 2, paper 5)")
+        g.add_argument("--similarity", nargs="+", default=[], metavar="FILE",
+                       help="word-similarity sets, 'word1<TAB>word2<TAB>score' lines (WordSim-353, SimLex-999); "
+                            "the embedded set is always scored on the embedded corpus")
+        g.add_argument("--analogies", nargs="+", default=[], metavar="FILE",
+                       help="analogy sets in questions-words.txt's layout (': section' lines, then 'a b c d')")
+        g.add_argument("--num-sentences", type=int, default=None,
+                       help="embedded training sentences (default: tiny 20000, small/paper 100000)")
+
+    def check_flags(self, p, args):
+        from suite.training.cli import check_positive
+
+        check_positive(p, args, "dim", "window", "negatives", "order", "min_count", "num_sentences")
+        if args.vocab_size is not None and args.vocab_size <= 2:
+            p.error(f"--vocab-size {args.vocab_size} holds nothing but the special tokens <unk> and <s>: give more than 2")
+        if args.subsample is not None and args.subsample < 0:
+            p.error(f"--subsample must be >= 0, got {args.subsample}")
+        if args.model == "nnlm" and args.order is not None and args.order < 2:
+            p.error(f"--order must be at least 2 (the NNLM reads order - 1 words), got {args.order}")
+
+    def export_name(self, args):
+        return f"word2vec_{args.model}"
+
+    def configure(self, run):
+        a = run.args
+        return wv.get_config(a.preset, a.model, dim=a.dim, window=a.window, negatives=a.negatives,
+                             subsample=a.subsample, order=a.order, vocab_size=a.vocab_size, min_count=a.min_count,
+                             learning_rate=a.learning_rate)
+
+    def load_data(self, run):  # the corpus, its vocabulary and every evaluation file read before training
+        a, c = run.args, run.config
+        count = a.num_sentences or COUNTS[a.preset][0]
+        train = data.corpus_sentences(a.data, "train", a.seed, count)
+        held = data.corpus_sentences(a.data, "validation", a.seed, COUNTS[a.preset][1])
+        vocabulary = data.build_vocabulary(train, c.vocab_size, c.min_count, source=a.data)
+        similarity = [(path, data.read_similarity(path).pairs) for path in a.similarity]
+        if a.data == data.EMBEDDED:
+            similarity.insert(0, ("embedded", data.embedded_similarity().pairs))
+        analogies = [(path, data.read_analogies(path).questions) for path in a.analogies]
+        print(f"{a.data}: {sum(map(len, train)):,} training tokens, {len(vocabulary):,} words", file=sys.stderr)
+        return data.Corpus.of(train, vocabulary), data.Corpus.of(held, vocabulary), vocabulary, similarity, analogies
+
+    def build(self, run):
+        model = wv.WordVectors(run.config, run.data[2], seed=run.args.seed)
+        model.compile(total_steps=run.epochs * run.steps)
+        return model
+
+    def settings(self, run):
+        c = run.config
+        return {"data": run.args.data, "preset": run.args.preset, "model": c.model, "dim": c.dim,
+                "vocabulary": len(run.data[2]), "window": c.window, "order": c.order}
+
+    def dataset(self, run, ctx, start):
+        c, corpus = run.config, run.data[0]
+        batch, shard = ctx.get_per_replica_batch_size(run.batch), (ctx.num_input_pipelines, ctx.input_pipeline_id)
+        if c.model == "nnlm":
+            return data.ngram_dataset(corpus, batch, c.order, seed=run.args.seed, shard=shard, start=start)
+        return data.window_dataset(corpus, run.data[2], batch, c.window, c.subsample, seed=run.args.seed,
+                                   shard=shard, start=start)
+
+    def evaluator(self, run):
+        _, held, vocabulary, similarity, analogies = run.data
+        held_out = unigram = None
+        if run.config.model == "nnlm":
+            held_out = data.ngram_windows(held, run.config.order)
+            unigram = wv.unigram_perplexity(vocabulary, held_out[1])
+        probes = [w for w in ("alice", "ball", "red", "park", "gave", "given") if w in vocabulary.index] or \
+            vocabulary.words[2:8]
+        return wv.WordVectorEvaluator(run.model, similarity, analogies, held_out, unigram, probes,
+                                      run.args.logdir if run.chief else None)
+
+    def serving(self, run):
+        endpoints, lookup = wv.serving_endpoints(run.model)
+        return endpoints, [run.model.nets["embedding"], lookup]
+
+    def warmup(self, run):
+        words = [[run.model.words[2].encode(), b"unknown-word"]]
+        return {"serving_default": words, "neighbours": words}
+
+    def finish(self, run, result):
+        result.update(model=run.config.model, vocabulary=len(run.data[2]),
+                      parameters=int(sum(n.count_params() for n in run.model.nets.values())))
+
+
+recipe = Word2Vec()
+main = recipe.main
+
+if __name__ == "__main__":
+    recipe.cli()
