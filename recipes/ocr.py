@@ -62,24 +62,6 @@ def parse_args(argv=None):
     return args
 
 
-def measure(reader, scenes, batch=16):
-    """{"detection": P/R/F, "end_to_end": P/R/F} of ``reader`` on [(image, quads, texts)]."""
-    import numpy as np
-    import tensorflow as tf
-
-    from suite.ocr.metrics import Word, evaluate
-
-    truths = [[Word(q, t) for q, t in zip(quads, texts)] for _, quads, texts in scenes]
-    found = []
-    for s in range(0, len(scenes), batch):
-        encoded = tf.constant([tf.io.encode_png(image).numpy() for image, _, _ in scenes[s:s + batch]])
-        out = {k: v.numpy() for k, v in reader.read_bytes(encoded).items()}
-        found += [[Word(p, t.decode()) for p, t in zip(out["polygons"][i][:n], out["texts"][i][:n])]
-                  for i, n in enumerate(out["num_words"])]
-    return {"detection": evaluate(truths, found), "end_to_end": evaluate(truths, found, end_to_end=True),
-            "words_per_image": float(np.mean([len(f) for f in found]))}
-
-
 def main(argv=None):
     args = parse_args(argv)
     from suite.data.text_scenes import scene_set
@@ -94,7 +76,7 @@ def main(argv=None):
     held_out = scene_set(args.data, "validation", args.image_size, args.seed, args.eval_images).examples(
         args.eval_images)
 
-    from suite.ocr.end_to_end import SceneReader
+    from suite.ocr.end_to_end import SceneReader, measure
 
     reader = SceneReader(detector, recognizer)
     scores = measure(reader, held_out)
