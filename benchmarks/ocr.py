@@ -1,11 +1,12 @@
-"""Scene text on the embedded data: the detector on level and on rotated words, the recognizer's
-decodings, and the two composed end to end.
+"""Scene text on the embedded data: the detectors on level and on rotated words, the recognizer's
+decodings, and detection and recognition composed end to end.
 
     python -m benchmarks ocr [--detector-steps 1000] [--recognizer-steps 1000] [--output ocr.md]
 
-Trains, in this process and with the recipes' tasks and data (tiny presets, seed 0): PixelLink
-once on the multi-oriented scenes and once on the horizontal ones, each measured on both held-out
-sets (precision, recall and F of the ICDAR 2015 protocol); CRNN on the embedded word crops,
+Trains, in this process and with the recipes' tasks and data (tiny presets, seed 0): PixelLink and
+CTPN, each once on the multi-oriented scenes and once on the horizontal ones, each measured on both
+held-out sets (precision, recall and F of the ICDAR 2015 protocol; CTPN's axis-aligned lines cannot
+fit rotated words); CRNN on the embedded word crops,
 measured by word accuracy and CER with best-path and beam decoding (and lexicon-constrained
 decoding on the held-out words of the lexicon); and each detector composed with the recognizer
 (each detected word cut out upright and read, as ``recipes.ocr``'s export does), measured by the
@@ -35,15 +36,16 @@ def _fit(task, batches, steps, batch):
     return (steps - warmup) * batch / max(time.perf_counter() - started, 1e-9)
 
 
-def train_detector(kind, args):
+def train_detector(model, kind, args):
     import keras
 
     from suite.data import text_scenes as data
-    from suite.ocr.pixellink import PixelLink, get_config
+    from suite.ocr import ctpn, pixellink
 
     keras.utils.set_random_seed(args.seed)
-    c = get_config("tiny")
-    task = PixelLink(c, seed=args.seed)
+    module, cls = (ctpn, ctpn.CTPN) if model == "ctpn" else (pixellink, pixellink.PixelLink)
+    c = module.get_config("tiny")
+    task = cls(c, seed=args.seed)
     task.compile()
     scenes = data.scene_set(kind, "train", c.image_size, args.seed, 20000)
     rate = _fit(task, iter(data.scene_dataset(scenes, args.batch, c.image_size, seed=args.seed)),
@@ -134,7 +136,9 @@ def measure(detectors, recognizer, args):
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m benchmarks ocr", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--detector-steps", type=int, default=1000, help="PixelLink's training steps on each set")
+    p.add_argument("--detectors", nargs="+", default=["pixellink", "ctpn"], choices=("pixellink", "ctpn"),
+                   help="the detectors trained")
+    p.add_argument("--detector-steps", type=int, default=1000, help="each detector's training steps on each set")
     p.add_argument("--recognizer-steps", type=int, default=1000, help="CRNN's training steps")
     p.add_argument("--batch", type=int, default=16, help="images (crops) per step")
     p.add_argument("--eval-images", type=int, default=100, help="held-out scenes of each set")
@@ -144,16 +148,17 @@ def main(argv=None):
     p.add_argument("--output", default=None, help="also write the tables (markdown) to this file")
     args = p.parse_args(argv)
     detectors = {}
-    for kind in SETS:
-        print(f"training PixelLink on {kind} ...", file=sys.stderr, flush=True)
-        detectors[kind] = train_detector(kind, args)
+    for model in args.detectors:
+        for kind in SETS:
+            print(f"training {model} on {kind} ...", file=sys.stderr, flush=True)
+            detectors[f"{model} | {kind}"] = train_detector(model, kind, args)
     print("training CRNN ...", file=sys.stderr, flush=True)
     recognizer, word_rate = train_recognizer(args)
     rows, recognition = measure(detectors, recognizer, args)
-    lines = [f"Scene text, tiny presets, seed {args.seed}: PixelLink {args.detector_steps:,} x {args.batch} scenes, "
+    lines = [f"Scene text, tiny presets, seed {args.seed}: detectors {args.detector_steps:,} x {args.batch} scenes, "
              f"CRNN {args.recognizer_steps:,} x {args.batch} crops; {args.eval_images} held-out scenes per set", "",
-             "| PixelLink trained on | tested on | precision | recall | F | end-to-end F | train img/s | "
-             "detect img/s | read img/s |", "|---|---|---|---|---|---|---|---|---|"]
+             "| detector | trained on | tested on | precision | recall | F | end-to-end F | train img/s | "
+             "detect img/s | read img/s |", "|---|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['trained_on']} | {r['tested_on']} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f']:.3f} | "
               f"{r['end_to_end']:.3f} | {r['train_rate']:,.0f} | {r['detect_rate']:,.0f} | {r['e2e_rate']:,.1f} |"
               for r in rows]

@@ -1,17 +1,21 @@
-"""Scene-text detection: PixelLink (Deng et al. 2018), text found by linking pixels.
+"""Scene-text detection: PixelLink (Deng et al. 2018), text found by linking pixels, and CTPN (Tian et
+al. 2016), text lines joined from fine-scale proposals.
 
-    python -m recipes.text_detection                          # on the embedded multi-oriented scenes
-    python -m recipes.text_detection --data scenes-horizontal
+    python -m recipes.text_detection                          # PixelLink on the embedded multi-oriented scenes
+    python -m recipes.text_detection --model ctpn --data scenes-horizontal
     python -m recipes.text_detection --preset paper --data ~/icdar2015 --image-size 768
     tensorboard --logdir logs
 
-Every pixel is classified text or not, and linked or not to each of its 8
-neighbours; the pixels joined by links are a word, and its minimum-area
-rectangle the detection (decoded in the graph). Each epoch ends with the
+PixelLink classifies every pixel text or not, and links it or not to each of
+its 8 neighbours; the pixels joined by links are a word, and its minimum-area
+rectangle the detection. CTPN scores 16-pixel-wide proposals of 10 heights
+along each row (convolutions, then a bidirectional LSTM across the row) and
+joins neighbouring ones into horizontal lines. Both decode in the graph.
+Each epoch ends with the
 precision, recall and F of the ICDAR 2015 protocol on held-out scenes, and
 held-out scenes with their truth and detections drawn in TensorBoard.
 
-The export ``saved_models/text_detection_pixellink/<version>/`` takes ``images``
+The export ``saved_models/text_detection_<model>/<version>/`` takes ``images``
 uint8 [N, H, W, 3] (one size, any size) or ``image_bytes`` (JPEG, PNG, GIF or
 BMP, each of its own size) and returns ``polygons`` float32 [N, K, 4, 2] in
 each image's pixels, ``scores`` [N, K] and ``num_words`` [N].
@@ -22,9 +26,10 @@ from suite.training.runner import Recipe, lazy
 
 data = lazy("suite.data.text_scenes")
 pixellink = lazy("suite.ocr.pixellink")
+ctpn = lazy("suite.ocr.ctpn")
 detection = lazy("suite.ocr.detection")
 
-MODELS = ("pixellink",)
+MODELS = ("pixellink", "ctpn")
 COUNTS = {"tiny": (20000, 100), "small": (50000, 300), "paper": (50000, 300)}  # embedded train, held-out
 
 
@@ -47,16 +52,19 @@ class TextDetection(Recipe):
     group_title = "text detection"
 
     def add_flags(self, g):
-        g.add_argument("--model", choices=MODELS, default="pixellink", help="the detector (default: pixellink)")
+        g.add_argument("--model", choices=MODELS, default="pixellink",
+                       help="the detector: pixellink (default; any orientation) or ctpn (horizontal lines)")
         g.add_argument("--image-size", type=int, default=None,
                        help="the square input the images are resized to, a multiple of 16 (default: the preset's: "
-                            "tiny 128, small 256, paper 512)")
+                            "tiny 128, small 256, paper 512 for PixelLink, 608 for CTPN)")
         g.add_argument("--stride", type=int, choices=(2, 4), default=None,
                        help="PixelLink's output stride: 4 (VGG16 4s, default) or 2 (2s: conv2_2 fused too)")
+        g.add_argument("--proposal-score", type=float, default=None,
+                       help="CTPN: proposals scoring above this are joined into lines (default 0.7, the paper's)")
         g.add_argument("--pixel-threshold", type=float, default=None,
-                       help="a pixel is text above this score (default: the preset's; paper 0.8)")
+                       help="PixelLink: a pixel is text above this score (default: the preset's; paper 0.8)")
         g.add_argument("--link-threshold", type=float, default=None,
-                       help="two text pixels are one word when a link between them scores above this "
+                       help="PixelLink: two text pixels are one word when a link between them scores above this "
                             "(default: the preset's; paper 0.8)")
         g.add_argument("--num-images", type=int, default=None,
                        help="embedded training scenes (default: tiny 20000, small/paper 50000; all of a folder)")
@@ -73,16 +81,30 @@ class TextDetection(Recipe):
             value = getattr(args, name)
             if value is not None and not 0 < value < 1:
                 p.error(f"--{name.replace('_', '-')} must be between 0 and 1, got {value}")
+        self.check_model_flags(p, args)
 
     def export_name(self, args):
         return f"text_detection_{args.model}"
 
-    # The model: PixelLink at the preset's size
+    def check_model_flags(self, p, args):
+        given = [f for f, v in (("--stride", args.stride), ("--pixel-threshold", args.pixel_threshold),
+                                ("--link-threshold", args.link_threshold)) if v is not None]
+        if args.model == "ctpn" and given:
+            p.error(f"{', '.join(given)}: PixelLink's, not CTPN's")
+        if args.model == "pixellink" and args.proposal_score is not None:
+            p.error("--proposal-score: CTPN's, not PixelLink's")
+        if args.proposal_score is not None and not 0 < args.proposal_score < 1:
+            p.error(f"--proposal-score must be between 0 and 1, got {args.proposal_score}")
+
+    # The model: the detector at the preset's size
     def configure(self, run):
         a = run.args
-        return pixellink.get_config(a.preset, image_size=a.image_size, stride=a.stride, learning_rate=a.learning_rate,
-                                    pixel_threshold=a.pixel_threshold, link_threshold=a.link_threshold,
-                                    sync_batch_norm=a.sync_batch_norm or None)
+        common = dict(image_size=a.image_size, learning_rate=a.learning_rate, sync_batch_norm=a.sync_batch_norm or None)
+        if a.model == "ctpn":
+            return ctpn.get_config(a.preset, proposal_score=a.proposal_score, cudnn=False if a.jit_compile else None,
+                                   **common)
+        return pixellink.get_config(a.preset, stride=a.stride, pixel_threshold=a.pixel_threshold,
+                                    link_threshold=a.link_threshold, **common)
 
     def load_data(self, run):  # every image and ground-truth file checked before training
         a, size = run.args, run.config.image_size
@@ -95,14 +117,13 @@ class TextDetection(Recipe):
         return sets[0], sets[1].examples(a.eval_images or eval_count)
 
     def build(self, run):
-        model = pixellink.PixelLink(run.config, seed=run.args.seed)
+        model = (ctpn.CTPN if run.args.model == "ctpn" else pixellink.PixelLink)(run.config, seed=run.args.seed)
         model.compile()
         return model
 
     def settings(self, run):
         c = run.config
-        return {"data": run.args.data, "preset": run.args.preset, "model": run.args.model, "image_size": c.image_size,
-                "stride": c.stride, "pixel_threshold": c.pixel_threshold, "link_threshold": c.link_threshold}
+        return {"data": run.args.data, "preset": run.args.preset, "model": run.args.model, "image_size": c.image_size}
 
     def dataset(self, run, ctx, start):
         return data.scene_dataset(run.data[0], ctx.get_per_replica_batch_size(run.batch), run.config.image_size,

@@ -213,3 +213,69 @@ def test_a_rotated_word_is_cropped_back_upright(degrees):
     inner = (slice(2, h - 2), slice(2, w - 2))  # the border pixels blend with the canvas around the word
     a, b = crop[inner].astype(float).ravel(), word[inner].astype(float).ravel()
     assert np.abs(a - b).mean() < 12 and np.corrcoef(a, b)[0, 1] > 0.9
+
+
+# ------------------------------------------------------------------ CTPN
+def test_ctpn_anchors_are_16_wide_with_heights_from_11_to_283():
+    from suite.ocr import ctpn
+
+    c = ctpn.get_config("paper")
+    cx, cy, heights = (t.numpy() for t in ctpn.anchors(c))
+    assert len(cx) == 38 and cx[0] == 8 and cx[1] - cx[0] == 16  # 608 / 16 positions, centred on each window
+    assert heights.tolist() == [11, 16, 23, 33, 48, 68, 97, 139, 198, 283]
+    assert np.allclose(heights[1:] / heights[:-1], 1 / 0.7, atol=0.06)  # each the one before / 0.7
+
+
+def test_ctpn_vertical_targets_and_side_anchors_by_hand():
+    from suite.ocr import ctpn
+
+    c = ctpn.get_config("tiny")  # 128 pixels: an 8 x 8 map, centres at 8, 24, ..., 120
+    # a word from x 20 to 70 (columns centred at 24, 40, 56), y 30 to 52 (22 high, centre 41)
+    t = ctpn.targets(tf.constant([[_rect(20, 30, 70, 52)]], tf.float32), tf.constant([[1]]), c)
+    label = t["label"][0].numpy()
+    assert (label[:, [0, 4, 5, 6, 7]] != 1).all() and (label[:, 1:4] == 1).any(axis=(0, 2)).all()
+    # in column 1, row 2 (centre y 40): the 23-pixel anchor covers 28.5..51.5, IoU 21.5 / 23.5 > 0.7
+    assert label[2, 1, 2] == 1
+    v_c, v_h = t["vertical"][0, 2, 1, 2].numpy()
+    assert np.isclose(v_c, (41 - 40) / 23) and np.isclose(v_h, np.log(22 / 23))
+    side, is_side = t["side"][0].numpy(), t["is_side"][0].numpy()
+    assert is_side[2, 1, 2] and np.isclose(side[2, 1, 2], (20 - 24) / 16)  # the left side, 4 pixels left of 24
+    assert is_side[2, 3, 2] and np.isclose(side[2, 3, 2], (70 - 56) / 16)  # the right side
+
+
+def test_ctpn_text_lines_join_a_row_of_proposals_and_keep_two_lines_apart():
+    from suite.ocr import ctpn
+
+    c = ctpn.get_config("tiny", max_proposals=16, min_proposals=2)
+    # line A: three proposals in consecutive columns at y 10..30; line B: two at y 60..80 in the same
+    # columns; a lone proposal far right of A (three columns on: beyond max_gap 16)
+    boxes = [[16, 10, 32, 30], [32, 11, 48, 30], [48, 10, 64, 31], [16, 60, 32, 80], [32, 60, 48, 80],
+             [112, 10, 128, 30]]
+    scores = [0.9, 0.8, 0.95, 0.9, 0.85, 0.99]
+    sides = [14.0, 40.0, 66.0, 17.0, 47.0, 120.0]  # the ends' refined sides: A 14..66, B 17..47
+    pad = 16 - len(boxes)
+    polygons, line_scores, count = ctpn.text_lines(
+        tf.constant(boxes + [[0, 0, 0, 0]] * pad, tf.float32), tf.constant(scores + [0] * pad, tf.float32),
+        tf.constant(sides + [0] * pad, tf.float32), tf.range(16) < len(boxes), c)
+    assert int(count) == 2  # the lone proposal is no line (min_proposals 2)
+    got = sorted(p[[0, 2]].ravel().tolist() for p in polygons.numpy()[:2])  # x1 y1 x2 y2 of each line
+    assert np.allclose(got, [[14, 31 / 3, 66, 91 / 3], [17, 60, 47, 80]]), got
+    assert np.isclose(line_scores.numpy()[0], (0.9 + 0.8 + 0.95) / 3)
+
+
+def test_ctpn_network_and_one_train_step():
+    from suite.ocr import ctpn
+
+    net = ctpn.build_ctpn(ctpn.get_config("paper", image_size=224))
+    assert net.output["scores"].shape[1:] == (14, 14, 10, 2) and net.output["side"].shape[1:] == (14, 14, 10)
+    assert net.get_layer("blstm").layer.forward_layer.units == 128 and net.get_layer("fc").units == 512
+    assert net.get_layer("window").kernel_size == (3, 3) and net.get_layer("window").filters == 512
+    model = ctpn.CTPN(ctpn.get_config("tiny"), seed=0)
+    model.compile()
+    batch = next(iter(data.scene_dataset(data.scene_set("scenes-horizontal", "train", 128, count=8), 8, 128)))
+    step = tf.function(model.train_step)
+    first = step(batch)
+    for _ in range(4):
+        last = step(batch)
+    assert {"loss/score", "loss/vertical", "loss/side", "anchor_accuracy"} <= set(first)
+    assert float(last["loss"]) < float(first["loss"])

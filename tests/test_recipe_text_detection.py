@@ -17,7 +17,7 @@ CORE = ("--data", "--preset", "--epochs", "--steps-per-epoch", "--batch-size", "
 def test_help_documents_every_flag(python):
     out = python(["-m", "recipes.text_detection", "--help"]).stdout
     for flag in CORE + ("--model", "--image-size", "--stride", "--pixel-threshold", "--link-threshold",
-                        "--num-images", "--eval-images"):
+                        "--proposal-score", "--num-images", "--eval-images"):
         assert flag in out, flag
 
 
@@ -95,6 +95,35 @@ def test_tensorboard_has_the_promised_views(tiny):
     assert hparams["recipe"] == "text_detection" and hparams["model"] == "pixellink"
 
 
+@pytest.mark.slow
+@pytest.mark.trained("text_detection_ctpn")
+def test_ctpn_tiny_run_finds_level_words_and_serves_them_from_bytes(trained, tmp_path):
+    from PIL import Image
+
+    from suite.data.text_scenes import embedded_scenes
+    from suite.ocr.metrics import Word, evaluate
+
+    run = trained.get("text_detection_ctpn")
+    r = run.result
+    assert r["model"] == "ctpn" and r["step"] == 400 and r["initial"]["f"] < 0.05
+    assert learned(r["initial"]["f"], r["eval"]["f"], readme_figure("text_detection ctpn", "F")) >= 0.5, r["eval"]
+    assert r["export"].endswith("text_detection_ctpn/1")
+    out = serve_cases(run.export, [("serving_default", {"images": "tf.zeros([2, 90, 150, 3], tf.uint8)"}),
+                                   ("image_bytes", {"image_bytes": "tf.zeros([0], tf.string)"})], run.export_dir)
+    assert out[0] == {"polygons": [2, 16, 4, 2], "scores": [2, 16], "num_words": [2]} and out[1]["scores"] == [0, 16]
+    scenes = embedded_scenes(16, 128, seed=23, split="test", oriented=False).examples()
+    paths = [str(tmp_path / f"{k}.png") for k in range(len(scenes))]
+    for path, (image, _, _) in zip(paths, scenes):
+        Image.fromarray(image).save(path)
+    got = tensorflow_only(
+        f"m = tf.saved_model.load({str(run.export)!r})\n"
+        f"data = tf.constant([open(p, 'rb').read() for p in {paths!r}])\n"
+        "res = m.signatures['image_bytes'](image_bytes=data)\n"
+        "out = {k: v.numpy().tolist() for k, v in res.items()}\n", run.export_dir)
+    found = [[Word(p) for p in ps[:n]] for ps, n in zip(got["polygons"], got["num_words"])]
+    assert evaluate([[Word(q) for q in quads] for _, quads, _ in scenes], found)["f"] > 0.3
+
+
 def test_bad_data_and_flags_are_refused_before_anything_is_written(tmp_path):
     from test_ocr_detection import _scene_folder
 
@@ -108,3 +137,5 @@ def test_bad_data_and_flags_are_refused_before_anything_is_written(tmp_path):
     assert_refused_cleanly([*TD, "--image-size", "100"], "--image-size must be a multiple of 16", tmp_path)
     assert_refused_cleanly([*TD, "--pixel-threshold", "1.5"], "--pixel-threshold must be between 0 and 1", tmp_path)
     assert_refused_cleanly([*TD, "--data", str(tmp_path / "nowhere")], "no such folder", tmp_path)
+    assert_refused_cleanly([*TD, "--model", "ctpn", "--stride", "2"], "--stride: PixelLink's, not CTPN's", tmp_path)
+    assert_refused_cleanly([*TD, "--proposal-score", "0.5"], "--proposal-score: CTPN's, not PixelLink's", tmp_path)
