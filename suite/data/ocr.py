@@ -69,15 +69,16 @@ def fonts(root=FONT_ROOT):
 
 
 @dataclasses.dataclass
-class WordSet:
-    """``items``: [(image path, text)], or ``render(i)`` -> (uint8 [H, W, 3], text) and ``length``;
-    ``skipped``: the words left out for their text (characters, length), each a line of the report."""
+class ImageSet:
+    """Examples that start with an image: ``items`` (listed files, the image path first), or
+    ``render(i)`` and ``length``; ``skipped``: what was left out, each a line of the report."""
 
     length: int
     items: list | None = None
     render: object = None
     source: str = ""
     skipped: list = dataclasses.field(default_factory=list)
+    skip_reason = "item(s)"  # what the report says was skipped
 
     def __len__(self):
         return self.length
@@ -85,25 +86,33 @@ class WordSet:
     def load(self, i):
         if self.render is not None:
             return self.render(int(i))
-        path, text = self.items[i]
+        path, *rest = self.items[i]
         from PIL import Image
 
         with Image.open(path) as im:
-            return np.asarray(im.convert("RGB")), text
-
-    def texts(self, count=None):
-        n = len(self) if count is None else min(count, len(self))
-        return [self.items[i][1] for i in range(n)] if self.items is not None else [self.load(i)[1] for i in range(n)]
+            return (np.asarray(im.convert("RGB")), *rest)
 
     def examples(self, count=None):
-        """The first ``count`` examples, [(uint8 image, text)]."""
+        """The first ``count`` examples, [(uint8 image, ...)]."""
         return [self.load(i) for i in range(len(self) if count is None else min(count, len(self)))]
 
     def report(self):
         if not self.skipped:
             return ""
-        return (f"{self.source}: skipped {len(self.skipped)} word(s) the recognizer cannot read:\n  "
+        return (f"{self.source}: skipped {len(self.skipped)} {self.skip_reason}:\n  "
                 + "\n  ".join(self.skipped[:10]) + ("\n  ..." if len(self.skipped) > 10 else ""))
+
+
+@dataclasses.dataclass
+class WordSet(ImageSet):
+    """Word crops: ``items`` [(image path, text)], or ``render(i)`` -> (uint8 [H, W, 3], text);
+    ``skipped``: the words left out for their text (characters, length)."""
+
+    skip_reason = "word(s) the recognizer cannot read"
+
+    def texts(self, count=None):
+        n = len(self) if count is None else min(count, len(self))
+        return [self.items[i][1] for i in range(n)] if self.items is not None else [self.load(i)[1] for i in range(n)]
 
 
 # ------------------------------------------------------------------ embedded words

@@ -28,45 +28,19 @@ import numpy as np
 
 from suite.data.errors import DataError
 from suite.data.files import REFUSE, image_kind
-from suite.data.ocr import IMAGE_SUFFIXES, SPLITS, fonts, lexicon, random_text, read_icdar_gt
+from suite.data.ocr import IMAGE_SUFFIXES, SPLITS, ImageSet, fonts, lexicon, random_text, read_icdar_gt
 
 EMBEDDED = ("scenes", "scenes-horizontal")
 DONT_CARE = "###"
 
 
 @dataclasses.dataclass
-class SceneSet:
-    """``items``: [(image path, quads [K, 4, 2], texts)], or ``render(i)`` -> (image, quads, texts)
-    and ``length``; ``skipped``: the words left out, each a line of the report."""
+class SceneSet(ImageSet):
+    """Scenes: ``items`` [(image path, quads [K, 4, 2], texts)], or ``render(i)`` -> (image, quads,
+    texts); ``max_words``: the most words an image holds; ``skipped``: the words left out."""
 
-    length: int
-    items: list | None = None
-    render: object = None
-    source: str = ""
     max_words: int = 4
-    skipped: list = dataclasses.field(default_factory=list)
-
-    def __len__(self):
-        return self.length
-
-    def load(self, i):
-        if self.render is not None:
-            return self.render(int(i))
-        path, quads, texts = self.items[i]
-        from PIL import Image
-
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB")), quads, texts
-
-    def examples(self, count=None):
-        """The first ``count`` examples, [(uint8 image, quads, texts)]."""
-        return [self.load(i) for i in range(len(self) if count is None else min(count, len(self)))]
-
-    def report(self):
-        if not self.skipped:
-            return ""
-        return (f"{self.source}: skipped {len(self.skipped)} word(s) outside their image:\n  "
-                + "\n  ".join(self.skipped[:10]) + ("\n  ..." if len(self.skipped) > 10 else ""))
+    skip_reason = "word(s) outside their image"
 
 
 # ------------------------------------------------------------------ embedded scenes

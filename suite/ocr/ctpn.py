@@ -29,6 +29,7 @@ import dataclasses
 import keras
 import tensorflow as tf
 
+from suite.ocr.detection import best_words
 from suite.segmentation import backbones as bb
 from suite.training import randomness
 from suite.training.task import SupervisedTask
@@ -306,9 +307,4 @@ def text_lines(boxes, scores, sides, valid, config):
     keep = (score >= c.line_score) & (count >= c.min_proposals) & ((x2 - x1) >= c.min_ratio * (y2 - y1))
     corners = tf.stack([tf.stack([x1, y1], -1), tf.stack([x2, y1], -1), tf.stack([x2, y2], -1),
                         tf.stack([x1, y2], -1)], 1)
-    corners, score = tf.boolean_mask(corners, keep), tf.boolean_mask(score, keep)
-    order = tf.argsort(score, direction="DESCENDING")[:c.max_words]
-    corners, score = tf.gather(corners, order), tf.gather(score, order)
-    m = tf.shape(score)[0]
-    pad = c.max_words - m
-    return tf.pad(corners, [[0, pad], [0, 0], [0, 0]]), tf.pad(score, [[0, pad]]), m
+    return best_words(corners, score, keep, c.max_words)

@@ -13,6 +13,17 @@ from suite.ocr import metrics
 from suite.training.evaluator import Evaluator
 
 
+def best_words(corners, scores, keep, max_words):
+    """The kept words of one image, the best scored first, padded: (polygons [max_words, 4, 2], scores
+    [max_words], count); what every detector's decoding ends with."""
+    corners, scores = tf.boolean_mask(corners, keep), tf.boolean_mask(scores, keep)
+    order = tf.argsort(scores, direction="DESCENDING")[:max_words]
+    corners, scores = tf.gather(corners, order), tf.gather(scores, order)
+    count = tf.shape(scores)[0]
+    pad = max_words - count
+    return tf.pad(corners, [[0, pad], [0, 0], [0, 0]]), tf.pad(scores, [[0, pad]]), count
+
+
 def model_input(images, size):
     """uint8 images [N, H, W, 3] stretched to the detector's ``size`` x ``size``, float 0..255."""
     return tf.clip_by_value(tf.image.resize(tf.cast(images, tf.float32), [size, size], antialias=True), 0.0, 255.0)

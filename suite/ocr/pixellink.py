@@ -28,6 +28,7 @@ import keras
 import tensorflow as tf
 
 from suite.layers.segmentation import ResizeLike
+from suite.ocr.detection import best_words
 from suite.segmentation import backbones as bb
 from suite.training.task import SupervisedTask
 
@@ -300,13 +301,7 @@ def decode_one(pixel_scores, link_scores, config):
     c = config
     labels = components(pixel_scores, link_scores, c.pixel_threshold, c.link_threshold)
     corners, score, height, area = rectangles(labels, pixel_scores, c.stride)
-    keep = tf.logical_and(height >= c.min_height, area >= c.min_area)
-    corners, score = tf.boolean_mask(corners, keep), tf.boolean_mask(score, keep)
-    order = tf.argsort(score, direction="DESCENDING")[:c.max_words]
-    corners, score = tf.gather(corners, order), tf.gather(score, order)
-    count = tf.shape(score)[0]
-    pad = c.max_words - count
-    return tf.pad(corners, [[0, pad], [0, 0], [0, 0]]), tf.pad(score, [[0, pad]]), count
+    return best_words(corners, score, (height >= c.min_height) & (area >= c.min_area), c.max_words)
 
 
 def decode(pixel_scores, link_scores, config):
