@@ -65,7 +65,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     from suite.data.text_scenes import scene_set
-    from suite.export import export_saved_model, resolve_version
+    from suite.export import resolve_version
 
     detector = args.detector or newest(args.export_dir, "text_detection_pixellink", "--detector")
     recognizer = args.recognizer or newest(args.export_dir, "text_recognition", "--recognizer")
@@ -76,15 +76,11 @@ def main(argv=None):
     held_out = scene_set(args.data, "validation", args.image_size, args.seed, args.eval_images).examples(
         args.eval_images)
 
-    from suite.ocr.end_to_end import SceneReader, measure
+    from suite.ocr.end_to_end import SceneReader, measure, write_export
 
     reader = SceneReader(detector, recognizer)
     scores = measure(reader, held_out)
-    image = held_out[0][0]
-    import tensorflow as tf
-
-    warmup = {"serving_default": [image[None]], "image_bytes": [[tf.io.encode_png(image).numpy()]]}
-    path = export_saved_model(NAME, args.export_dir, reader.endpoints(), [reader], args.version, warmup)
+    path = write_export(reader, NAME, args.export_dir, args.version, held_out[0][0])
     result = {"name": NAME, "export": path, "detector": detector, "recognizer": recognizer, "data": args.data,
               "eval_images": len(held_out), **scores}
     print(json.dumps(result))

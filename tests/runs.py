@@ -59,15 +59,15 @@ RUNS = {
     # CRNN: CTC's plateau (blanks everywhere) ends after ~500 steps at batch 16; word accuracy 0.68 after 1,000
     # straight, 0.745 killed and resumed (seconds: the clean-clone CI run at 7d758df)
     "text_recognition": (["-m", "recipes.text_recognition", *TINY, "--steps-per-epoch", "500"], 500, 280),
-    # PixelLink: F 0.32 after 200 steps, 0.88 after 400 (seconds: a guess from 4.4 steps/s alone)
-    "text_detection": (["-m", "recipes.text_detection", *TINY, "--steps-per-epoch", "200"], 200, 200),
-    # CTPN on level words: F 0.23 after 200 steps, 0.77 after 400 (seconds: a guess, ~2.5 steps/s beside another run)
+    # PixelLink: F 0.32 after 200 steps, 0.86 after 400 (seconds: the clean-clone CI run at 8a26e6f)
+    "text_detection": (["-m", "recipes.text_detection", *TINY, "--steps-per-epoch", "200"], 200, 265),
+    # CTPN on level words: F 0.48 after 200 steps, 0.67 after 400 (seconds: the clean-clone CI run at 8a26e6f)
     "text_detection_ctpn": (["-m", "recipes.text_detection", *TINY, "--model", "ctpn", "--data", "scenes-horizontal",
-                             "--steps-per-epoch", "200"], None, 170),
-    # static word vectors on the embedded stories (seconds: guesses from ~10 s alone each)
-    "word2vec_skipgram": (["-m", "recipes.word2vec", *TINY, "--steps-per-epoch", "200"], 200, 40),
-    "word2vec_cbow": (["-m", "recipes.word2vec", *TINY, "--model", "cbow", "--steps-per-epoch", "200"], None, 30),
-    "word2vec_nnlm": (["-m", "recipes.word2vec", *TINY, "--model", "nnlm", "--steps-per-epoch", "200"], None, 30),
+                             "--steps-per-epoch", "200"], None, 295),
+    # static word vectors on the embedded stories (seconds: the clean-clone CI run at 8a26e6f)
+    "word2vec_skipgram": (["-m", "recipes.word2vec", *TINY, "--steps-per-epoch", "200"], 200, 30),
+    "word2vec_cbow": (["-m", "recipes.word2vec", *TINY, "--model", "cbow", "--steps-per-epoch", "200"], None, 20),
+    "word2vec_nnlm": (["-m", "recipes.word2vec", *TINY, "--model", "nnlm", "--steps-per-epoch", "200"], None, 20),
 }
 
 # the replica matrix (tests/scripts/replicas.py): the kinds split over two processes

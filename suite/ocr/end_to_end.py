@@ -138,3 +138,12 @@ def measure(reader, scenes, batch=16):
                   for i, n in enumerate(out["num_words"])]
     return {"detection": evaluate(truths, found), "end_to_end": evaluate(truths, found, end_to_end=True),
             "words_per_image": float(np.mean([len(f) for f in found]))}
+
+
+def write_export(reader, name, export_dir, version, image):
+    """``reader``'s SavedModel at ``export_dir/name/<version>`` (written whole, then renamed into place),
+    with TF Serving warm-up requests of ``image`` (uint8 [H, W, 3]) for both signatures; its path."""
+    from suite.export import export_saved_model
+
+    warmup = {"serving_default": [image[None]], "image_bytes": [[tf.io.encode_png(image).numpy()]]}
+    return export_saved_model(name, export_dir, reader.endpoints(), [reader], version, warmup)
