@@ -12,6 +12,7 @@ would (the suite's model code is never imported), and prints what comes back as 
     python -m recipes.predict saved_models/rmdl_points/1 chair.off table.ply
     python -m recipes.predict saved_models/text_recognition/1 word_1.png word_2.jpg
     python -m recipes.predict saved_models/word2vec_skipgram/1 --signature neighbours king queen
+    python -m recipes.predict saved_models/gpt/1 "alice gave bob" --signature top_p --max-new-tokens 30
     python -m recipes.predict saved_models/text_detection_pixellink/1 street.jpg --output drawn/
     python -m recipes.predict saved_models/ocr/1 street.jpg
     python -m recipes.predict saved_models/pggan/1 --num-images 16 --output grid.png
@@ -37,6 +38,9 @@ What each kind of export takes and gives:
   text; a two-input one takes the INPUTs two at a time in the order its inputs are listed here
   (sentence1 sentence2; question candidate), or each as NAME=TEXT; the label and its probabilities,
   or the score;
+* prompts to a language model's generating signatures (GPT): each prompt's completion, greedy
+  (``serving_default``) or sampled (``top_k`` with --k, ``top_p`` with --p; --temperature), of at most
+  --max-new-tokens tokens;
 * video files (decoded here with OpenCV, every frame) to an action export: the label and the
   probabilities of the video (the export averages evenly spaced clips);
 * a GAN export: --num-images samples of its ``generate`` signature from --seed (the same seed, the
@@ -84,12 +88,21 @@ def parse_args(argv=None):
                    help="GANs: a .npy file of latents [N, latent_dim] (float) to draw instead of --num-images")
     p.add_argument("--columns", type=int, default=8, help="GANs: images per row of the grid")
     p.add_argument("--cell", type=int, default=64, help="GANs: upscale each sample to about this many pixels (nearest)")
+    p.add_argument("--max-new-tokens", type=int, default=20, help="language models: the most tokens generated")
+    p.add_argument("--k", type=int, default=5, help="language models' top_k: sample among the k likeliest tokens")
+    p.add_argument("--p", type=float, default=0.9,
+                   help="language models' top_p: sample among the likeliest tokens holding this probability")
+    p.add_argument("--temperature", type=float, default=1.0, help="language models' sampling temperature")
     p.add_argument("--rest", action="store_true",
                    help="print TensorFlow Serving's REST request body for these inputs instead of calling the model")
     args = p.parse_intermixed_args(argv)  # flags before, between or after the INPUTs
-    for name in ("num_images", "columns", "cell"):
+    for name in ("num_images", "columns", "cell", "max_new_tokens", "k"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
+    if not 0.0 < args.p <= 1.0:
+        p.error(f"--p must be in (0, 1], got {args.p}")
+    if not args.temperature > 0:
+        p.error(f"--temperature must be above 0, got {args.temperature}")
     if not 0.0 <= args.min_score <= 1.0:
         p.error(f"--min-score must be in [0, 1], got {args.min_score}")
     return args
@@ -139,6 +152,8 @@ def choose(model, args):
         kind = "points"
     elif "frames" in specs:
         kind = "video"
+    elif "prompts" in specs and "max_new_tokens" in specs:
+        kind = "prompts"
     elif all(s.dtype.name == "string" for s in specs.values()):
         kind = "text"
     else:
@@ -258,6 +273,11 @@ def request(kind, specs, args):
         if len(args.inputs) != 1:
             raise ValueError("give one video per call: a batch holds videos of one size and length")
         return {"frames": read_video(args.inputs[0])[np.newaxis]}, args.inputs
+    if kind == "prompts":
+        settings = {"max_new_tokens": np.int32(args.max_new_tokens), "k": np.int32(args.k), "p": np.float32(args.p),
+                    "temperature": np.float32(args.temperature)}
+        return {"prompts": np.array(args.inputs, object), **{n: v for n, v in settings.items() if n in specs}}, \
+            args.inputs
     columns = text_batches(args.inputs, specs)
     first = next(iter(columns.values()))
     return {n: np.array(c, object) for n, c in columns.items()}, [

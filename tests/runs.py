@@ -69,6 +69,8 @@ RUNS = {
     "word2vec_skipgram": (["-m", "recipes.word2vec", *TINY, "--steps-per-epoch", "200"], 200, 30),
     "word2vec_cbow": (["-m", "recipes.word2vec", *TINY, "--model", "cbow", "--steps-per-epoch", "200"], None, 20),
     "word2vec_nnlm": (["-m", "recipes.word2vec", *TINY, "--model", "nnlm", "--steps-per-epoch", "200"], None, 20),
+    # GPT on the embedded stories: perplexity 141 -> 5.3 after 300 steps (the unigram model's: 44)
+    "gpt": (["-m", "recipes.gpt", *TINY, "--steps-per-epoch", "200"], 200, 60),
 }
 
 # the replica matrix (tests/scripts/replicas.py): the kinds split over two processes
@@ -76,7 +78,7 @@ REPLICA_GROUPS = {
     "replicas-0": ["pggan", "mtdnn", "ds2", "action_two_stream", "wgan", "gan", "action_early", "yolo+unscaled",
                    "rmdl_text"],
     "replicas-1": ["bert", "faster_rcnn", "yolo", "ds1", "wgan_gp", "dcgan", "action_single_frame", "action_late",
-                   "action_slow", "rmdl_image", "rmdl_points", "segmentation_fcn"],
+                   "action_slow", "rmdl_image", "rmdl_points", "segmentation_fcn", "gpt"],
 }
 # segmentation_deeplab (tests/scripts/replicas.py) is left out for now: its first SGD step under two replicas with
 # --sync-batch-norm already differs by 0.2% over the model and 3% in conv1's kernel (the bounds: 0.1%, 10%),

@@ -158,6 +158,23 @@ def test_texts_get_labels_and_scores_per_task(trained, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.trained("gpt")
+def test_prompts_get_completions_greedy_and_sampled(trained, tmp_path):
+    export = trained.get("gpt").export
+    greedy, sampled, (body,), refused = predict([
+        [export, "alice gave bob", ""],
+        [export, "--signature", "top_k", "--k", "3", "--temperature", "0.7", "the red book was", "--max-new-tokens", "4"],
+        [export, "--signature", "top_p", "alice", "--rest"],
+        [export, "--signature", "beam", "alice"]], tmp_path)
+    assert [o["input"] for o in greedy] == ["alice gave bob", ""] and all(o["num_tokens"] >= 1 for o in greedy)
+    assert greedy[0]["completion"].startswith("the ") and len(greedy[1]["completion"].split()) >= 3, greedy
+    assert 1 <= sampled[0]["num_tokens"] <= 4 and sampled[0]["completion"], sampled
+    assert body["signature_name"] == "top_p" and body["inputs"]["prompts"] == ["alice"]
+    assert sorted(body["inputs"]) == ["max_new_tokens", "p", "prompts", "temperature"]
+    assert "no signature 'beam'; it has serving_default, top_k, top_p" in refused["error"]
+
+
+@pytest.mark.slow
 @pytest.mark.trained("action_slow")
 def test_a_video_file_gets_its_label(trained, tmp_path):
     import cv2

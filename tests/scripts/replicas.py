@@ -58,6 +58,7 @@ KINDS = {
     "segmentation_deeplab": ("segmentation", ["--model", "deeplab_v3plus", "--backbone", "resnet50", "--batch-size",
                                               "4", "--num-images", "16", "--eval-images", "4"]),
     "text_recognition": ("text_recognition", ["--batch-size", "4", "--num-words", "16", "--eval-words", "4"]),
+    "gpt": ("gpt", ["--batch-size", "8", "--num-sentences", "2000"]),
 }
 
 

@@ -1,0 +1,100 @@
+"""recipes.gpt end to end: one tiny run (killed with SIGKILL after its first epoch and resumed) feeds the
+learning, generation, serving and TensorBoard checks; bad text and flags are refused before anything is
+written."""
+import pytest
+
+from conftest import (assert_refused_cleanly, learned, loss_curve, readme_figure, replay_warmup, serve_cases,
+                      tensorboard_tags, tensorflow_only)
+from runs import RUNS, flag
+
+GPT = ["-m", "recipes.gpt", "--preset", "tiny", "--no-progress"]
+
+
+def test_help_documents_every_flag(python):
+    out = python(["-m", "recipes.gpt", "--help"]).stdout
+    for f in ("--data", "--preset", "--epochs", "--steps-per-epoch", "--batch-size", "--strategy", "--mixed-precision",
+              "--jit-compile", "--logdir", "--export-dir", "--version", "--seed", "--learning-rate", "--num-sentences",
+              "--sequence-length", "--vocabulary-size", "--prompts"):
+        assert f in out, f
+
+
+@pytest.mark.slow
+@pytest.mark.trained("gpt")
+def test_tiny_run_learns_the_stories_far_below_the_unigram_model_and_resumed_after_kill(trained):
+    run = trained.get("gpt")
+    r = run.result
+    assert r["step"] == 2 * flag("gpt", "--steps-per-epoch") and run.resumed_at == RUNS["gpt"][1]
+    start, end = r["initial"]["perplexity"], r["eval"]["perplexity"]
+    assert start > r["eval"]["unigram_perplexity"]  # untrained: worse than counting tokens
+    assert end < 0.25 * r["eval"]["unigram_perplexity"], r["eval"]
+    assert learned(start, end, readme_figure("gpt", "perplexity")) >= 0.5, r["eval"]
+    assert r["eval"]["next_token_accuracy"] > 0.3 and r["tokens_per_second"] > 0
+    losses = loss_curve(run.logdir)
+    assert losses[-1][1] < 0.5 * losses[0][1], losses
+
+
+@pytest.mark.slow
+@pytest.mark.trained("gpt")
+def test_export_completes_raw_prompts_in_a_tensorflow_only_process(trained):
+    run = trained.get("gpt")
+    out = serve_cases(run.export, [
+        ("serving_default", {"prompts": "tf.zeros([0], tf.string)", "max_new_tokens": "tf.constant(4)"}),
+        ("top_k", {"prompts": "tf.constant(['alice'])", "max_new_tokens": "tf.constant(4)", "k": "tf.constant(0)",
+                   "temperature": "tf.constant(1.0)"}),
+        ("top_p", {"prompts": "tf.constant(['alice'])", "max_new_tokens": "tf.constant(4)", "p": "tf.constant(1.5)",
+                   "temperature": "tf.constant(1.0)"}),
+        ("serving_default", {"prompts": "tf.constant(['alice'])", "max_new_tokens": "tf.constant(0)"})], run.export_dir)
+    assert out[0] == {"completion": [0], "num_tokens": [0]}
+    assert "k must be at least 1" in out[1]["error"] and "p must be in (0, 1]" in out[2]["error"]
+    assert "max_new_tokens must be at least 1" in out[3]["error"]
+    prompts = ["alice gave bob", "the red book was given to", "", "Naïve café", "東京 😀", "alice " * 5000]
+    got = tensorflow_only(
+        f"m = tf.saved_model.load({str(run.export)!r})\n"
+        f"p = tf.constant({prompts!r})\n"
+        "g = m.signatures['serving_default'](prompts=p, max_new_tokens=tf.constant(12))\n"
+        "k = m.signatures['top_k'](prompts=p, max_new_tokens=tf.constant(40), k=tf.constant(5),\n"
+        "                          temperature=tf.constant(1.0))\n"
+        "n = m.signatures['top_p'](prompts=p, max_new_tokens=tf.constant(12), p=tf.constant(0.9),\n"
+        "                          temperature=tf.constant(0.8))\n"
+        "out = {name: {'text': [t.decode() for t in r['completion'].numpy()], 'n': r['num_tokens'].numpy().tolist()}\n"
+        "       for name, r in (('greedy', g), ('top_k', k), ('top_p', n))}\n", run.export_dir)
+    from suite.data import nlu
+
+    greedy = got["greedy"]
+    assert all(1 <= n <= 12 for n in greedy["n"]), greedy  # every prompt, odd or huge, is continued
+    first = greedy["text"][0].split()  # "alice gave bob" -> "the <adjective> <object> ..." as in the stories
+    assert first[0] == "the" and first[1] in nlu.ADJECTIVES and first[2] in nlu.NOUNS, greedy["text"][0]
+    assert greedy["text"][1].split()[0] in nlu.NAMES, greedy["text"][1]
+    assert greedy["text"][2].split()[0] in (*nlu.NAMES, "the"), greedy["text"][2]
+    words = {*nlu.NAMES, *nlu.NOUNS, *nlu.ADJECTIVES, *nlu.PLACES, *(w for v in nlu.VERBS for w in v), "the", "to",
+             "by", "in", "was", "were", "a"}
+    for name in ("top_k", "top_p"):  # sampled words are the stories' words, sentences end before 40 tokens
+        assert all(1 <= n < 40 for n in got[name]["n"]), got[name]
+        known = [w in words for t in got[name]["text"] for w in t.split()]
+        assert sum(known) >= 0.9 * len(known), got[name]["text"]
+    warm = replay_warmup(run.export, run.export_dir)
+    assert sorted(warm) == ["serving_default", "top_k", "top_p"]
+
+
+@pytest.mark.slow
+@pytest.mark.trained("gpt")
+def test_tensorboard_has_the_promised_views(trained):
+    run = trained.get("gpt")
+    tags, hparams = tensorboard_tags(run.logdir)
+    assert {"loss", "loss/lm", "accuracy/next_token", "eval/perplexity", "eval/unigram_perplexity",
+            "eval/next_token_accuracy"} <= tags["scalars"]
+    assert "eval/samples" in tags["text"] and hparams["recipe"] == "gpt"
+
+
+def test_bad_text_and_flags_are_refused_before_anything_is_written(tmp_path):
+    (tmp_path / "empty.txt").write_text("\n")
+    (tmp_path / "binary.txt").write_bytes(bytes(range(256)) * 4)
+    (tmp_path / "latin1.txt").write_bytes("café olé\n".encode("latin-1"))
+    (tmp_path / "short.txt").write_text("one two\nthree\n" * 5)
+    assert_refused_cleanly([*GPT, "--data", str(tmp_path / "empty.txt")], "empty.txt: no words in it", tmp_path)
+    assert_refused_cleanly([*GPT, "--data", str(tmp_path / "binary.txt")], "binary.txt: a binary file", tmp_path)
+    assert_refused_cleanly([*GPT, "--data", str(tmp_path / "latin1.txt")], "latin1.txt: not UTF-8 text", tmp_path)
+    assert_refused_cleanly([*GPT, "--data", str(tmp_path / "short.txt")], "too few for one window of 33", tmp_path)
+    assert_refused_cleanly([*GPT, "--vocabulary-size", "5"], "--vocabulary-size 5 holds nothing but the 5 reserved",
+                           tmp_path)
+    assert_refused_cleanly([*GPT, "--sequence-length", "2"], "--sequence-length must be at least 4", tmp_path)
