@@ -64,6 +64,17 @@ def assert_refused_cleanly(args, message, tmp_path):
     assert not export_dir.exists() and not logdir.exists()
 
 
+def assert_bad_text_refused(args, tmp_path):
+    """A text recipe (``args``) refuses an empty, a binary and a non-UTF-8 ``--data`` file cleanly
+    (``assert_refused_cleanly``), naming the file."""
+    (tmp_path / "empty.txt").write_text("\n")
+    (tmp_path / "binary.txt").write_bytes(bytes(range(256)) * 4)
+    (tmp_path / "latin1.txt").write_bytes("café olé\n".encode("latin-1"))
+    for name, message in (("empty.txt", "no words in it"), ("binary.txt", "a binary file"),
+                          ("latin1.txt", "not UTF-8 text")):
+        assert_refused_cleanly([*args, "--data", str(tmp_path / name)], f"{name}: {message}", tmp_path)
+
+
 def refused(proc, message):
     """``proc`` stopped with exit status 2 and ``message`` on stderr, without a traceback."""
     assert proc.returncode == 2, proc.stderr[-2000:]

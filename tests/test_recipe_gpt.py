@@ -3,8 +3,8 @@ learning, generation, serving and TensorBoard checks; bad text and flags are ref
 written."""
 import pytest
 
-from conftest import (assert_refused_cleanly, learned, loss_curve, readme_figure, replay_warmup, serve_cases,
-                      tensorboard_tags, tensorflow_only)
+from conftest import (assert_bad_text_refused, assert_refused_cleanly, learned, loss_curve, readme_figure,
+                      replay_warmup, serve_cases, tensorboard_tags, tensorflow_only)
 from runs import RUNS, flag
 
 GPT = ["-m", "recipes.gpt", "--preset", "tiny", "--no-progress"]
@@ -87,13 +87,8 @@ def test_tensorboard_has_the_promised_views(trained):
 
 
 def test_bad_text_and_flags_are_refused_before_anything_is_written(tmp_path):
-    (tmp_path / "empty.txt").write_text("\n")
-    (tmp_path / "binary.txt").write_bytes(bytes(range(256)) * 4)
-    (tmp_path / "latin1.txt").write_bytes("café olé\n".encode("latin-1"))
+    assert_bad_text_refused(GPT, tmp_path)
     (tmp_path / "short.txt").write_text("one two\nthree\n" * 5)
-    assert_refused_cleanly([*GPT, "--data", str(tmp_path / "empty.txt")], "empty.txt: no words in it", tmp_path)
-    assert_refused_cleanly([*GPT, "--data", str(tmp_path / "binary.txt")], "binary.txt: a binary file", tmp_path)
-    assert_refused_cleanly([*GPT, "--data", str(tmp_path / "latin1.txt")], "latin1.txt: not UTF-8 text", tmp_path)
     assert_refused_cleanly([*GPT, "--data", str(tmp_path / "short.txt")], "too few for one window of 33", tmp_path)
     assert_refused_cleanly([*GPT, "--vocabulary-size", "5"], "--vocabulary-size 5 holds nothing but the 5 reserved",
                            tmp_path)

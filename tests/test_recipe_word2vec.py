@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from conftest import (assert_refused_cleanly, learned, loss_curve, readme_figure, replay_warmup, serve_cases,
-                      tensorboard_tags, tensorflow_only)
+from conftest import (assert_bad_text_refused, assert_refused_cleanly, learned, loss_curve, readme_figure,
+                      replay_warmup, serve_cases, tensorboard_tags, tensorflow_only)
 from runs import RUNS
 
 W2V = ["-m", "recipes.word2vec", "--preset", "tiny", "--no-progress"]
@@ -91,13 +91,8 @@ def test_tensorboard_has_the_promised_views(trained):
 
 
 def test_bad_text_and_flags_are_refused_before_anything_is_written(tmp_path):
-    (tmp_path / "empty.txt").write_text("\n")
-    (tmp_path / "binary.txt").write_bytes(bytes(range(256)) * 4)
-    (tmp_path / "latin1.txt").write_bytes("café olé\n".encode("latin-1"))
+    assert_bad_text_refused(W2V, tmp_path)
     (tmp_path / "sim.tsv").write_text("a\tb\n")
-    assert_refused_cleanly([*W2V, "--data", str(tmp_path / "empty.txt")], "empty.txt: no words in it", tmp_path)
-    assert_refused_cleanly([*W2V, "--data", str(tmp_path / "binary.txt")], "binary.txt: a binary file", tmp_path)
-    assert_refused_cleanly([*W2V, "--data", str(tmp_path / "latin1.txt")], "latin1.txt: not UTF-8 text", tmp_path)
     assert_refused_cleanly([*W2V, "--similarity", str(tmp_path / "sim.tsv")], "sim.tsv:1: expected", tmp_path)
     assert_refused_cleanly([*W2V, "--vocab-size", "2"], "--vocab-size 2 holds nothing but the special tokens",
                            tmp_path)
