@@ -112,7 +112,7 @@ def test_embedded_tasks_pipeline():
     assert x["segment_ids"].numpy().max() == 0 and y.dtype == tf.int32
 
 
-
+@pytest.mark.slow  # every task's heads at two lengths: CI only (the developer loop stays under 5 minutes)
 def test_each_task_pads_to_its_longest_example_and_its_heads_answer_as_at_full_length():
     from suite.nlu.lexicon import Lexicon, train_vocabulary
 

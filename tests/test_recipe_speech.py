@@ -175,6 +175,7 @@ def test_bad_audio_is_refused_before_anything_is_written(tmp_path):
                            tmp_path / "nowhere-out")
 
 
+@pytest.mark.slow  # a recipe run in a subprocess: CI only (the developer loop stays under 5 minutes)
 def test_transcripts_outside_the_vocabulary_are_skipped_and_reported(python, tmp_path):
     from test_speech import _tone
 
