@@ -1,12 +1,12 @@
 """GPT pre-training (Radford et al. 2018): a decoder-only transformer as a left-to-right language model.
 
-    python -m recipes.gpt                                        # the embedded stories, small preset
-    python -m recipes.gpt --preset paper --data books/           # a folder of .txt files
+    python -m recipes.gpt                              # the embedded stories, small preset
+    python -m recipes.gpt --preset paper --data books/ # a folder of .txt files
 
-Each window of text predicts every token from those before it; the WordPiece
-vocabulary is learnt from the corpus (LOGDIR/vocabulary.txt). Every epoch ends
-with the held-out perplexity beside the unigram model's, the next-token
-accuracy, and greedy completions of prompts in TensorBoard's text tab.
+Each window of text predicts every token from those before it; the WordPiece vocabulary is learnt
+from the corpus (LOGDIR/vocabulary.txt). Every epoch ends with the held-out perplexity beside the
+unigram model's, the next-token accuracy and greedy completions of prompts (TensorBoard's text tab).
+LOGDIR/gpt/ holds the pre-trained model for ``recipes.gpt_finetune --init-from LOGDIR``.
 
 The export ``saved_models/gpt/<version>/`` generates in the graph: ``prompts`` string [N],
 ``max_new_tokens`` int32 [] -> ``completion`` string [N] (to the end of the sentence), ``num_tokens``
@@ -16,6 +16,7 @@ from suite.training.cli import check_positive
 from suite.training.runner import Recipe, lazy
 
 gpt = lazy("suite.lm.gpt")
+gpt_tasks = lazy("suite.lm.gpt_tasks")
 
 class GPT(Recipe):
     __doc__ = __doc__
@@ -88,8 +89,8 @@ class GPT(Recipe):
     def warmup(self, run):
         return gpt.warmup_requests(run.args.prompts or gpt.PROMPTS)
 
-    def finish(self, run, result):
-        result.update(parameters=int(run.model.net.count_params()), training_tokens=int(len(run.data["ids"])))
+    def finish(self, run, result):  # the chief writes the pre-trained model for recipes.gpt_finetune
+        result.update(gpt_tasks.pretrained(run.model.net, run.config, run.data, run.args.logdir if run.chief else None))
 
 
 recipe = GPT()

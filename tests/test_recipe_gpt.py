@@ -93,3 +93,63 @@ def test_bad_text_and_flags_are_refused_before_anything_is_written(tmp_path):
     assert_refused_cleanly([*GPT, "--vocabulary-size", "5"], "--vocabulary-size 5 holds nothing but the 5 reserved",
                            tmp_path)
     assert_refused_cleanly([*GPT, "--sequence-length", "2"], "--sequence-length must be at least 4", tmp_path)
+
+
+# ------------------------------------------------------------------ fine-tuning (recipes.gpt_finetune)
+@pytest.fixture(scope="module")
+def finetuned(trained, tmp_path_factory):
+    """NLI fine-tuned from the tiny pre-training run (its gpt/ folder), in the foreground: seconds."""
+    import json
+
+    from conftest import run_python
+
+    pretrained = trained.get("gpt")
+    root = tmp_path_factory.mktemp("gpt_finetune")
+    proc = run_python(["-m", "recipes.gpt_finetune", "--preset", "tiny", "--no-progress", "--task", "nli",
+                       "--init-from", str(pretrained.logdir), "--logdir", str(root / "logs"),
+                       "--export-dir", str(root / "export")])
+    return json.loads(proc.stdout.strip().splitlines()[-1]), root
+
+
+@pytest.mark.slow
+@pytest.mark.trained("gpt")
+def test_fine_tuned_gpt_learns_inference_and_serves_raw_sentence_pairs(finetuned):
+    from suite.data.glue import embedded_task
+
+    result, root = finetuned
+    assert result["export"] == str(root / "export" / "gpt_nli" / "1")
+    start, end = result["initial"]["nli"]["accuracy"], result["eval"]["nli"]["accuracy"]
+    assert start < 0.4 and learned(start, end, readme_figure("gpt_finetune nli", "accuracy")) >= 0.5, result["eval"]
+    losses = loss_curve(root / "logs", "loss/task")
+    assert losses[-1][1] < losses[0][1], losses
+    dev = embedded_task("nli", "validation", seed=0, count=100)
+    odd = ["", "Naïve café 東京 😀", "alice " * 5000]
+    got = tensorflow_only(
+        f"m = tf.saved_model.load({result['export']!r})\n"
+        f"r = m.signatures['nli'](sentence1=tf.constant({dev.first.tolist() + odd!r}),\n"
+        f"                        sentence2=tf.constant({dev.second.tolist() + odd[::-1]!r}))\n"
+        "out = {'ids': r['label_id'].numpy().tolist(), 'p': r['probabilities'].numpy().tolist()}\n", root)
+    accuracy = sum(i == y for i, y in zip(got["ids"], dev.labels.tolist())) / len(dev)
+    assert accuracy > 0.5, accuracy  # the export answers as the trained model (chance: 1/3)
+    assert len(got["ids"]) == 103 and all(abs(sum(p) - 1) < 1e-4 for p in got["p"])
+    warm = replay_warmup(result["export"], root)
+    assert sorted(warm) == ["nli", "serving_default"]
+
+
+def test_fine_tuning_help_documents_every_flag(python):
+    out = python(["-m", "recipes.gpt_finetune", "--help"]).stdout
+    for f in ("--data", "--preset", "--epochs", "--steps-per-epoch", "--batch-size", "--strategy", "--logdir",
+              "--export-dir", "--seed", "--learning-rate", "--task", "--init-from", "--lm-weight"):
+        assert f in out, f
+
+
+def test_fine_tuning_refuses_what_is_not_a_pre_trained_gpt(tmp_path):
+    args = ["-m", "recipes.gpt_finetune", "--preset", "tiny", "--no-progress", "--task", "cola"]
+    assert_refused_cleanly([*args, "--init-from", str(tmp_path / "nowhere")], "not a pre-trained GPT (missing "
+                           "config.json, vocabulary.txt, gpt.weights.h5)", tmp_path)
+    assert_refused_cleanly([*args, "--init-from", str(tmp_path), "--lm-weight", "-1"], "--lm-weight must be >= 0",
+                           tmp_path)
+    assert_refused_cleanly([*args[:-1], "nope", "--init-from", str(tmp_path)], "--task: 'nope' is not an embedded "
+                           "task", tmp_path)
+    assert_refused_cleanly([*args[:-1], "nli,sts", "--init-from", str(tmp_path)], "--task nli,sts: one task",
+                           tmp_path)

@@ -16,6 +16,28 @@ _TAIL = 4096  # end markers are searched for in the last bytes (some writers pad
 _END = {"JPEG": b"\xff\xd9", "PNG": b"IEND"}
 
 
+def replace_folder(directory, fill):
+    """Writes a folder as a whole: ``fill(tmp)`` fills a new folder beside ``directory``, which then
+    takes its place (an older one is removed after), so that a reader never finds it half-written."""
+    import shutil
+    import tempfile
+
+    parent = os.path.dirname(os.path.abspath(directory))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(directory)}-", dir=parent)
+    try:
+        fill(tmp)
+        old = f"{directory}.old-{os.getpid()}"
+        if os.path.exists(directory):
+            os.rename(directory, old)
+        os.rename(tmp, directory)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return directory
+
+
 def image_kind(path):
     """'JPEG', 'PNG' or 'BMP' for a whole file of that format; DataError naming ``path`` otherwise."""
     try:

@@ -86,9 +86,9 @@ EMBEDDED_SIZES = {"cola": 3000, "sst": 1000, "sts": 5000, "nli": 3000, "qnli": 3
 EMBEDDED_EVAL_SIZE = 500
 
 
-def embedded_task(name, split="train", seed=0, count=None):
+def embedded_task(name, split="train", seed=0, count=None, flag="--tasks"):
     if name not in EMBEDDED_TASKS:
-        raise DataError(f"--tasks: {name!r} is not an embedded task: choose from {', '.join(EMBEDDED_TASKS)}")
+        raise DataError(f"{flag}: {name!r} is not an embedded task: choose from {', '.join(EMBEDDED_TASKS)}")
     spec = EMBEDDED_TASKS[name]
     count = count or (EMBEDDED_SIZES[name] if split == "train" else EMBEDDED_EVAL_SIZE)
     rows = nlu.task_examples(name, count, seed=seed, split=split)
@@ -239,10 +239,10 @@ def _ranking_groups(rows, spec):
     return np.array(questions, dtype=object), candidates.astype(str), np.zeros(len(groups), np.int32), mask
 
 
-def glue_task(name, data, split="train"):
+def glue_task(name, data, split="train", flag="--tasks"):
     """Task ``name`` from a GLUE folder or ``tfds:glue``."""
     if name not in GLUE_TASKS:
-        raise DataError(f"--tasks: {name!r} is not a GLUE task: choose from {', '.join(GLUE_TASKS)}")
+        raise DataError(f"{flag}: {name!r} is not a GLUE task: choose from {', '.join(GLUE_TASKS)}")
     spec, layout = GLUE_TASKS[name], GLUE_LAYOUTS[name]
     if data.startswith("tfds:"):
         rows = tfds_glue_rows(name, split)
@@ -264,15 +264,16 @@ def task_names(data):
     return tuple(EMBEDDED_TASKS) if data == "nlu" else tuple(GLUE_TASKS)
 
 
-def load_task(data, name, split="train", seed=0):
-    """Task ``name`` from ``--data``: ``nlu`` (embedded, from ``seed``), ``tfds:glue`` or a GLUE folder."""
+def load_task(data, name, split="train", seed=0, flag="--tasks"):
+    """Task ``name`` from ``--data``: ``nlu`` (embedded, from ``seed``), ``tfds:glue`` or a GLUE folder
+    (``flag``: the flag that named it, for the error of an unknown task)."""
     if data == "nlu":
-        return embedded_task(name, split, seed)
+        return embedded_task(name, split, seed, flag=flag)
     if data != "tfds:glue" and data.startswith("tfds:"):
         raise DataError(f"--data {data}: the GLUE tasks come from 'tfds:glue' (glue/NAME)")
     if not data.startswith("tfds:") and not os.path.isdir(data):
         raise DataError(f"--data {data}: no such folder (expected 'nlu', 'tfds:glue' or a GLUE folder)")
-    return glue_task(name, data, split)
+    return glue_task(name, data, split, flag)
 
 
 def load_tasks(data, tasks=None, seed=0):

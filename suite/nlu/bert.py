@@ -133,28 +133,17 @@ def save_encoder(directory, backbone, config, vocabulary):
     ``encoder.weights.h5`` in ``directory``, replaced as a whole (never half-written)."""
     import json
     import os
-    import shutil
-    import tempfile
 
+    from suite.data.files import replace_folder
     from suite.nlu.lexicon import write_vocabulary
 
-    parent = os.path.dirname(os.path.abspath(directory))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".encoder-", dir=parent)
-    try:
+    def fill(tmp):
         with open(os.path.join(tmp, "config.json"), "w") as f:
             json.dump({**dataclasses.asdict(config), "vocabulary_size": len(vocabulary)}, f, indent=1)
         write_vocabulary(vocabulary, os.path.join(tmp, "vocabulary.txt"))
         backbone.save_weights(os.path.join(tmp, "encoder.weights.h5"))
-        old = f"{directory}.old-{os.getpid()}"
-        if os.path.exists(directory):
-            os.rename(directory, old)
-        os.rename(tmp, directory)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return directory
+
+    return replace_folder(directory, fill)
 
 
 def load_encoder(path):

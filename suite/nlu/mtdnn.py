@@ -109,7 +109,9 @@ def build_head(spec, backbone, config, seed=None):
 
 
 def outputs_probabilities(spec, config):
-    return spec.kind == "pairwise" and config.san
+    """Whether the head of ``spec`` answers probabilities (SAN's averaged softmax) rather than logits;
+    a config without ``san`` (GPT's fine-tuning) answers logits."""
+    return spec.kind == "pairwise" and getattr(config, "san", False)
 
 
 def ranking_loss(logits, answers, mask, gamma):

@@ -59,7 +59,32 @@ KINDS = {
                                               "4", "--num-images", "16", "--eval-images", "4"]),
     "text_recognition": ("text_recognition", ["--batch-size", "4", "--num-words", "16", "--eval-words", "4"]),
     "gpt": ("gpt", ["--batch-size", "8", "--num-sentences", "2000"]),
+    "gpt_finetune": ("gpt_finetune", ["--task", "sts", "--batch-size", "8", "--init-from", "{pretrained_gpt}"]),
 }
+
+
+_SCRATCH = tempfile.mkdtemp(prefix="replicas-")  # this process's own files (removed with the temp directory)
+
+
+def pretrained_gpt(workdir):
+    """A tiny GPT saved as recipes.gpt leaves it (untrained: what is compared is the fine-tuning step)."""
+    import keras
+
+    from suite.lm import gpt, gpt_tasks
+    from suite.nlu.lexicon import RESERVED
+
+    folder = os.path.join(workdir, "pretrained", "gpt")
+    if not os.path.isdir(folder):
+        from suite.data.glue import embedded_task
+        from suite.nlu.lexicon import train_vocabulary
+
+        data = embedded_task("sts", count=200)
+        vocabulary = train_vocabulary([*data.first, *data.second], 128)
+        config = gpt.get_config("tiny", vocabulary_size=len(vocabulary))
+        keras.utils.set_random_seed(0)
+        gpt_tasks.save_pretrained(folder, gpt.build_network(config), config, vocabulary)
+        assert vocabulary[:len(RESERVED)] == list(RESERVED)
+    return folder
 
 
 # models with cuDNN recurrent layers on a GPU refuse --jit-compile (their bfloat16 steps run without XLA)
@@ -87,6 +112,7 @@ def prepared(kind, strategy, workdir, extra=()):
     import importlib
 
     module, flags = KINDS[kind]
+    flags = [pretrained_gpt(_SCRATCH) if f == "{pretrained_gpt}" else f for f in flags]
     recipe = importlib.import_module(f"recipes.{module}").recipe
     args = recipe.parse_args([*TINY, *flags, *(["--sync-batch-norm"] if recipe.batch_norm else []), *extra,
                               "--logdir", os.path.join(workdir, "logs"), "--export-dir", os.path.join(workdir, "x")])
