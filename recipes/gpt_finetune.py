@@ -59,7 +59,7 @@ class GPTFineTune(Recipe):
         a = run.args
         train, dev = (glue.load_task(a.data, a.task, split, a.seed, flag="--task") for split in ("train", "validation"))
         glue.check_task(train, train.spec)
-        gpt_config, vocabulary = tasks.read_pretrained(a.init_from)
+        gpt_config, vocabulary, _ = tasks.read_pretrained(a.init_from)
         lexicon = lexicons.Lexicon(vocabulary, gpt_config.sequence_length)
         length = max(lexicon.fitted_length(d.first, d.second) for d in (train, dev))
         run.steps = a.steps_per_epoch or -(-len(train) // run.batch)

@@ -13,7 +13,6 @@ with the paper's task-specific input transformations and its auxiliary language-
   sequences (L3 = L2 + lambda L1).
 """
 import dataclasses
-import json
 import os
 
 import keras
@@ -154,22 +153,15 @@ class GPTFineTuning(SupervisedTask):
 
 
 # ------------------------------------------------------------------ the pre-trained model on disk
-PRETRAINED_FILES = ("config.json", "vocabulary.txt", "gpt.weights.h5")
+WEIGHTS = "gpt.weights.h5"
 
 
 def save_pretrained(directory, net, config, vocabulary):
-    """Writes the pre-trained GPT for ``--init-from``: ``config.json``, ``vocabulary.txt`` and
-    ``gpt.weights.h5`` in ``directory``, replaced as a whole (never half-written)."""
-    from suite.data.files import replace_folder
-    from suite.nlu.lexicon import write_vocabulary
+    """Writes the pre-trained GPT for ``--init-from`` (``suite.nlu.pretrained``: ``config.json``,
+    ``vocabulary.txt``, ``gpt.weights.h5``, never half-written)."""
+    from suite.nlu import pretrained as on_disk
 
-    def fill(tmp):
-        with open(os.path.join(tmp, "config.json"), "w") as f:
-            json.dump({**dataclasses.asdict(config), "vocabulary_size": len(vocabulary)}, f, indent=1)
-        write_vocabulary(vocabulary, os.path.join(tmp, "vocabulary.txt"))
-        net.save_weights(os.path.join(tmp, "gpt.weights.h5"))
-
-    return replace_folder(directory, fill)
+    return on_disk.save(directory, config, vocabulary, net, WEIGHTS)
 
 
 def pretrained(net, config, text, logdir=None):
@@ -181,35 +173,14 @@ def pretrained(net, config, text, logdir=None):
     return out
 
 
-def _folder(path):
-    if os.path.isdir(os.path.join(path, "gpt")) and not os.path.isfile(os.path.join(path, "config.json")):
-        return os.path.join(path, "gpt")
-    return path
-
-
 def read_pretrained(path):
-    """(config, vocabulary) of ``save_pretrained``'s folder, or of a ``recipes.gpt`` log directory holding
-    one in ``gpt/``, checked without building the network; a ValueError naming what is wrong."""
+    """(config, vocabulary, weights file) of ``save_pretrained``'s folder, or of a ``recipes.gpt`` log
+    directory holding one in ``gpt/``, checked without building the network."""
     from suite.lm.gpt import GPTConfig
-    from suite.nlu.lexicon import read_vocabulary
+    from suite.nlu import pretrained as on_disk
 
-    path = _folder(path)
-    missing = [f for f in PRETRAINED_FILES if not os.path.isfile(os.path.join(path, f))]
-    if missing:
-        raise ValueError(f"--init-from {path}: not a pre-trained GPT (missing {', '.join(missing)}); give the "
-                         "log directory of a recipes.gpt pre-training run (or its gpt/ folder)")
-    try:
-        with open(os.path.join(path, "config.json")) as f:
-            fields = json.load(f)
-        known = {f.name for f in dataclasses.fields(GPTConfig)}
-        config = GPTConfig(**{k: v for k, v in fields.items() if k in known})
-    except (ValueError, TypeError, AttributeError) as e:
-        raise ValueError(f"--init-from {path}: config.json is not a GPT config ({e})") from None
-    vocabulary = read_vocabulary(os.path.join(path, "vocabulary.txt"))
-    if len(vocabulary) != config.vocabulary_size:
-        raise ValueError(f"--init-from {path}: vocabulary.txt has {len(vocabulary)} tokens, config.json says "
-                         f"{config.vocabulary_size}")
-    return config, vocabulary
+    return on_disk.read(path, GPTConfig, WEIGHTS, "gpt", "a pre-trained GPT",
+                        "give the log directory of a recipes.gpt pre-training run (or its gpt/ folder)")
 
 
 def load_pretrained(path):
@@ -217,9 +188,9 @@ def load_pretrained(path):
     strategy's scope)."""
     from suite.lm.gpt import build_network
 
-    config, vocabulary = read_pretrained(path)
+    config, vocabulary, weights = read_pretrained(path)
     net = build_network(config)
-    net.load_weights(os.path.join(_folder(path), "gpt.weights.h5"))
+    net.load_weights(weights)
     return config, vocabulary, net
 
 

@@ -125,49 +125,25 @@ def get_pretraining_config(preset="small", encoder_overrides=None, **overrides):
 
 
 # ------------------------------------------------------------------ the encoder on disk
-ENCODER_FILES = ("config.json", "vocabulary.txt", "encoder.weights.h5")
+ENCODER_WEIGHTS = "encoder.weights.h5"
 
 
 def save_encoder(directory, backbone, config, vocabulary):
-    """Writes the pre-trained encoder for ``--init-from``: ``config.json``, ``vocabulary.txt`` and
-    ``encoder.weights.h5`` in ``directory``, replaced as a whole (never half-written)."""
-    import json
-    import os
+    """Writes the pre-trained encoder for ``--init-from`` (``suite.nlu.pretrained``: ``config.json``,
+    ``vocabulary.txt`` and ``encoder.weights.h5`` in ``directory``, never half-written)."""
+    from suite.nlu import pretrained
 
-    from suite.data.files import replace_folder
-    from suite.nlu.lexicon import write_vocabulary
-
-    def fill(tmp):
-        with open(os.path.join(tmp, "config.json"), "w") as f:
-            json.dump({**dataclasses.asdict(config), "vocabulary_size": len(vocabulary)}, f, indent=1)
-        write_vocabulary(vocabulary, os.path.join(tmp, "vocabulary.txt"))
-        backbone.save_weights(os.path.join(tmp, "encoder.weights.h5"))
-
-    return replace_folder(directory, fill)
+    return pretrained.save(directory, config, vocabulary, backbone, ENCODER_WEIGHTS)
 
 
 def load_encoder(path):
     """(config, vocabulary, backbone with the weights) from ``save_encoder``'s folder, or a
     ``recipes.bert`` log directory holding one in ``encoder/``."""
-    import json
-    import os
+    from suite.nlu import pretrained
 
-    from suite.nlu.lexicon import read_vocabulary
-
-    if os.path.isdir(os.path.join(path, "encoder")) and not os.path.isfile(os.path.join(path, "config.json")):
-        path = os.path.join(path, "encoder")
-    missing = [f for f in ENCODER_FILES if not os.path.isfile(os.path.join(path, f))]
-    if missing:
-        raise ValueError(f"--init-from {path}: not a pre-trained encoder (missing {', '.join(missing)}); "
-                         "give the folder recipes.bert writes (LOGDIR/encoder)")
-    with open(os.path.join(path, "config.json")) as f:
-        fields = json.load(f)
-    known = {f.name for f in dataclasses.fields(BertConfig)}
-    config = BertConfig(**{k: v for k, v in fields.items() if k in known})
-    vocabulary = read_vocabulary(os.path.join(path, "vocabulary.txt"))
-    if len(vocabulary) != config.vocabulary_size:
-        raise ValueError(f"--init-from {path}: vocabulary.txt has {len(vocabulary)} tokens, config.json says "
-                         f"{config.vocabulary_size}")
+    config, vocabulary, weights = pretrained.read(path, BertConfig, ENCODER_WEIGHTS, "encoder",
+                                                  "a pre-trained encoder",
+                                                  "give the folder recipes.bert writes (LOGDIR/encoder)")
     backbone = build_backbone(config)
-    backbone.load_weights(os.path.join(path, "encoder.weights.h5"))
+    backbone.load_weights(weights)
     return config, vocabulary, backbone
