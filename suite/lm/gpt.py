@@ -112,9 +112,11 @@ def call_with_cache(net, num_layers, token_ids, cache, index):
     return embedding(x, reverse=True), tf.stack(caches, axis=1)
 
 
-def empty_cache(config, batch, length):
+def empty_cache(config, batch, length, dtype="float32"):
+    """Zeros [batch, layers, 2, length, heads, size] of the blocks' compute ``dtype`` (bfloat16 under
+    the mixed policy)."""
     size = config.hidden_dim // config.num_heads
-    return tf.zeros([batch, config.num_layers, 2, length, config.num_heads, size], keras.config.floatx())
+    return tf.zeros([batch, config.num_layers, 2, length, config.num_heads, size], dtype)
 
 
 # ------------------------------------------------------------------ the language model
@@ -270,7 +272,8 @@ def generate(net, config, lexicon, prompts, max_new_tokens, sampler):
     mask = tf.sequence_mask(kept, width)
     index = tf.reduce_min(tf.concat([kept, [width]], 0))
     # the cache of every prompt position (positions past a shorter prompt are written again as it grows)
-    _, cache = call_with_cache(net, config.num_layers, token_ids, empty_cache(config, n, width), 0)
+    dtype = net.get_layer("transformer_layer_0").compute_dtype
+    _, cache = call_with_cache(net, config.num_layers, token_ids, empty_cache(config, n, width, dtype), 0)
 
     def next_logits(ids, cache, index):
         logits, cache = call_with_cache(net, config.num_layers, ids[:, index - 1:index], cache, index - 1)
