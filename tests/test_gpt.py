@@ -105,3 +105,19 @@ def test_greedy_generation_over_the_cache_is_argmax_over_the_whole_prefix(net, l
     long = gpt.generate(network, config, lexicon, tf.constant(["alice gave bob the red book " * 40]), 4,
                         keras_hub.samplers.GreedySampler())
     assert long["num_tokens"].numpy()[0] <= 4
+
+
+def test_generation_runs_under_the_mixed_bfloat16_policy(lexicon):
+    """A --mixed-precision bfloat16 run exports the same generation: the cache takes the blocks' dtype."""
+    import keras
+    import keras_hub
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        config = gpt.get_config("tiny", sequence_length=16)
+        network = gpt.build_network(config, lexicon.vocabulary_size)
+        out = gpt.generate(network, config, lexicon, tf.constant(["alice gave", ""]), 5,
+                           keras_hub.samplers.GreedySampler())
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert out["completion"].shape == (2,) and all(0 <= n <= 5 for n in out["num_tokens"].numpy())
