@@ -38,6 +38,7 @@ What each kind of export takes and gives:
   text; a two-input one takes the INPUTs two at a time in the order its inputs are listed here
   (sentence1 sentence2; question candidate), or each as NAME=TEXT; the label and its probabilities,
   or the score;
+* sentences to ELMo's export: each token and its contextual vector (the mean of the layers);
 * prompts to a language model's generating signatures (GPT): each prompt's completion, greedy
   (``serving_default``) or sampled (``top_k`` with --k, ``top_p`` with --p; --temperature), of at most
   --max-new-tokens tokens;
@@ -384,6 +385,10 @@ def answers(kind, outputs, names, feeds, args):
                 os.makedirs(args.output, exist_ok=True)
                 with open(entry["drawn"], "wb") as f:
                     f.write(outputs["class_map_png"][k])
+        elif kind == "text" and "tokens" in outputs and "mask" in outputs:  # ELMo: each token's vector
+            known = outputs["mask"][k]
+            entry = {"input": name, "tokens": [to_json(t) for t in outputs["tokens"][k][known]],
+                     "vectors": np.round(outputs["vectors"][k][known], 4).tolist()}
         else:
             entry = {"input": name, **{key: to_json(v[k]) for key, v in outputs.items() if np.ndim(v) >= 1}}
         result.append(entry)

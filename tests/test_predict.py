@@ -174,6 +174,14 @@ def test_prompts_get_completions_greedy_and_sampled(trained, tmp_path):
     assert "no signature 'beam'; it has serving_default, top_k, top_p" in refused["error"]
 
 
+@pytest.mark.trained("elmo")
+def test_sentences_get_each_token_and_its_contextual_vector(trained, tmp_path):
+    (found, ) = predict([[trained.get("elmo").export, "Alice gave Bob the red book.", ""]], tmp_path)
+    assert [o["input"] for o in found] == ["Alice gave Bob the red book.", ""]
+    assert found[0]["tokens"] == ["alice", "gave", "bob", "the", "red", "book", "."] and found[1]["tokens"] == []
+    assert [len(v) for v in found[0]["vectors"]] == [128] * 7 and found[1]["vectors"] == []
+
+
 @pytest.mark.slow
 @pytest.mark.trained("action_slow")
 def test_a_video_file_gets_its_label(trained, tmp_path):

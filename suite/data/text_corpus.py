@@ -39,6 +39,16 @@ def tokenize(text):
     return out
 
 
+def tokenize_in_graph(text):
+    """``tokenize`` in TensorFlow ops for a serving graph: strings [N] -> ragged tokens [N, (T)]
+    (Unicode lower case; RE2's letter and number classes stand for Python's word characters)."""
+    import tensorflow as tf
+
+    words = tf.strings.split(tf.strings.lower(tf.reshape(text, [-1]), encoding="utf-8"))
+    parts = tf.strings.regex_replace(words.flat_values, r"^([^\pL\pN_]*)(.*?)([^\pL\pN_]*)$", r"\1 \2 \3")
+    return words.with_flat_values(tf.strings.split(parts)).merge_dims(1, 2)
+
+
 # ------------------------------------------------------------------ reading
 def _read_text(path):
     try:

@@ -57,13 +57,13 @@ def write_vocabulary(vocabulary, path):
     os.replace(tmp, path)
 
 
-def read_vocabulary(path):
-    """A vocabulary file (one token per line) with the reserved tokens checked."""
+def read_vocabulary(path, reserved=RESERVED):
+    """A vocabulary file (one token per line) with the ``reserved`` tokens checked."""
     if not os.path.isfile(path):
         raise ValueError(f"vocabulary {path}: no such file")
     with open(path, encoding="utf-8") as f:
         vocabulary = [line.rstrip("\n") for line in f if line.rstrip("\n")]
-    missing = [t for t in RESERVED if t not in vocabulary]
+    missing = [t for t in reserved if t not in vocabulary]
     if missing:
         raise ValueError(f"vocabulary {path}: lacks the reserved tokens {missing}")
     if len(set(vocabulary)) != len(vocabulary):

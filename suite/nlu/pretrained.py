@@ -22,10 +22,11 @@ def save(directory, config, vocabulary, network, weights):
     return replace_folder(directory, fill)
 
 
-def read(path, config_class, weights, subfolder, what, hint):
+def read(path, config_class, weights, subfolder, what, hint, reserved=None):
     """(config, vocabulary, the weights file's path) of ``save``'s folder at ``path``, or at
     ``path/subfolder`` (a run's log directory); a ValueError naming ``path`` and what is wrong
-    (``what``: "a pre-trained encoder"; ``hint``: which folder to give instead)."""
+    (``what``: "a pre-trained encoder"; ``hint``: which folder to give instead; ``reserved``: the tokens
+    the vocabulary must hold, WordPiece's by default)."""
     from suite.nlu.lexicon import read_vocabulary
 
     if os.path.isdir(os.path.join(path, subfolder)) and not os.path.isfile(os.path.join(path, "config.json")):
@@ -40,7 +41,7 @@ def read(path, config_class, weights, subfolder, what, hint):
         config = config_class(**{k: v for k, v in fields.items() if k in known})
     except (ValueError, TypeError, AttributeError) as e:
         raise ValueError(f"--init-from {path}: config.json is not the config of {what} ({e})") from None
-    vocabulary = read_vocabulary(os.path.join(path, "vocabulary.txt"))
+    vocabulary = read_vocabulary(os.path.join(path, "vocabulary.txt"), *([] if reserved is None else [reserved]))
     if len(vocabulary) != config.vocabulary_size:
         raise ValueError(f"--init-from {path}: vocabulary.txt has {len(vocabulary)} tokens, config.json says "
                          f"{config.vocabulary_size}")
