@@ -59,6 +59,7 @@ KINDS = {
                                               "4", "--num-images", "16", "--eval-images", "4"]),
     "text_recognition": ("text_recognition", ["--batch-size", "4", "--num-words", "16", "--eval-words", "4"]),
     "gpt": ("gpt", ["--batch-size", "8", "--num-sentences", "2000"]),
+    "elmo": ("elmo", ["--batch-size", "8", "--num-sentences", "2000"]),
     "gpt_finetune": ("gpt_finetune", ["--task", "sts", "--batch-size", "8", "--init-from", "{pretrained_gpt}"]),
 }
 
