@@ -2,7 +2,8 @@
 import importlib
 import sys
 
-BENCHMARKS = ("driver", "pggan", "gans", "mtdnn", "action", "detection", "speech", "rmdl", "segmentation", "ocr")
+BENCHMARKS = ("driver", "pggan", "gans", "mtdnn", "action", "detection", "speech", "rmdl", "segmentation", "ocr",
+              "lineage")
 
 
 def main(argv=None):
