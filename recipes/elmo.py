@@ -13,6 +13,7 @@ The export ``saved_models/elmo/<version>/`` takes ``sentences`` string [N] (toke
 and returns ``tokens`` string [N, T], ``mask`` bool [N, T], ``vectors`` float32 [N, T, D] (the mean
 of the layers) and ``layers`` float32 [N, T, 3, D] (the token layer and both LSTM layers).
 """
+from suite.data.text_corpus import DATA_HELP
 from suite.training.cli import check_positive
 from suite.training.runner import Recipe, lazy
 
@@ -23,8 +24,7 @@ class Elmo(Recipe):
     __doc__ = __doc__
     name = "elmo"
     default_data = "corpus"
-    data_help = ("'corpus' (the embedded stories of people passing objects in places, generated from --seed), a "
-                 "UTF-8 text file (one sentence or paragraph per line; every tenth held out) or a folder of .txt files")
+    data_help = DATA_HELP
     presets = {"tiny": dict(epochs=2, batch=32), "small": dict(epochs=5, batch=64), "paper": dict(epochs=10, batch=128)}
     steps_per_epoch = 300
     learning_rate_help = "learning rate (default: the preset's: Adam 3e-3 tiny, 1e-3 small; paper: ELMo's Adagrad at 0.2)"

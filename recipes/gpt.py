@@ -12,6 +12,7 @@ The export ``saved_models/gpt/<version>/`` generates in the graph: ``prompts`` s
 ``max_new_tokens`` int32 [] -> ``completion`` string [N] (to the end of the sentence), ``num_tokens``
 int32 [N]; greedy (``serving_default``), ``top_k`` (+ ``k``, ``temperature``) or ``top_p`` (+ ``p``, ``temperature``).
 """
+from suite.data.text_corpus import DATA_HELP
 from suite.training.cli import check_positive
 from suite.training.runner import Recipe, lazy
 
@@ -22,8 +23,7 @@ class GPT(Recipe):
     __doc__ = __doc__
     name = "gpt"
     default_data = "corpus"
-    data_help = ("'corpus' (the embedded stories of people passing objects in places, generated from --seed), a "
-                 "UTF-8 text file (one sentence or paragraph per line; every tenth held out) or a folder of .txt files")
+    data_help = DATA_HELP
     presets = {"tiny": dict(epochs=2, batch=32), "small": dict(epochs=5, batch=64), "paper": dict(epochs=100, batch=64)}
     steps_per_epoch = 300
     learning_rate_help = "peak AdamW learning rate (default: the preset's: tiny 3e-3, small 1e-3, paper 2.5e-4)"

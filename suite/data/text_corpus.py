@@ -25,6 +25,8 @@ import numpy as np
 from suite.data.errors import DataError
 
 EMBEDDED = "corpus"
+DATA_HELP = ("'corpus' (the embedded stories of people passing objects in places, generated from --seed), a UTF-8 "
+             "text file (one sentence or paragraph per line; every tenth held out) or a folder of .txt files")
 UNK, BOS = "<unk>", "<s>"
 SPECIALS = (UNK, BOS)
 _PUNCTUATION = re.compile(r"^(\W*)(.*?)(\W*)$", re.UNICODE)
