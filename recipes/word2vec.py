@@ -21,15 +21,11 @@ The export ``saved_models/word2vec_<model>/<version>/`` takes ``words`` string
 ``neighbours`` signature returns the 10 nearest known words and their cosine
 similarities.
 """
-import sys
-
 from suite.training.runner import Recipe, lazy
 
-data = lazy("suite.data.text_corpus")
 wv = lazy("suite.lm.word_vectors")
 
 MODELS = ("skipgram", "cbow", "nnlm")
-COUNTS = {"tiny": (20000, 2000), "small": (100000, 5000), "paper": (100000, 5000)}  # embedded sentences
 
 
 class Word2Vec(Recipe):
@@ -92,46 +88,25 @@ class Word2Vec(Recipe):
                              learning_rate=a.learning_rate)
 
     def load_data(self, run):  # the corpus, its vocabulary and every evaluation file read before training
-        a, c = run.args, run.config
-        count = a.num_sentences or COUNTS[a.preset][0]
-        train = data.corpus_sentences(a.data, "train", a.seed, count)
-        held = data.corpus_sentences(a.data, "validation", a.seed, COUNTS[a.preset][1])
-        vocabulary = data.build_vocabulary(train, c.vocab_size, c.min_count, source=a.data)
-        similarity = [(path, data.read_similarity(path).pairs) for path in a.similarity]
-        if a.data == data.EMBEDDED:
-            similarity.insert(0, ("embedded", data.embedded_similarity().pairs))
-        analogies = [(path, data.read_analogies(path).questions) for path in a.analogies]
-        print(f"{a.data}: {sum(map(len, train)):,} training tokens, {len(vocabulary):,} words", file=sys.stderr)
-        return data.Corpus.of(train, vocabulary), data.Corpus.of(held, vocabulary), vocabulary, similarity, analogies
+        a = run.args
+        return wv.load_text(a.data, run.config, a.seed, a.preset, a.num_sentences, a.similarity, a.analogies)
 
     def build(self, run):
-        model = wv.WordVectors(run.config, run.data[2], seed=run.args.seed)
+        model = wv.WordVectors(run.config, run.data["vocabulary"], seed=run.args.seed)
         model.compile(total_steps=run.epochs * run.steps)
         return model
 
     def settings(self, run):
         c = run.config
         return {"data": run.args.data, "preset": run.args.preset, "model": c.model, "dim": c.dim,
-                "vocabulary": len(run.data[2]), "window": c.window, "order": c.order}
+                "vocabulary": len(run.data["vocabulary"]), "window": c.window, "order": c.order}
 
     def dataset(self, run, ctx, start):
-        c, corpus = run.config, run.data[0]
-        batch, shard = ctx.get_per_replica_batch_size(run.batch), (ctx.num_input_pipelines, ctx.input_pipeline_id)
-        if c.model == "nnlm":
-            return data.ngram_dataset(corpus, batch, c.order, seed=run.args.seed, shard=shard, start=start)
-        return data.window_dataset(corpus, run.data[2], batch, c.window, c.subsample, seed=run.args.seed,
-                                   shard=shard, start=start)
+        return wv.dataset(run.config, run.data, ctx.get_per_replica_batch_size(run.batch), seed=run.args.seed,
+                          shard=(ctx.num_input_pipelines, ctx.input_pipeline_id), start=start)
 
     def evaluator(self, run):
-        _, held, vocabulary, similarity, analogies = run.data
-        held_out = unigram = None
-        if run.config.model == "nnlm":
-            held_out = data.ngram_windows(held, run.config.order)
-            unigram = wv.unigram_perplexity(vocabulary, held_out[1])
-        probes = [w for w in ("alice", "ball", "red", "park", "gave", "given") if w in vocabulary.index] or \
-            vocabulary.words[2:8]
-        return wv.WordVectorEvaluator(run.model, similarity, analogies, held_out, unigram, probes,
-                                      run.args.logdir if run.chief else None)
+        return wv.WordVectorEvaluator.of(run.model, run.data, run.args.logdir if run.chief else None)
 
     def serving(self, run):
         endpoints, lookup = wv.serving_endpoints(run.model)
@@ -142,7 +117,7 @@ class Word2Vec(Recipe):
         return {"serving_default": words, "neighbours": words}
 
     def finish(self, run, result):
-        result.update(model=run.config.model, vocabulary=len(run.data[2]),
+        result.update(model=run.config.model, vocabulary=len(run.data["vocabulary"]),
                       parameters=int(sum(n.count_params() for n in run.model.nets.values())))
 
 

@@ -166,6 +166,43 @@ class WordVectors(SupervisedTask):
                 {"pair_ranking": (tf.math.divide_no_nan(tf.reduce_sum(ranked * weights, 1), pairs), pairs)})
 
 
+# ------------------------------------------------------------------ a run's text
+EMBEDDED_SENTENCES = {"tiny": (20000, 2000), "small": (100000, 5000), "paper": (100000, 5000)}  # train, held out
+PROBES = ("alice", "ball", "red", "park", "gave", "given")  # the neighbours shown for the embedded stories
+
+
+def load_text(data, config, seed=0, preset="tiny", num_sentences=None, similarity=(), analogies=()):
+    """A run's text: the corpus (``suite.data.text_corpus``, which names a bad file), its vocabulary,
+    and every evaluation file read before training. Returns {"train", "held": ``Corpus``,
+    "vocabulary", "similarity": [(name, pairs)] (the embedded set first on the embedded corpus),
+    "analogies": [(name, questions)]}."""
+    import sys
+
+    from suite.data import text_corpus as tc
+
+    count, held_count = EMBEDDED_SENTENCES[preset]
+    train = tc.corpus_sentences(data, "train", seed, num_sentences or count)
+    held = tc.corpus_sentences(data, "validation", seed, held_count)
+    vocabulary = tc.build_vocabulary(train, config.vocab_size, config.min_count, source=data)
+    sets = [(path, tc.read_similarity(path).pairs) for path in similarity]
+    if data == tc.EMBEDDED:
+        sets.insert(0, ("embedded", tc.embedded_similarity().pairs))
+    print(f"{data}: {sum(map(len, train)):,} training tokens, {len(vocabulary):,} words", file=sys.stderr)
+    return {"train": tc.Corpus.of(train, vocabulary), "held": tc.Corpus.of(held, vocabulary),
+            "vocabulary": vocabulary, "similarity": sets,
+            "analogies": [(path, tc.read_analogies(path).questions) for path in analogies]}
+
+
+def dataset(config, text, batch_size, seed=0, shard=None, start=0):
+    """The model's training batches: n-gram windows (NNLM) or word2vec's windows (``suite.data.text_corpus``)."""
+    from suite.data import text_corpus as tc
+
+    if config.model == "nnlm":
+        return tc.ngram_dataset(text["train"], batch_size, config.order, seed=seed, shard=shard, start=start)
+    return tc.window_dataset(text["train"], text["vocabulary"], batch_size, config.window, config.subsample,
+                             seed=seed, shard=shard, start=start)
+
+
 # ------------------------------------------------------------------ evaluation
 def normalized(vectors):
     v = np.asarray(vectors, np.float64)
@@ -260,6 +297,19 @@ class WordVectorEvaluator(Evaluator):
     3CosAdd accuracy on each analogy set, for the NNLM the held-out perplexity (and the unigram
     model's, the bar it must clear), in TensorBoard with a table of ``probes``' nearest neighbours
     and the embedding projector (the vectors with their words as metadata, under ``projector/``)."""
+
+    @classmethod
+    def of(cls, model, text, logdir=None):
+        """The evaluator of a run's ``text`` (``load_text``): its sets, for the NNLM the held-out
+        n-grams and the unigram bar, ``PROBES``' neighbours (or the first words of another corpus)."""
+        from suite.data.text_corpus import ngram_windows
+
+        vocabulary, held_out, unigram = text["vocabulary"], None, None
+        if model.config.model == "nnlm":
+            held_out = ngram_windows(text["held"], model.config.order)
+            unigram = unigram_perplexity(vocabulary, held_out[1])
+        probes = [w for w in PROBES if w in vocabulary.index] or vocabulary.words[2:8]
+        return cls(model, text["similarity"], text["analogies"], held_out, unigram, probes, logdir)
 
     def __init__(self, model, similarity=(), analogies=(), held_out=None, unigram=None, probes=(), logdir=None):
         super().__init__()
