@@ -298,6 +298,9 @@ def pytest_collection_modifyitems(session, config, items):
     def keys(item):
         return [m.args[0] for m in item.iter_markers("trained")]
 
+    unmarked = [item.nodeid for item in items if keys(item) and item.get_closest_marker("slow") is None]
+    if unmarked:  # the developer loop (-m "not slow") must never wait for a training run
+        raise pytest.UsageError(f"tests reading a shared run must be marked slow too: {', '.join(unmarked)}")
     plan = schedule({k for item in items for k in keys(item)}, shared_run_jobs())
     items.sort(key=lambda item: (bool(keys(item)), max((plan[k][1] for k in keys(item)), default=0.0)))
     for item in items:

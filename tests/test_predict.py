@@ -174,6 +174,7 @@ def test_prompts_get_completions_greedy_and_sampled(trained, tmp_path):
     assert "no signature 'beam'; it has serving_default, top_k, top_p" in refused["error"]
 
 
+@pytest.mark.slow
 @pytest.mark.trained("elmo")
 def test_sentences_get_each_token_and_its_contextual_vector(trained, tmp_path):
     (found, ) = predict([[trained.get("elmo").export, "Alice gave Bob the red book.", ""]], tmp_path)

@@ -19,6 +19,7 @@ def test_help_documents_every_flag(python):
         assert f in out, f
 
 
+@pytest.mark.slow
 @pytest.mark.trained("elmo")
 def test_tiny_run_learns_both_directions_far_below_the_unigram_model_and_resumed_after_kill(trained):
     run = trained.get("elmo")
@@ -36,6 +37,7 @@ def test_tiny_run_learns_both_directions_far_below_the_unigram_model_and_resumed
     assert losses[-1][1] < 0.5 * losses[0][1], losses
 
 
+@pytest.mark.slow
 @pytest.mark.trained("elmo")
 def test_export_gives_contextual_vectors_of_raw_sentences_in_a_tensorflow_only_process(trained):
     from suite.data.text_corpus import tokenize
@@ -70,6 +72,7 @@ def test_export_gives_contextual_vectors_of_raw_sentences_in_a_tensorflow_only_p
     assert "error" in out[0]  # a [1, 1] matrix is not the [N] of the signature
 
 
+@pytest.mark.slow
 @pytest.mark.trained("elmo")
 def test_pretrained_folder_holds_the_exported_bilm(trained):
     import tensorflow as tf
@@ -87,6 +90,7 @@ def test_pretrained_folder_holds_the_exported_bilm(trained):
         elmo.load_pretrained(str(run.export_dir))
 
 
+@pytest.mark.slow
 @pytest.mark.trained("elmo")
 def test_tensorboard_has_the_promised_views(trained):
     run = trained.get("elmo")
