@@ -52,6 +52,26 @@ def test_tiny_runs_learn_the_corpus_classes(trained, model):
 
 @pytest.mark.slow
 @pytest.mark.trained("word2vec_skipgram")
+def test_a_finished_run_run_again_reports_its_scores_and_exports_without_training(trained, tmp_path):
+    import json
+    import shutil
+
+    from conftest import run_python
+
+    run = trained.get("word2vec_skipgram")
+    logdir, export_dir = tmp_path / "logs", tmp_path / "export"
+    shutil.copytree(run.logdir, logdir)
+    proc = run_python([*RUNS["word2vec_skipgram"][0], "--logdir", str(logdir), "--export-dir", str(export_dir)])
+    again = json.loads([line for line in proc.stdout.splitlines() if line.startswith("{")][-1])
+    assert again["step"] == run.result["step"] and again["losses"] == []  # nothing trained
+    score = again["eval"]["similarity/embedded"]["spearman"]  # the restored model's, as the run left it
+    assert again["initial"] == run.result["initial"] and score == pytest.approx(
+        run.result["eval"]["similarity/embedded"]["spearman"], abs=1e-6), again
+    assert f"[finished at step {run.result['step']}]" in proc.stderr and os.path.isdir(again["export"])
+
+
+@pytest.mark.slow
+@pytest.mark.trained("word2vec_skipgram")
 def test_export_answers_raw_words_with_vectors_neighbours_and_unknown_flags(trained):
     run = trained.get("word2vec_skipgram")
     out = serve_cases(run.export, [("serving_default", {"words": "tf.constant(['alice'] * 5000)"}),

@@ -371,6 +371,10 @@ def _train_and_export(recipe, run_):
     wall = time.perf_counter() - started
     rate, train_seconds = throughput(recipe, run_, driver.history, first)
     ev = run_.evaluator
+    if ev and run_.chief and not ev.history and driver.step > 0:  # a finished run again: nothing left to train
+        scores, _ = ev.timed_evaluate()
+        ev.history.append((driver.step, scores))
+        print(f"[finished at step {driver.step}] {ev.describe(scores)}", file=sys.stderr, flush=True)
     result = {"name": run_.name, "step": driver.step, "initial": ev.initial if ev else None,
               "eval": ev.last if ev else None, "history": ev.history if ev else [], "wall_seconds": wall,
               "train_seconds": train_seconds, f"{recipe.unit}_per_second": rate, "logs": driver.logs,
