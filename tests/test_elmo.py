@@ -143,7 +143,7 @@ def test_sampled_softmax_trains_a_vocabulary_larger_than_its_noise_words_and_eva
     model.compile()
     batch = next(iter(elmo.lm_dataset(text["train"], text["type_chars"], 6, 8)))
     logs = tf.function(model.train_step)(batch, tf.constant(0, tf.int64))
-    assert np.isfinite(float(logs["loss"])) and float(logs["accuracy/forward"]) == 0.0  # not counted when sampled
+    assert np.isfinite(float(logs["loss"])) and "accuracy/forward" not in logs  # no full softmax to score
     full = model.test_step(batch)
     assert float(full["loss/forward"]) == pytest.approx(np.log(len(text["vocabulary"])), rel=0.05)  # untrained
 

@@ -187,7 +187,8 @@ class ElmoLanguageModel(SupervisedTask):
         return self.net(inputs, training=training)
 
     def direction_loss(self, hidden, targets, weights, training):
-        """Per-example (mean cross-entropy, count, accuracy) of one direction's top layer [B, T, P]."""
+        """Per-example (mean cross-entropy, count, accuracy) of one direction's top layer [B, T, P]; the
+        accuracy is None under the sampled softmax (it scores no full distribution to take the argmax of)."""
         flat = tf.cast(tf.reshape(hidden, [-1, self.config.projection]), tf.float32)
         labels = tf.reshape(targets, [-1])
         sampled = training and self.vocabulary_size > self.config.negatives
@@ -195,16 +196,18 @@ class ElmoLanguageModel(SupervisedTask):
             dense = self.softmax.get_layer("words")
             ce = tf.nn.sampled_softmax_loss(tf.transpose(dense.kernel), dense.bias, tf.cast(labels[:, None], tf.int64),
                                             flat, self.config.negatives, self.vocabulary_size)
-            hits = tf.zeros_like(ce)
+            hits = None
         else:
             logits = self.softmax(flat, training=training)
             ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
             hits = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels), tf.float32)
         shape = tf.shape(targets)
-        ce, hits = tf.reshape(ce, shape), tf.reshape(hits, shape)
         count = tf.reduce_sum(weights, -1)
-        return (tf.math.divide_no_nan(tf.reduce_sum(ce * weights, -1), count), count,
-                tf.math.divide_no_nan(tf.reduce_sum(hits * weights, -1), count))
+
+        def mean(x):
+            return tf.math.divide_no_nan(tf.reduce_sum(tf.reshape(x, shape) * weights, -1), count)
+
+        return mean(ce), count, None if hits is None else mean(hits)
 
     def loss_terms(self, batch, training, seeds):
         out = self.net({"characters": batch["characters"], "mask": batch["mask"]}, training=training)
@@ -213,7 +216,8 @@ class ElmoLanguageModel(SupervisedTask):
         for direction, targets in (("forward", batch["next"]), ("backward", batch["previous"])):
             ce, count, hits = self.direction_loss(out[direction], targets, weights, training)
             terms[f"loss/{direction}"] = (ce, count)
-            metrics[f"accuracy/{direction}"] = (hits, count)
+            if hits is not None:
+                metrics[f"accuracy/{direction}"] = (hits, count)
         return terms, metrics
 
 
