@@ -36,8 +36,9 @@ class BERT(Recipe):
     steps_per_epoch = None
     epochs_help = ("epochs (default: the preset's: tiny 2, small 10, paper 100); each ends with a checkpoint and "
                    "the held-out accuracies")
-    data_help = ("'nlu' (the embedded stories, generated from --seed) or a text file: one sentence per line, an "
-                 "empty line between documents")
+    data_help = ("'nlu' (the embedded stories, generated from --seed), a text file (one sentence per line, an empty "
+                 "line between documents), a folder of .txt files (each one document or more), or a TFDS text set "
+                 "prepared in TFDS_DATA_DIR ('tfds:wikipedia/20230601.en': an article a document)")
     steps_help = "steps per epoch (default: the preset's: tiny 250, small 300, paper 10000)"
     batch_help = "global batch of sequences (default: the preset's: tiny 32, small 64, paper 256)"
     learning_rate_help = "peak AdamW learning rate (default: tiny 1e-3, small 5e-4, paper 1e-4)"
@@ -46,7 +47,8 @@ class BERT(Recipe):
 
     def add_flags(self, g):
         g.add_argument("--num-documents", type=int, default=None,
-                       help="documents of the embedded corpus (default: the preset's: tiny 3000, small 20000)")
+                       help="documents of the embedded corpus (default: the preset's: tiny 3000, small 20000), or "
+                            "the most read from a TFDS set (default 100000)")
         g.add_argument("--sequence-length", type=int, default=None,
                        help="tokens per sequence, [CLS] and [SEP]s included (default: tiny 48, small 64, paper 512)")
         g.add_argument("--vocabulary-size", type=int, default=None,
@@ -71,7 +73,7 @@ class BERT(Recipe):
     # The data: documents, 5% held out; a WordPiece vocabulary learnt from the rest
     def load_data(self, run):
         a, c = run.args, run.config
-        documents = nlu.documents(c.num_documents, seed=a.seed) if a.data == "nlu" else nlu.read_documents(a.data)
+        documents = nlu.documents(c.num_documents, seed=a.seed) if a.data == "nlu" else nlu.read_documents(a.data, a.num_documents)
         held = max(2, len(documents) // 20)  # 5% of the documents, never trained on
         train_docs, held_docs = documents[:-held], documents[-held:]
         vocabulary, save_vocabulary = lexicons.vocabulary_for_run(a.logdir, lambda: [s for d in train_docs for s in d],

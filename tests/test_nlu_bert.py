@@ -81,13 +81,33 @@ def test_next_sentence_pairs_are_half_true():
 def test_documents_file_errors_and_a_small_held_out_set(lexicon, tmp_path):
     from suite.data.errors import DataError
 
-    with pytest.raises(DataError, match=f"--data {tmp_path}: a directory"):
+    with pytest.raises(DataError, match=f"--data {tmp_path}: no .txt file in the folder"):
         nlu.read_documents(str(tmp_path))
+    # a folder: each file one document or more (an empty line between), a BOM accepted, short documents dropped
+    (tmp_path / "a.txt").write_text("\ufeffAlice gave Bob a ball.\nBob kept it.\n\nOne line alone.\n", encoding="utf-8")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.txt").write_text("Carol sold a map.\nDave read it.\nErin lost it.\n")
+    assert nlu.read_documents(str(tmp_path)) == [["Alice gave Bob a ball.", "Bob kept it."],
+                                                  ["Carol sold a map.", "Dave read it.", "Erin lost it."]]
+    (tmp_path / "c.txt").write_bytes("caf\xe9\n".encode("latin-1"))
+    with pytest.raises(DataError, match="c.txt: not UTF-8 text"):
+        nlu.read_documents(str(tmp_path))
+    with pytest.raises(DataError, match="tfds:no_such_text_set: cannot load it .*TFDS_DATA_DIR"):
+        nlu.read_documents("tfds:no_such_text_set")
     # a held-out set smaller than one batch is still one (partial) batch, never an empty dataset
     config = bert.get_config("tiny")
     pairs = pretraining.next_sentence_pairs(nlu.documents(3, seed=1))
     batches = list(pretraining.pretraining_dataset(lexicon, pairs, config, 128, repeat=False))
     assert len(batches) == 1 and batches[0][1]["nsp"].shape[0] == len(pairs) < 128
+
+
+def test_tfds_articles_become_documents_of_sentences():
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=5):
+        docs = nlu.tfds_documents("wikipedia/20230601.en")
+        assert len(docs) == 5 and all(isinstance(s, str) and s for d in docs for s in d)
+        assert len(nlu.tfds_documents("wikipedia/20230601.en", count=2)) == 2
 
 
 def test_masking_rates(lexicon):

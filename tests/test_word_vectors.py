@@ -112,8 +112,21 @@ def test_bad_text_is_refused_naming_the_file(tmp_path):
     (tmp_path / "folder").mkdir()
     with pytest.raises(DataError, match="no .txt file"):
         data.corpus_sentences(str(tmp_path / "folder"))
-    with pytest.raises(DataError, match="need a download"):
-        data.corpus_sentences("tfds:lm1b")
+    with pytest.raises(DataError, match="tfds:no_such_text_set: cannot load split 'train'.*prepare it into TFDS_DATA_DIR"):
+        data.corpus_sentences("tfds:no_such_text_set")
+
+
+def test_tfds_text_sets_give_sentences_and_hold_out_their_test_split_or_a_tenth():
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=40):
+        train, held = data.corpus_sentences("tfds:lm1b", count=25), data.corpus_sentences("tfds:lm1b", "validation")
+        assert len(train) == 25 and all(isinstance(w, str) for s in train for w in s) and held
+        wiki = data.tfds_sentences("wikipedia/20230601.en", "train")
+        wiki_held = data.tfds_sentences("wikipedia/20230601.en", "validation")
+        assert wiki and wiki_held and not {" ".join(s) for s in wiki_held} <= {" ".join(s) for s in wiki}
+        with pytest.raises(DataError, match="tfds:mnist: the dataset has no 'text' feature"):
+            data.corpus_sentences("tfds:mnist")
 
 
 @pytest.mark.parametrize("model", wv.MODELS)

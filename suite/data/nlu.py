@@ -281,35 +281,80 @@ def vocabulary_words():
     return sorted(words)
 
 
-def read_documents(path):
-    """Documents (lists of sentences) from a text file in BERT's pre-training layout: one sentence
-    per line, an empty line between documents."""
+LAYOUT = "one sentence per line, an empty line between documents"
+
+
+def _documents_of(lines, docs):
+    """Appends the documents of ``lines`` (sentences, an empty line ends a document) to ``docs``."""
+    current = []
+    for line in lines:
+        line = line.strip()
+        if line:
+            current.append(line)
+        elif current:
+            docs.append(current)
+            current = []
+    if current:
+        docs.append(current)
+
+
+def tfds_documents(name, count=None):
+    """Documents of a TFDS text set prepared in TFDS_DATA_DIR (``wikipedia/20230601.en``: an article
+    each, its paragraphs cut into sentences after '.', '!' or '?'); ``count`` caps them (default 100,000)."""
+    import re
+
+    import tensorflow_datasets as tfds
+
+    from suite.data.errors import DataError
+
+    try:
+        ds, info = tfds.load(name, split="train", with_info=True, shuffle_files=False, download=False)
+    except Exception as e:  # DatasetNotFoundError, an unprepared set ...
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise DataError(f"--data tfds:{name}: cannot load it ({type(e).__name__}: {first}). Nothing is downloaded "
+                        "at run time here: prepare it into TFDS_DATA_DIR first") from None
+    if "text" not in info.features:
+        raise DataError(f"--data tfds:{name}: the dataset has no 'text' feature (has: {', '.join(info.features)})")
+    docs = []
+    for text in ds.map(lambda ex: ex["text"]).as_numpy_iterator():
+        sentences = [s for line in text.decode("utf-8", "replace").splitlines()
+                     for s in re.split(r"(?<=[.!?])\s+", line.strip()) if s]
+        if sentences:
+            docs.append(sentences)
+        if len(docs) >= (count or 100_000):
+            break
+    return docs
+
+
+def read_documents(path, count=None):
+    """Documents (lists of sentences) in BERT's pre-training layout: a text file (one sentence per line,
+    an empty line between documents), a folder of .txt files (each one document or more), or a TFDS
+    text set (``tfds:NAME``, ``tfds_documents``)."""
     import os
 
     from suite.data.errors import DataError
 
-    if os.path.isdir(path):
-        raise DataError(f"--data {path}: a directory (expected 'nlu' or a text file: one sentence per line, "
-                        "an empty line between documents)")
-    if not os.path.isfile(path):
-        raise DataError(f"--data {path}: no such file (expected 'nlu' or a text file: one sentence per line, "
-                        "an empty line between documents)")
-    docs, current = [], []
-    try:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                line = line.strip()
-                if line:
-                    current.append(line)
-                elif current:
-                    docs.append(current)
-                    current = []
-    except UnicodeDecodeError as e:
-        raise DataError(f"--data {path}: not UTF-8 text ({e})") from None
-    if current:
-        docs.append(current)
+    docs = []
+    if str(path).startswith("tfds:"):
+        docs = tfds_documents(str(path)[len("tfds:"):], count)
+        files = []
+    elif os.path.isdir(path):
+        files = sorted(os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs if f.lower().endswith(".txt"))
+        if not files:
+            raise DataError(f"--data {path}: no .txt file in the folder (expected 'nlu', a text file or a folder "
+                            f"of .txt files: {LAYOUT})")
+    elif os.path.isfile(path):
+        files = [path]
+    else:
+        raise DataError(f"--data {path}: no such file or folder (expected 'nlu', a text file or a folder of .txt "
+                        f"files: {LAYOUT})")
+    for name in files:
+        try:
+            with open(name, encoding="utf-8-sig") as f:
+                _documents_of(f, docs)
+        except UnicodeDecodeError as e:
+            raise DataError(f"--data {name}: not UTF-8 text ({e})") from None
     docs = [d for d in docs if len(d) >= 2]
     if len(docs) < 2:
-        raise DataError(f"--data {path}: needs at least 2 documents of 2 or more sentences (an empty line "
-                        "separates documents)")
+        raise DataError(f"--data {path}: needs at least 2 documents of 2 or more sentences ({LAYOUT})")
     return docs

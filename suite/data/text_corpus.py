@@ -26,7 +26,9 @@ from suite.data.errors import DataError
 
 EMBEDDED = "corpus"
 DATA_HELP = ("'corpus' (the embedded stories of people passing objects in places, generated from --seed), a UTF-8 "
-             "text file (one sentence or paragraph per line; every tenth held out) or a folder of .txt files")
+             "text file (one sentence or paragraph per line; every tenth held out), a folder of .txt files, or a "
+             "TFDS text set prepared in TFDS_DATA_DIR ('tfds:lm1b', 'tfds:wikipedia/20230601.en': its 'text' "
+             "feature, one line a sentence or paragraph; held out: its test or validation split, else every tenth)")
 UNK, BOS = "<unk>", "<s>"
 SPECIALS = (UNK, BOS)
 _PUNCTUATION = re.compile(r"^(\W*)(.*?)(\W*)$", re.UNICODE)
@@ -100,14 +102,52 @@ def embedded_sentences(count, seed=0, split="train"):
     return sentences[:count]
 
 
+TFDS_LIMIT = 1_000_000  # sentences read from a TFDS set when the run asks for no count (lm1b has 30 million)
+
+
+def tfds_sentences(name, split="train", count=None):
+    """Sentences of a TFDS text set already prepared in TFDS_DATA_DIR (nothing is downloaded): each
+    example's ``text`` feature, one sentence per non-empty line (an article's paragraphs). Held out:
+    the set's ``test`` or ``validation`` split when it has one, else every tenth sentence read."""
+    import tensorflow_datasets as tfds
+
+    def load(which):
+        try:
+            return tfds.load(name, split=which, with_info=True, shuffle_files=False, download=False)
+        except Exception as e:  # DatasetNotFoundError, an unprepared set, an unknown split ...
+            first = (str(e).strip().splitlines() or [""])[0]  # not TFDS's list of every dataset it knows
+            raise DataError(f"--data tfds:{name}: cannot load split {which!r} ({type(e).__name__}: {first}). Nothing is "
+                            "downloaded at run time here: prepare it into TFDS_DATA_DIR first") from None
+
+    ds, info = load("train")
+    if "text" not in info.features:
+        raise DataError(f"--data tfds:{name}: the dataset has no 'text' feature (has: {', '.join(info.features)})")
+    held_split = next((s for s in ("test", "validation") if s in info.splits), None)
+    if split != "train" and held_split:
+        ds, _ = load(held_split)
+    limit, held_out, k = count or TFDS_LIMIT, split != "train", 0
+    sentences = []
+    for text in ds.map(lambda ex: ex["text"]).as_numpy_iterator():
+        for line in text.decode("utf-8", "replace").splitlines():
+            tokens = tokenize(line)
+            if tokens and (held_split or (k % 10 == 9) == held_out):
+                sentences.append(tokens)
+            k += bool(tokens)
+        if len(sentences) >= limit:
+            break
+    if not sentences:
+        raise DataError(f"--data tfds:{name}: no words in its {split if held_split or split == 'train' else 'held-out'}"
+                        " text")
+    return sentences[:count] if count else sentences
+
+
 def corpus_sentences(data, split="train", seed=0, count=None):
-    """The embedded stories (``count`` sentences) or a file's or folder's sentences (for a file, every
-    tenth sentence is held out)."""
+    """The embedded stories (``count`` sentences), a file's or folder's sentences (every tenth sentence
+    held out) or a TFDS text set's (``tfds_sentences``)."""
     if data == EMBEDDED:
         return embedded_sentences(count or 20000, seed, split)
     if str(data).startswith("tfds:"):
-        raise DataError(f"{data}: TFDS text sets (lm1b, wikipedia) need a download this machine cannot make; "
-                        "give a text file or a folder of .txt files")
+        return tfds_sentences(data[len("tfds:"):], split, count)
     sentences = read_sentences(data)
     held = [s for k, s in enumerate(sentences) if k % 10 == 9]
     if split != "train":
