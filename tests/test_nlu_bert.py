@@ -62,6 +62,23 @@ def test_paper_preset_is_bert_base():
     config = bert.get_config("paper")
     assert (config.num_layers, config.hidden_dim, config.num_heads, config.intermediate_dim) == (12, 768, 12, 3072)
     assert bert.build_backbone(config).count_params() == 109_482_240  # BERT-base, 110M
+    assert config.kernel_stddev == 0.02  # BERT's initializer range at its own width
+
+
+def test_narrow_encoders_draw_their_kernels_wider_and_keep_the_embeddings():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    config = bert.get_config("tiny", intermediate_dim=512)  # enough entries for a close estimate
+    backbone = bert.build_backbone(config)
+    truncated = 0.8796  # the standard deviation of a unit normal truncated at 2
+    stds = {v.path: float(np.std(v.numpy())) for v in backbone.trainable_variables if len(v.shape) >= 2}
+    ffn = [std for path, std in stds.items() if "feedforward_intermediate_dense/kernel" in path]
+    assert config.kernel_stddev == pytest.approx(0.02 * np.sqrt(12)) and ffn
+    assert all(std == pytest.approx(config.kernel_stddev * truncated, rel=0.05) for std in ffn), ffn
+    token = [std for path, std in stds.items() if "token_embedding" in path]
+    assert token and token[0] == pytest.approx(0.02 * truncated, rel=0.05)
+    assert bert.get_config("tiny", initializer_range=0.02).kernel_stddev == 0.02
     with pytest.raises(ValueError, match="not a multiple of num_heads"):
         bert.get_config("tiny", hidden_dim=65)
 

@@ -7,6 +7,7 @@ the token embedding) and the next-sentence head keras-hub lacks: a softmax
 classifier over {is next, is random} on the pooled [CLS] vector.
 """
 import dataclasses
+import math
 
 import keras
 
@@ -22,6 +23,14 @@ class BertConfig:
     vocabulary_size: int = 30522
     mask_rate: float = 0.15
     max_predictions: int = 20
+    # the kernels' initial standard deviation (None: BERT's 0.02 at its width 768, scaled by sqrt(768 / hidden_dim)
+    # below it, so that a narrow encoder's layers pass as much signal as BERT-base's: at width 64 and 0.02 each
+    # matrix shrank its input about sixfold, and the tasks that compare two segments (QNLI, STS) barely learnt)
+    initializer_range: float | None = None
+
+    @property
+    def kernel_stddev(self):
+        return self.initializer_range or 0.02 * math.sqrt(768 / self.hidden_dim)
 
     def __post_init__(self):
         if self.hidden_dim % self.num_heads:
@@ -55,10 +64,18 @@ def get_config(preset="small", **overrides):
 def build_backbone(config, vocabulary_size=None, name="bert_backbone"):
     import keras_hub
 
-    return keras_hub.models.BertBackbone(
+    backbone = keras_hub.models.BertBackbone(
         vocabulary_size=vocabulary_size or config.vocabulary_size, num_layers=config.num_layers,
         num_heads=config.num_heads, hidden_dim=config.hidden_dim, intermediate_dim=config.intermediate_dim,
         dropout=config.dropout, max_sequence_length=config.sequence_length, name=name)
+    # keras-hub draws every kernel from TruncatedNormal(0.02) and takes no initializer: scaling the drawn kernels
+    # is drawing them at config.kernel_stddev (the embeddings keep BERT's 0.02)
+    factor = config.kernel_stddev / 0.02
+    if factor != 1.0:
+        for v in backbone.trainable_variables:
+            if len(v.shape) >= 2 and "embedding" not in v.path:
+                v.assign(v * factor)
+    return backbone
 
 
 def build_pretraining_model(backbone, config, name="bert_pretraining"):
