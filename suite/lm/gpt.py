@@ -43,6 +43,9 @@ class GPTConfig:
     warmup: float = 0.002  # 2,000 of GPT-1's ~1M updates
     schedule: str = "cosine"
     global_clipnorm: float | None = 1.0
+    # the kernels' initial standard deviation (None: GPT-1's 0.02 at its width 768, scaled by sqrt(768 / hidden_dim)
+    # below it, as BERT's: suite.nlu.bert.kernel_stddev); the embeddings keep 0.02
+    initializer_range: float | None = None
 
     def __post_init__(self):
         for name in ("num_layers", "hidden_dim", "num_heads", "intermediate_dim", "vocabulary_size"):
@@ -77,7 +80,10 @@ def build_network(config, vocabulary_size=None, name="gpt"):
     """{"token_ids", "padding_mask"} int32 [B, T] -> {"logits" [B, T, V], "hidden" [B, T, H]}."""
     import keras_hub
 
+    from suite.nlu.bert import kernel_stddev
+
     init = keras.initializers.RandomNormal(stddev=0.02)
+    kernels = keras.initializers.RandomNormal(stddev=kernel_stddev(config.hidden_dim, config.initializer_range))
     token_ids = keras.Input((None,), dtype="int32", name="token_ids")
     padding_mask = keras.Input((None,), dtype="int32", name="padding_mask")
     embedding = keras_hub.layers.ReversibleEmbedding(vocabulary_size or config.vocabulary_size, config.hidden_dim,
@@ -90,7 +96,7 @@ def build_network(config, vocabulary_size=None, name="gpt"):
     for i in range(config.num_layers):
         x = keras_hub.layers.TransformerDecoder(
             config.intermediate_dim, config.num_heads, dropout=config.dropout, activation="gelu",
-            layer_norm_epsilon=1e-5, kernel_initializer=init, normalize_first=False,
+            layer_norm_epsilon=1e-5, kernel_initializer=kernels, normalize_first=False,
             name=f"transformer_layer_{i}")(x, decoder_padding_mask=padding_mask)
     logits = embedding(x, reverse=True)
     return keras.Model({"token_ids": token_ids, "padding_mask": padding_mask}, {"logits": logits, "hidden": x},

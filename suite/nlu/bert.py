@@ -12,6 +12,12 @@ import math
 import keras
 
 
+def kernel_stddev(hidden_dim, initializer_range=None):
+    """The kernels' initial standard deviation of a transformer ``hidden_dim`` wide: ``initializer_range``,
+    or BERT's and GPT-1's 0.02 at their width 768 scaled by sqrt(768 / hidden_dim) below it."""
+    return initializer_range or 0.02 * math.sqrt(768 / min(hidden_dim, 768))
+
+
 @dataclasses.dataclass(frozen=True)
 class BertConfig:
     num_layers: int = 12
@@ -30,7 +36,7 @@ class BertConfig:
 
     @property
     def kernel_stddev(self):
-        return self.initializer_range or 0.02 * math.sqrt(768 / self.hidden_dim)
+        return kernel_stddev(self.hidden_dim, self.initializer_range)
 
     def __post_init__(self):
         if self.hidden_dim % self.num_heads:
