@@ -35,6 +35,39 @@ def test_frozen_static_vectors_and_elmo_beside_task_words_line_up_and_only_the_t
     assert keras.ops.shape(features.mix.get_layer("scalar_mix").scalars) == (3,)
 
 
+def test_ranking_groups_become_labelled_pairs_and_their_probabilities_rank_the_candidates():
+    from suite.data.glue import EMBEDDED_TASKS, TaskData
+
+    spec = EMBEDDED_TASKS["qnli"]
+    candidates = np.array([["a0", "a1", "a2", "a3"], ["b0", "b1", "b2", "b3"]])
+    mask = np.array([[1, 1, 1, 0], [1, 1, 1, 1]], bool)  # the first group has three real candidates
+    task = TaskData(spec, np.array(["qa", "qb"]), candidates, np.array([2, 0], np.int32), mask)
+    first, second, labels = lineage.examples(task)
+    assert first.tolist() == ["qa"] * 3 + ["qb"] * 4
+    assert second.tolist() == ["a0", "a1", "a2", "b0", "b1", "b2", "b3"] and labels.tolist() == [0, 0, 1, 1, 0, 0, 0]
+    # P(answer) per pair: group a ranks its answer second (MRR 1/2), group b first
+    outputs = np.array([[0, p] for p in (0.1, 0.9, 0.5, 0.7, 0.2, 0.3, 0.6)], np.float32)
+    assert lineage.dev_scores(spec, task, outputs) == {"accuracy": 0.5, "mrr": 0.75}
+    sts = EMBEDDED_TASKS["sts"]
+    scored = lineage.dev_scores(sts, TaskData(sts, first[:3], second[:3], np.array([1.0, 2.0, 4.0])),
+                                np.array([[0.0], [1.0], [5.0]]))
+    assert scored["spearman"] == 1.0 and 0.9 < scored["pearson"] < 1.0
+
+
+def test_similarity_task_model_regresses_one_score():
+    from suite.data.glue import embedded_task
+    from suite.data.text_corpus import tokenize
+
+    train, dev = embedded_task("sts", "train", count=600), embedded_task("sts", "validation", count=100)
+    words = ["<unk>", *sorted({w for c in (train.first, train.second) for s in c for w in tokenize(s)})]
+    config = lineage.TaskModelConfig(units=16, hidden=16, epochs=2)
+    r = lineage.fit_and_score(lineage.WordFeatures(words, None, dim=16, name="scratch"), train, dev, config)
+    assert set(r["final"]) == {"pearson", "spearman"} and all(np.isfinite(v) for v in r["final"].values())
+    assert r["trainable"] > 0
+
+
 def test_lineage_benchmark_refuses_tasks_it_cannot_score(python):
-    proc = python(["-m", "benchmarks", "lineage", "--tasks", "sts"], check=False)
-    assert proc.returncode == 2 and "--tasks: sts: choose from cola, sst, nli" in proc.stderr
+    proc = python(["-m", "benchmarks", "lineage", "--tasks", "mnli"], check=False)
+    assert proc.returncode == 2 and "--tasks: mnli: choose from cola, sst, sts, nli, qnli" in proc.stderr
+    proc = python(["-m", "benchmarks", "lineage", "--finetune-epochs", "0"], check=False)
+    assert proc.returncode == 2 and "--finetune-epochs must be at least 1, got 0" in proc.stderr

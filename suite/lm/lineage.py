@@ -11,7 +11,10 @@ under a task model of its own; here one BiLSTM task model for every generation (
 
 The task model: a BiLSTM over each sentence's features, its states averaged over the sentence's
 words, then for a pair [u; v; |u - v|; u * v] (Conneau et al. 2017), a ReLU layer and the classes'
-softmax. Classification and pairwise classification tasks (cola, sst, nli, and GLUE's alike).
+softmax, or for similarity (sts) one linear output trained on the squared error. Ranking (qnli) is
+scored pointwise: each (question, candidate) pair is classified as the answer or not, and each
+question's candidates are ranked by that probability (MT-DNN's listwise softmax needs a group's
+candidates in one example, which the task model's flat inputs do not have).
 """
 import dataclasses
 
@@ -100,7 +103,8 @@ class ElmoFeatures:
 
 # ------------------------------------------------------------------ the task model
 def build_task_model(features, num_classes, pair, config=TaskModelConfig(), name="task_model"):
-    """inputs (one or two sentences' feature inputs) -> class probabilities [B, C]."""
+    """inputs (one or two sentences' feature inputs) -> class probabilities [B, C], or with
+    ``num_classes`` None a score [B, 1] (similarity)."""
     lstm = keras.layers.Bidirectional(keras.layers.LSTM(config.units, return_sequences=True), name="bilstm")
     pool = keras.layers.GlobalAveragePooling1D(name="mean_over_words")
     inputs, encoded = [], []
@@ -117,37 +121,59 @@ def build_task_model(features, num_classes, pair, config=TaskModelConfig(), name
         x = encoded[0]
     x = keras.layers.Dense(config.hidden, activation="relu", name="hidden")(x)
     x = keras.layers.Dropout(config.dropout, name="hidden_dropout")(x)
-    return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax", name="classes")(x), name=name)
+    out = (keras.layers.Dense(1, name="score") if num_classes is None
+           else keras.layers.Dense(num_classes, activation="softmax", name="classes"))(x)
+    return keras.Model(inputs, out, name=name)
 
 
-def task_inputs(features, task):
-    """The task model's inputs (a list, in ``build_task_model``'s order) for ``task``'s examples."""
+def examples(task):
+    """(first, second or None, labels) of the task model's examples: a ranking task's groups become one
+    (question, candidate) pair per real candidate, labelled 1 for the answer and 0 for the others."""
+    if task.spec.kind != "ranking":
+        return task.first, task.second, task.labels
+    g, c = np.nonzero(task.mask)
+    return task.first[g], task.second[g, c], (c == task.labels[g]).astype(np.int32)
+
+
+def task_inputs(features, first, second=None):
+    """The task model's inputs (a list, in ``build_task_model``'s order) for sentences (or pairs)."""
     out = []
-    for sentences in ((task.first, task.second) if task.second is not None else (task.first,)):
+    for sentences in ((first, second) if second is not None else (first,)):
         x = features.inputs(sentences)
         out += [x[k] for k in x]
     return out
 
 
-def fit_and_score(features, train, dev, config=TaskModelConfig(), seed=0):
-    """Trains a task model on ``train`` (a ``suite.data.glue.TaskData`` of a classification or
-    pairwise task) and returns its development scores (the task's metrics) and the untrained model's."""
-    from suite.nlu.metrics import accuracy, matthews_correlation
+def dev_scores(spec, dev, outputs):
+    """The task's development scores from the task model's ``outputs`` on ``examples(dev)``."""
+    from suite.nlu import metrics
 
+    if spec.kind == "similarity":
+        return {m: metrics.SCORERS[m](dev.labels, outputs[:, 0]) for m in spec.metrics}
+    if spec.kind == "ranking":
+        scores = np.full(dev.mask.shape, -np.inf)
+        scores[np.nonzero(dev.mask)] = outputs[:, 1]  # the probability of being the answer
+        return metrics.ranking_scores(scores, dev.labels, dev.mask)
+    predicted = np.argmax(outputs, -1)
+    return {m: metrics.SCORERS[m](dev.labels, predicted) for m in spec.metrics}
+
+
+def fit_and_score(features, train, dev, config=TaskModelConfig(), seed=0):
+    """Trains a task model on ``train`` (a ``suite.data.glue.TaskData`` of any kind) and returns its
+    development scores (the task's metrics) and the untrained model's."""
     keras.utils.set_random_seed(seed)
-    pair = train.second is not None
-    model = build_task_model(features, len(train.spec.labels), pair, config)
-    model.compile(keras.optimizers.Adam(config.learning_rate), "sparse_categorical_crossentropy")
-    x_train, x_dev = task_inputs(features, train), task_inputs(features, dev)
+    spec = train.spec
+    first, second, labels = examples(train)
+    regression = spec.kind == "similarity"
+    model = build_task_model(features, None if regression else max(2, len(spec.labels)), second is not None, config)
+    model.compile(keras.optimizers.Adam(config.learning_rate),
+                  "mean_squared_error" if regression else "sparse_categorical_crossentropy")
+    x_train, x_dev = task_inputs(features, first, second), task_inputs(features, *examples(dev)[:2])
 
     def scores():
-        predicted = np.argmax(model.predict(x_dev, batch_size=256, verbose=0), -1)
-        out = {"accuracy": accuracy(dev.labels, predicted)}
-        if "mcc" in train.spec.metrics:
-            out["mcc"] = matthews_correlation(dev.labels, predicted)
-        return out
+        return dev_scores(spec, dev, model.predict(x_dev, batch_size=256, verbose=0))
 
     initial = scores()
-    model.fit(x_train, train.labels, batch_size=config.batch, epochs=config.epochs, shuffle=True, verbose=0)
+    model.fit(x_train, labels, batch_size=config.batch, epochs=config.epochs, shuffle=True, verbose=0)
     return {"initial": initial, "final": scores(), "trainable": int(sum(np.prod(v.shape)
                                                                           for v in model.trainable_variables))}
