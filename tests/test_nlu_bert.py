@@ -109,7 +109,7 @@ def test_documents_file_errors_and_a_small_held_out_set(lexicon, tmp_path):
     (tmp_path / "c.txt").write_bytes("caf\xe9\n".encode("latin-1"))
     with pytest.raises(DataError, match="c.txt: not UTF-8 text"):
         nlu.read_documents(str(tmp_path))
-    with pytest.raises(DataError, match="tfds:no_such_text_set: cannot load it .*TFDS_DATA_DIR"):
+    with pytest.raises(DataError, match="tfds:no_such_text_set: cannot load split .train. .*TFDS_DATA_DIR"):
         nlu.read_documents("tfds:no_such_text_set")
     # a held-out set smaller than one batch is still one (partial) batch, never an empty dataset
     config = bert.get_config("tiny")

@@ -303,20 +303,11 @@ def tfds_documents(name, count=None):
     each, its paragraphs cut into sentences after '.', '!' or '?'); ``count`` caps them (default 100,000)."""
     import re
 
-    import tensorflow_datasets as tfds
+    from suite.data.text_corpus import tfds_text
 
-    from suite.data.errors import DataError
-
-    try:
-        ds, info = tfds.load(name, split="train", with_info=True, shuffle_files=False, download=False)
-    except Exception as e:  # DatasetNotFoundError, an unprepared set ...
-        first = (str(e).strip().splitlines() or [""])[0]
-        raise DataError(f"--data tfds:{name}: cannot load it ({type(e).__name__}: {first}). Nothing is downloaded "
-                        "at run time here: prepare it into TFDS_DATA_DIR first") from None
-    if "text" not in info.features:
-        raise DataError(f"--data tfds:{name}: the dataset has no 'text' feature (has: {', '.join(info.features)})")
+    ds, _ = tfds_text(name, "train")
     docs = []
-    for text in ds.map(lambda ex: ex["text"]).as_numpy_iterator():
+    for text in ds.as_numpy_iterator():
         sentences = [s for line in text.decode("utf-8", "replace").splitlines()
                      for s in re.split(r"(?<=[.!?])\s+", line.strip()) if s]
         if sentences:

@@ -105,29 +105,33 @@ def embedded_sentences(count, seed=0, split="train"):
 TFDS_LIMIT = 1_000_000  # sentences read from a TFDS set when the run asks for no count (lm1b has 30 million)
 
 
-def tfds_sentences(name, split="train", count=None):
-    """Sentences of a TFDS text set already prepared in TFDS_DATA_DIR (nothing is downloaded): each
-    example's ``text`` feature, one sentence per non-empty line (an article's paragraphs). Held out:
-    the set's ``test`` or ``validation`` split when it has one, else every tenth sentence read."""
+def tfds_text(name, split="train"):
+    """(strings dataset of the ``text`` feature, info) of a TFDS text set already prepared in
+    TFDS_DATA_DIR (nothing is downloaded); a DataError of one line naming the set otherwise."""
     import tensorflow_datasets as tfds
 
-    def load(which):
-        try:
-            return tfds.load(name, split=which, with_info=True, shuffle_files=False, download=False)
-        except Exception as e:  # DatasetNotFoundError, an unprepared set, an unknown split ...
-            first = (str(e).strip().splitlines() or [""])[0]  # not TFDS's list of every dataset it knows
-            raise DataError(f"--data tfds:{name}: cannot load split {which!r} ({type(e).__name__}: {first}). Nothing is "
-                            "downloaded at run time here: prepare it into TFDS_DATA_DIR first") from None
-
-    ds, info = load("train")
+    try:
+        ds, info = tfds.load(name, split=split, with_info=True, shuffle_files=False, download=False)
+    except Exception as e:  # DatasetNotFoundError, an unprepared set, an unknown split ...
+        first = (str(e).strip().splitlines() or [""])[0]  # not TFDS's list of every dataset it knows
+        raise DataError(f"--data tfds:{name}: cannot load split {split!r} ({type(e).__name__}: {first}). Nothing is "
+                        "downloaded at run time here: prepare it into TFDS_DATA_DIR first") from None
     if "text" not in info.features:
         raise DataError(f"--data tfds:{name}: the dataset has no 'text' feature (has: {', '.join(info.features)})")
+    return ds.map(lambda ex: ex["text"]), info
+
+
+def tfds_sentences(name, split="train", count=None):
+    """Sentences of a TFDS text set (``tfds_text``): each example's text, one sentence per non-empty line
+    (an article's paragraphs). Held out: the set's ``test`` or ``validation`` split when it has one, else
+    every tenth sentence read."""
+    ds, info = tfds_text(name, "train")
     held_split = next((s for s in ("test", "validation") if s in info.splits), None)
     if split != "train" and held_split:
-        ds, _ = load(held_split)
+        ds, _ = tfds_text(name, held_split)
     limit, held_out, k = count or TFDS_LIMIT, split != "train", 0
     sentences = []
-    for text in ds.map(lambda ex: ex["text"]).as_numpy_iterator():
+    for text in ds.as_numpy_iterator():
         for line in text.decode("utf-8", "replace").splitlines():
             tokens = tokenize(line)
             if tokens and (held_split or (k % 10 == 9) == held_out):
