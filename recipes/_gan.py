@@ -7,6 +7,7 @@ from suite.training.runner import Recipe, lazy
 images = lazy("suite.data.images")
 callbacks = lazy("suite.gan.callbacks")
 metrics = lazy("suite.gan.metrics")
+quality = lazy("suite.gan.quality")
 serving = lazy("suite.gan.serving")
 
 EXPORT_DOC = """
@@ -29,6 +30,10 @@ class GANRecipe(Recipe):
         g.add_argument("--swd-images", type=int, default=512,
                        help="generated and held-out real images compared by the sliced Wasserstein distance "
                             "and the MS-SSIM diversity (0: off)")
+        g.add_argument("--no-quality", action="store_true",
+                       help="skip the embedded quality score (on the embedded scenes: the embedded FID and the "
+                            "fraction of samples in which a small classifier, trained once on the scenes' labels "
+                            "(about 3 minutes on 2 cores, then cached), finds a shape and a background)")
         g.add_argument("--fid-weights", default=None, metavar="PATH",
                        help="Keras weights of InceptionV3 without its top "
                             "(inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5): also log the Frechet "
@@ -78,13 +83,25 @@ class GANRecipe(Recipe):
     def evaluator(self, run):
         """Held-out reals (seed + 1) for the metrics, on the chief only."""
         a = run.args
-        reals = fid = None
+        reals = fid = scorer = None
         if run.chief and a.swd_images:
             reals = images.sample_images(run.data, run.config.resolution, a.swd_images, seed=a.seed + 1,
                                          num_images=max(a.num_images, a.swd_images))
             if a.fid_weights:
                 fid = metrics.InceptionFeatures(a.fid_weights, size=a.fid_resolution)
-        return callbacks.GANMonitor(run.model, reals=reals, seed=a.seed, fid=fid)
+            if not a.no_quality:
+                scorer = self.quality_scorer(run)
+        return callbacks.GANMonitor(run.model, reals=reals, seed=a.seed, fid=fid, quality=scorer)
+
+    def quality_scorer(self, run):
+        """The embedded scenes' classifier (trained once per seed, cached); other data has none yet."""
+        import sys
+
+        if run.args.data == images.EMBEDDED:
+            return quality.embedded_scorer(run.args.seed, run.config.resolution, progress=run.progress)
+        print(f"[quality] --data {run.args.data}: no scene labels, the embedded quality score is skipped",
+              file=sys.stderr)
+        return None
 
     # ------------------------------------------------------------ serving
     def generator(self, run):

@@ -27,7 +27,7 @@ def test_help_documents_every_flag(python, recipe):
     out = python(["-m", f"recipes.{recipe}", "--help"]).stdout
     for flag in ("--data", "--preset", "--epochs", "--steps-per-epoch", "--batch-size", "--strategy",
                  "--mixed-precision", "--jit-compile", "--logdir", "--export-dir", "--version", "--seed",
-                 "--resolution", "--latent-dim", "--swd-images", "--fid-weights"):
+                 "--resolution", "--latent-dim", "--swd-images", "--fid-weights", "--no-quality"):
         assert flag in out
     assert ("--gradient-penalty" in out) == (recipe == "wgan")
     assert ("--g-loss" in out) == (recipe == "gan")
@@ -77,7 +77,8 @@ def test_tiny_run_exports_a_servable_generator(variant):
 def test_tensorboard_has_the_promised_views(variant):
     name, _, run = variant
     tags, hparams = tensorboard_tags(run.logdir)
-    assert {"d_loss", "g_loss", "swd/mean", "ms_ssim/samples", "ms_ssim/reals", "learning_rate/g_optimizer",
+    assert {"d_loss", "g_loss", "swd/mean", "ms_ssim/samples", "ms_ssim/reals", "quality/fid",
+            "quality/found_samples", "quality/found_reals", "learning_rate/g_optimizer",
             "learning_rate/d_optimizer"} <= tags["scalars"]
     assert {"samples", "reals"} <= tags["images"]
     assert hparams["recipe"] == name.split("_")[0] and hparams["variant"] == name
@@ -155,7 +156,7 @@ def test_fid_is_logged_with_inception_weights_from_a_file(python, tmp_path):
     keras.applications.InceptionV3(include_top=False, weights=None, pooling="avg",
                                    input_shape=(75, 75, 3)).save_weights(str(weights))
     out = python(["-m", "recipes.dcgan", *TINY, "--epochs", "1", "--steps-per-epoch", "5", "--swd-images", "32",
-                  "--fid-weights", str(weights), "--fid-resolution", "75",
+                  "--fid-weights", str(weights), "--fid-resolution", "75", "--no-quality",
                   "--logdir", str(tmp_path / "logs"), "--export-dir", str(tmp_path / "export")])
     result = result_json(out.stdout)
     assert result["initial"]["fid"] > 0 and result["eval"]["fid"] > 0
@@ -176,7 +177,9 @@ def test_a_truncated_image_refuses_the_run_or_is_skipped_and_named(python, tmp_p
             "--epochs", "1", "--steps-per-epoch", "2"]
     assert_refused_cleanly(args, f"{folder / 'cut.png'}: truncated or corrupt PNG", tmp_path / "refused")
     logdir = tmp_path / "logs"
-    out = python([*args, "--skip-bad-files", "--logdir", str(logdir), "--export-dir", str(tmp_path / "export")])
+    out = python([*args, "--skip-bad-files", "--swd-images", "8", "--logdir", str(logdir),
+                  "--export-dir", str(tmp_path / "export")])
     assert result_json(out.stdout)["skipped_files"] == 1
+    assert f"--data {folder}: no scene labels, the embedded quality score is skipped" in out.stderr
     assert "--skip-bad-files: left out 1 file(s)" in out.stderr and "cut.png: truncated" in out.stderr
     assert "data/skipped_files" in tensorboard_tags(logdir)[0]["text"]

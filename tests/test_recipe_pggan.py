@@ -14,7 +14,7 @@ def test_help_documents_every_flag(python):
     out = python(["-m", "recipes.pggan", "--help"]).stdout
     for flag in ("--data", "--preset", "--epochs", "--steps-per-epoch", "--batch-size", "--strategy",
                  "--mixed-precision", "--jit-compile", "--logdir", "--export-dir", "--version", "--seed",
-                 "--resolution", "--images-per-phase"):
+                 "--resolution", "--images-per-phase", "--no-quality"):
         assert flag in out
 
 
@@ -34,6 +34,9 @@ def test_tiny_run_learns_and_resumed_after_kill(tiny):
     untrained, final = r["initial"]["swd"], r["eval"]["swd"]
     assert r["initial"]["resolution"] == 8 and r["eval"]["resolution"] == 8
     assert learned(untrained, final, readme_figure("pggan", "SWD x1e3")) >= 0.5, (untrained, r["swd"])
+    # the embedded FID (suite/gan/quality.py: an 8x8 classifier of the scenes' labels) falls too
+    untrained, final = r["initial"]["quality_fid"], r["eval"]["quality_fid"]
+    assert learned(untrained, final, readme_figure("pggan", "embedded FID")) >= 0.5, (untrained, final)
 
 
 @pytest.mark.slow
@@ -52,7 +55,8 @@ def test_tiny_run_exports_a_servable_generator(tiny):
 def test_tensorboard_has_the_promised_views(tiny):
     tags, hparams = tensorboard_tags(tiny.logdir)
     assert {"d_loss", "g_loss", "alpha", "resolution", "swd/mean", "ms_ssim/samples", "ms_ssim/reals",
-            "learning_rate/g_optimizer", "learning_rate/d_optimizer", "steps_per_second"} <= tags["scalars"]
+            "quality/fid", "quality/found_samples", "quality/found_reals", "learning_rate/g_optimizer",
+            "learning_rate/d_optimizer", "steps_per_second"} <= tags["scalars"]
     assert {"samples", "reals"} <= tags["images"]
     assert hparams["recipe"] == "pggan" and hparams["latent_dim"] == 64 and hparams["preset"] == "tiny"
 

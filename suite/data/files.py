@@ -16,6 +16,11 @@ _TAIL = 4096  # end markers are searched for in the last bytes (some writers pad
 _END = {"JPEG": b"\xff\xd9", "PNG": b"IEND"}
 
 
+def cache_root():
+    """Where embedded corpora and trained helpers are kept: ``$SUITE_CACHE`` or ``~/.cache/suite``."""
+    return os.environ.get("SUITE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "suite")
+
+
 def replace_folder(directory, fill):
     """Writes a folder as a whole: ``fill(tmp)`` fills a new folder beside ``directory``, which then
     takes its place (an older one is removed after), so that a reader never finds it half-written."""

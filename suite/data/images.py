@@ -49,6 +49,23 @@ def render_shapes(index, resolution, seed, supersample=2):
     gives the same images at any resolution, in any order, on any worker.
     Returns uint8 [resolution, resolution, 3].
     """
+    return _scene(index, resolution, seed, supersample)[0]
+
+
+def shapes_labels(index, resolution, seed, supersample=2, visible=0.5):
+    """Scene ``index`` with what it shows: (uint8 image [R, R, 3], background kind (0 stripes,
+    1 checkers, 2 rings), float32 [3]: 1 where a circle, square or triangle is drawn and at least
+    ``visible`` of its area is not covered by shapes drawn over it)."""
+    image, kind, kinds, areas, seen = _scene(index, resolution, seed, supersample, labels=True)
+    shown = tf.cast(tf.logical_and(areas > 0.0, seen >= visible * areas), tf.float32)
+    return image, kind, tf.reduce_max(tf.one_hot(kinds, 3) * shown[:, None], axis=0)
+
+
+SHAPE_NAMES = ("circle", "square", "triangle")
+BACKGROUND_NAMES = ("stripes", "checkers", "rings")
+
+
+def _scene(index, resolution, seed, supersample=2, labels=False):
     size = resolution * supersample
     r = tf.random.stateless_uniform([40], seed=tf.stack([tf.cast(seed, tf.int64), tf.cast(index, tf.int64)]))
     coords = (tf.range(size, dtype=tf.float32) + 0.5) / size
@@ -69,6 +86,7 @@ def render_shapes(index, resolution, seed, supersample=2):
     mix = 0.5 + 0.5 * pattern
     img = c1 * mix + c2 * (1.0 - mix)
 
+    masks, kinds, areas = [], [], []
     for k in range(3):
         o = 11 + 9 * k
         present = 1.0 if k == 0 else tf.cast(r[o] < 0.7, tf.float32)
@@ -84,9 +102,16 @@ def render_shapes(index, resolution, seed, supersample=2):
         triangle = _projections(px, py, angle, 3) <= 0.5 * s
         mask = tf.cast(tf.stack([circle, square, triangle])[shape_kind], tf.float32) * present
         img = img * (1.0 - mask) + colour * mask
+        if labels:  # each shape's area, and what of it later shapes leave uncovered
+            masks = [m * (1.0 - mask) for m in masks] + [mask]
+            kinds.append(shape_kind)
+            areas.append(tf.reduce_sum(mask))
 
     img = tf.nn.avg_pool2d(img[None], supersample, supersample, "VALID")[0]
-    return tf.cast(tf.round(tf.clip_by_value(img, 0.0, 1.0) * 255.0), tf.uint8)
+    img = tf.cast(tf.round(tf.clip_by_value(img, 0.0, 1.0) * 255.0), tf.uint8)
+    if not labels:
+        return (img,)
+    return img, kind, tf.stack(kinds), tf.stack(areas), tf.stack([tf.reduce_sum(m) for m in masks])
 
 
 def shapes_images(resolution, num_images, seed):

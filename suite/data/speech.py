@@ -29,7 +29,7 @@ from typing import Callable
 import numpy as np
 
 from suite.data.errors import DataError
-from suite.data.files import REFUSE
+from suite.data.files import REFUSE, cache_root
 from suite.data.order import order_dataset
 from suite.speech import text as T
 
@@ -144,10 +144,6 @@ def _utterance(seed, split, index, max_words):
     # a room: a little noise at a random level, and a random gain
     audio = audio * rng.uniform(0.5, 1.0) + rng.normal(0, rng.uniform(0.001, 0.01), len(audio)).astype(np.float32)
     return np.clip(audio, -1, 1), text
-
-
-def cache_root():
-    return os.environ.get("SUITE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "suite")
 
 
 def _write_wav(path, audio, rate=SAMPLE_RATE):

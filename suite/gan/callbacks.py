@@ -1,5 +1,6 @@
 """TensorBoard views of a GAN run: sample grids from fixed latents and, per stage (an epoch,
-or a PGGAN phase), the sliced Wasserstein distance, the MS-SSIM diversity and optionally FID."""
+or a PGGAN phase), the sliced Wasserstein distance, the MS-SSIM diversity, the embedded quality
+score (``suite.gan.quality``) and optionally FID."""
 import sys
 import time
 
@@ -19,15 +20,17 @@ class GANMonitor(Evaluator):
     """At the end of every stage (chief only): a grid of samples from fixed latents and,
     when ``reals`` (float [-1, 1], full resolution) are given, as many samples compared
     with them at the current resolution: the sliced Wasserstein distance (x 1e3), the
-    MS-SSIM diversity of the samples (with the reals' own as reference), and the FID
-    when ``fid`` (a ``suite.gan.metrics.InceptionFeatures``) is given.
+    MS-SSIM diversity of the samples (with the reals' own as reference), the embedded FID
+    and found-rate when ``quality`` (a ``suite.gan.quality.Scorer``) is given (with the
+    reals' own rate at the same resolution as reference), and the FID when ``fid`` (a
+    ``suite.gan.metrics.InceptionFeatures``) is given.
 
     ``history`` keeps (step, figures) per stage (``swd``, ``swd_levels``, ``ms_ssim``,
-    ``fid``, ``resolution``); ``swd`` keeps ``[(stage name, resolution, mean SWD x 1e3,
-    per-level dict)]``.
+    ``quality_fid``, ``found``, ``found_reals``, ``fid``, ``resolution``); ``swd`` keeps
+    ``[(stage name, resolution, mean SWD x 1e3, per-level dict)]``.
     """
 
-    def __init__(self, gan, reals=None, grid=64, seed=0, fid=None, diversity=True):
+    def __init__(self, gan, reals=None, grid=64, seed=0, fid=None, diversity=True, quality=None):
         super().__init__()
         self.gan = gan
         self.reals = None if reals is None else np.asarray(reals, np.float32)
@@ -35,7 +38,8 @@ class GANMonitor(Evaluator):
         self.grid_latents = rng.standard_normal((grid, gan.latent_dim)).astype(np.float32)
         n = 0 if reals is None else len(self.reals)
         self.swd_latents = rng.standard_normal((n, gan.latent_dim)).astype(np.float32)
-        self.fid, self.diversity = fid, diversity
+        self.fid, self.diversity, self.quality = fid, diversity, quality
+        self._quality_stats = {}
         self.swd = []
         self.reals_diversity = None
         self._real_stats = {}
@@ -56,12 +60,20 @@ class GANMonitor(Evaluator):
         out = {"swd": swd["mean"], "swd_levels": swd["levels"], "resolution": fakes.shape[1]}
         if self.diversity:
             out["ms_ssim"] = ms_ssim_diversity(fakes)
+        r = fakes.shape[1]
+        if self.quality is not None:
+            if r not in self._quality_stats:
+                self._quality_stats[r] = self.quality.statistics(reals)
+            out.update(self.quality_figures(self._quality_stats[r], fakes))
         if self.fid is not None:
-            r = fakes.shape[1]
             if r not in self._real_stats:
                 self._real_stats[r] = self.fid.statistics(reals)
             out["fid"] = frechet_inception_distance(self.fid, self._real_stats[r], fakes)
         return out
+
+    def quality_figures(self, reference, fakes):
+        score = self.quality.score(reference, fakes)
+        return {"quality_fid": score["fid"], "found": score["found"], "found_reals": reference[2]}
 
     def evaluate(self):
         samples = to_uint8(generate(self.gan.sampler, self.grid_latents)).numpy()
@@ -76,6 +88,9 @@ class GANMonitor(Evaluator):
         out = {"swd/mean": figures["swd"], **{f"swd/{r}": v for r, v in figures["swd_levels"].items()}}
         if "ms_ssim" in figures:
             out["ms_ssim/samples"] = figures["ms_ssim"]
+        if "quality_fid" in figures:
+            out.update({"quality/fid": figures["quality_fid"], "quality/found_samples": figures["found"],
+                        "quality/found_reals": figures["found_reals"]})
         if "fid" in figures:
             out["fid"] = figures["fid"]
         return out
@@ -88,6 +103,9 @@ class GANMonitor(Evaluator):
             text += " (" + " ".join(f"{r}:{v:.1f}" for r, v in figures["swd_levels"].items()) + ")"
         if "ms_ssim" in figures:
             text += f", MS-SSIM {figures['ms_ssim']:.3f}"
+        if "quality_fid" in figures:
+            text += (f", embedded FID {figures['quality_fid']:.1f}, scenes found {figures['found']:.2f} "
+                     f"(reals {figures['found_reals']:.2f})")
         if "fid" in figures:
             text += f", FID {figures['fid']:.1f}"
         return text
