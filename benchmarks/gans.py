@@ -9,8 +9,11 @@ number of generator updates with the paper's hyper-parameters and the same
 seed, then the table compares the final generators on held-out real images:
 sliced Wasserstein distance (x1e3, lower is better), MS-SSIM between pairs of
 samples (lower is more diverse; the real images' own value is the target, a
-collapsed generator scores near 1), the real images each variant consumed
-per second of training, and that speed as a ratio to DCGAN's in the same run.
+collapsed generator scores near 1), on the embedded scenes the embedded FID
+and the fraction of samples in which its classifier finds a shape and a
+background (``suite.gan.quality``; the reals' own fraction in brackets), the
+real images each variant consumed per second of training, and that speed as a
+ratio to DCGAN's in the same run.
 """
 import argparse
 import os
@@ -45,13 +48,17 @@ def run_variant(key, args, workdir):
 def table(rows, reference="dcgan"):
     ref = next((r["images_per_second"] for k, r in rows if k == reference), None)
     lines = ["| variant | G steps | real images seen | SWD x1e3 (untrained) | MS-SSIM (reals) | "
-             "images/s | vs DCGAN | train time |", "|---|---|---|---|---|---|---|---|"]
+             "embedded FID (untrained) | scenes found (reals) | images/s | vs DCGAN | train time |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for key, r in rows:
         final = r["eval"]
         seen = r["images_per_second"] * r["train_seconds"]
         ratio = "-" if ref is None else f"{r['images_per_second'] / ref:.2f}x"
+        quality = (f"{final['quality_fid']:.1f} ({r['initial']['quality_fid']:.1f}) | "
+                   f"{final['found']:.2f} ({final['found_reals']:.2f})") if "quality_fid" in final else "- | -"
         lines.append(f"| {RUNS[key][0]} | {r['step']:,} | {seen:,.0f} | {final['swd']:.1f} ({r['initial']['swd']:.1f}) "
-                     f"| {final['ms_ssim']:.3f} ({r['reals_ms_ssim']:.3f}) | {r['images_per_second']:,.0f} | {ratio} "
+                     f"| {final['ms_ssim']:.3f} ({r['reals_ms_ssim']:.3f}) | {quality} "
+                     f"| {r['images_per_second']:,.0f} | {ratio} "
                      f"| {r['train_seconds'] / 60:.1f} min |")
     return "\n".join(lines)
 

@@ -52,11 +52,12 @@ def render_shapes(index, resolution, seed, supersample=2):
     return _scene(index, resolution, seed, supersample)[0]
 
 
-def shapes_labels(index, resolution, seed, supersample=2, visible=0.5):
+def shapes_labels(index, resolution, seed, supersample=2, visible=0.5, soft=None, murky=None):
     """Scene ``index`` with what it shows: (uint8 image [R, R, 3], background kind (0 stripes,
     1 checkers, 2 rings), float32 [3]: 1 where a circle, square or triangle is drawn and at least
-    ``visible`` of its area is not covered by shapes drawn over it)."""
-    image, kind, kinds, areas, seen = _scene(index, resolution, seed, supersample, labels=True)
+    ``visible`` of its area is not covered by shapes drawn over it). ``soft``, ``murky``: see _scene."""
+    image, kind, kinds, areas, seen = _scene(index, resolution, seed, supersample, labels=True, soft=soft,
+                                             murky=murky)
     shown = tf.cast(tf.logical_and(areas > 0.0, seen >= visible * areas), tf.float32)
     return image, kind, tf.reduce_max(tf.one_hot(kinds, 3) * shown[:, None], axis=0)
 
@@ -65,7 +66,11 @@ SHAPE_NAMES = ("circle", "square", "triangle")
 BACKGROUND_NAMES = ("stripes", "checkers", "rings")
 
 
-def _scene(index, resolution, seed, supersample=2, labels=False):
+def _scene(index, resolution, seed, supersample=2, labels=False, soft=None, murky=None):
+    """The scene's pixels (and with ``labels`` its background kind, shape kinds, areas and uncovered
+    areas). Degraded copies for ``suite.gan.quality``'s negatives: ``soft`` (pixels, a tensor; 0 keeps
+    them crisp) softens the shapes' edges, ``murky`` (a bool tensor) replaces the background's
+    pattern with smooth colour blotches."""
     size = resolution * supersample
     r = tf.random.stateless_uniform([40], seed=tf.stack([tf.cast(seed, tf.int64), tf.cast(index, tf.int64)]))
     coords = (tf.range(size, dtype=tf.float32) + 0.5) / size
@@ -83,6 +88,11 @@ def _scene(index, resolution, seed, supersample=2, labels=False):
     checker = tf.sign(tf.sin(2.0 * math.pi * freq * u) * tf.sin(2.0 * math.pi * freq * v))
     rings = tf.sin(2.0 * math.pi * freq * tf.sqrt((xx - r[9]) ** 2 + (yy - r[10]) ** 2))
     pattern = tf.stack([stripes, checker, rings])[kind]
+    if murky is not None:
+        blotches = tf.random.stateless_normal([4, 4, 3], seed=tf.stack([tf.cast(seed, tf.int64),
+                                                                        tf.cast(index, tf.int64) + (1 << 40)]))
+        blotches = tf.tanh(tf.image.resize(blotches[None], (size, size), method="bicubic")[0])
+        pattern = tf.where(murky, blotches, pattern)
     mix = 0.5 + 0.5 * pattern
     img = c1 * mix + c2 * (1.0 - mix)
 
@@ -97,10 +107,14 @@ def _scene(index, resolution, seed, supersample=2, labels=False):
         colour = r[o + 6 : o + 9]
         colour = colour / tf.maximum(tf.reduce_max(colour), 1e-3)  # saturated
         px, py = xx - cx, yy - cy
-        circle = tf.sqrt(px * px + py * py) <= s
-        square = _projections(px, py, angle, 4) <= 0.75 * s
-        triangle = _projections(px, py, angle, 3) <= 0.5 * s
-        mask = tf.cast(tf.stack([circle, square, triangle])[shape_kind], tf.float32) * present
+        # distances outside each outline (inside: negative)
+        outside = tf.stack([tf.sqrt(px * px + py * py) - s, _projections(px, py, angle, 4) - 0.75 * s,
+                            _projections(px, py, angle, 3) - 0.5 * s])[shape_kind]
+        mask = tf.cast(outside <= 0.0, tf.float32)
+        if soft is not None:
+            width = tf.maximum(tf.cast(soft, tf.float32), 1e-3) * 0.6 / resolution
+            mask = tf.where(soft > 0, tf.sigmoid(-outside / width), mask)
+        mask = mask * present
         img = img * (1.0 - mask) + colour * mask
         if labels:  # each shape's area, and what of it later shapes leave uncovered
             masks = [m * (1.0 - mask) for m in masks] + [mask]

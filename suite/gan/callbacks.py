@@ -63,7 +63,7 @@ class GANMonitor(Evaluator):
         r = fakes.shape[1]
         if self.quality is not None:
             if r not in self._quality_stats:
-                self._quality_stats[r] = self.quality.statistics(reals)
+                self._quality_stats[r] = self.quality.reference(reals)
             out.update(self.quality_figures(self._quality_stats[r], fakes))
         if self.fid is not None:
             if r not in self._real_stats:
@@ -73,7 +73,7 @@ class GANMonitor(Evaluator):
 
     def quality_figures(self, reference, fakes):
         score = self.quality.score(reference, fakes)
-        return {"quality_fid": score["fid"], "found": score["found"], "found_reals": reference[2]}
+        return {"quality_fid": score["fid"], "found": score["found"], "found_reals": reference["found"]}
 
     def evaluate(self):
         samples = to_uint8(generate(self.gan.sampler, self.grid_latents)).numpy()

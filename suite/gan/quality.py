@@ -3,19 +3,20 @@ labels (Heusel et al.'s FID with InceptionV3 needs ImageNet weights this machine
 
 For the embedded shapes scenes the labels are what each scene shows (which of circle, square
 and triangle are on show, which background: stripes, checkers or rings; ``suite.data.images.
-shapes_labels``). The classifier also sees negatives it must not call scenes: the same scenes
-blurred (sigma 1.2 to 3 px: a blurry blob is not a crisp shape) and smooth random noise, whose
-background target is a fourth class, "none". It gives
+shapes_labels``). The classifier also sees what it must not call a crisp shape or a background
+kind: scenes with soft-edged shapes, scenes on murky colour blotches, and blurred scenes,
+shuffled tiles and noise (``scene_training_data``). It gives
 
 - ``fid``: the Frechet distance between its penultimate features of samples and held-out reals
   (an embedded FID: 0 within noise for reals against reals, large for noise), and
 - ``found``: the fraction of images in which it finds a shape and a background kind, each with
-  probability at least ``confidence``; the reals' own fraction is the reference.
+  probability at least ``confidence``, and whose features lie on the reals' manifold (see
+  ``Scorer``); the reals' own fraction is the reference.
 
-Trained weights are cached by seed like the embedded corpora (``$SUITE_CACHE`` or
-``~/.cache/suite``, written whole and renamed into place). A labelled folder (one subfolder
-per class) or TFDS set trains a classifier on its own labels the same way (``found`` is then a
-class predicted with confidence); an unlabelled one has no score.
+Trained weights are cached by seed and resolution like the embedded corpora (``$SUITE_CACHE``
+or ``~/.cache/suite``, written whole and renamed into place). Other data has no score yet (the
+recipes say so); ``Scorer`` already takes a classifier with one ``classes`` head for labelled
+sets.
 """
 import os
 import sys
@@ -25,7 +26,7 @@ import numpy as np
 
 from suite.gan.metrics import feature_statistics, frechet_distance
 
-VERSION = 1
+VERSION = 2
 RESOLUTION = 32  # the largest classifier; images of other sizes are resized to its (area down, bilinear up)
 NONE = 3  # the background class of negatives
 WIDTH = 32
@@ -81,40 +82,68 @@ def _gaussian_blur(image, sigma):
     return tf.nn.depthwise_conv2d(padded, kernel, [1, 1, 1, 1], "VALID")[0]
 
 
-def _negative(image, seed):
-    """A blurred copy of ``image`` (half), or coloured noise, smooth at a random scale or per pixel
-    (a quarter each); float in [-1, 1]."""
+def _noise(size, seed):
+    """Coloured noise summed over scales (1 to 8 random octaves' weights) at a random amplitude."""
     import tensorflow as tf
 
-    r = tf.random.stateless_uniform([3], seed)
+    r = tf.random.stateless_uniform([6], seed)
+    out = tf.zeros([size, size, 3])
+    for k, cells in enumerate((2, 4, 8, size)):
+        n = tf.random.stateless_normal([min(cells, size), min(cells, size), 3], seed + 10 + k)
+        out += r[k] * tf.image.resize(n[None], (size, size), method="bicubic")[0]
+    out = out / tf.maximum(tf.math.reduce_std(out), 1e-3) * (0.3 + 1.7 * r[4]) + (r[5] - 0.5)
+    return tf.clip_by_value(out, -1.0, 1.0)
+
+
+def _shuffled_tiles(image, seed):
+    """The scene cut into an 8 x 8 grid of tiles in random order: its colours and edges, no shape."""
+    import tensorflow as tf
+
     size = int(image.shape[0])
-    coarse = tf.where(r[2] < 0.5, 2 + tf.cast(r[2] * 16, tf.int32), size)
-    noise = tf.random.stateless_normal([coarse, coarse, 3], seed + 1) * 0.6
-    noise = tf.clip_by_value(tf.image.resize(noise[None], (size, size), method="bicubic")[0], -1.0, 1.0)
-    return tf.cond(r[0] < 0.5, lambda: _gaussian_blur(image, 1.5 + 1.5 * r[1]), lambda: noise)
+    g = 8 if size >= 8 else size
+    t = size // g
+    tiles = tf.reshape(tf.transpose(tf.reshape(image, [g, t, g, t, 3]), [0, 2, 1, 3, 4]), [g * g, t, t, 3])
+    tiles = tf.gather(tiles, tf.argsort(tf.random.stateless_uniform([g * g], seed)))
+    return tf.reshape(tf.transpose(tf.reshape(tiles, [g, g, t, t, 3]), [0, 2, 1, 3, 4]), [size, size, 3])
 
 
-def scene_training_data(seed, count, batch_size=64, negatives=0.25, resolution=RESOLUTION):
-    """Embedded scenes (seed ``seed``) with their labels, flipped and transposed at random, and
-    ``negatives`` of each batch replaced by blurred scenes or noise (no shape, background "none")."""
+def _negative(image, seed):
+    """What is not a scene: the scene blurred (sigma 1.5 to 3 px), its tiles shuffled, or coloured
+    noise at random scales and amplitudes (a third each); float in [-1, 1]."""
+    import tensorflow as tf
+
+    r = tf.random.stateless_uniform([2], seed)
+    return tf.case([(r[0] < 1 / 3, lambda: _gaussian_blur(image, 1.5 + 1.5 * r[1])),
+                    (r[0] < 2 / 3, lambda: _shuffled_tiles(image, seed + 1))],
+                   default=lambda: _noise(int(image.shape[0]), seed + 2))
+
+
+def scene_training_data(seed, count, batch_size=64, resolution=RESOLUTION):
+    """Embedded scenes (seed ``seed``) with their labels, flipped and transposed at random. Of the
+    scenes, 15% have soft-edged shapes (0.8 to 2.5 px: no crisp shape, background kind kept), 15% a
+    murky background of colour blotches (shapes kept, background "none"), and 15% are replaced by
+    a blurred scene, its shuffled tiles or noise (nothing)."""
     import tensorflow as tf
 
     from suite.data.images import shapes_labels, to_float
 
     def scene(i):
-        image, kind, shapes = shapes_labels(i, resolution, seed)
-        return to_float(image), kind, shapes
+        r = tf.random.stateless_uniform([2], tf.stack([tf.cast(seed, tf.int64) + 1, i]))
+        soft = tf.where((r[0] >= 0.55) & (r[0] < 0.7), 0.8 + 1.7 * r[1], 0.0)
+        murky = (r[0] >= 0.7) & (r[0] < 0.85)
+        image, kind, shapes = shapes_labels(i, resolution, seed, soft=soft, murky=murky)
+        shapes = tf.where(soft > 0, tf.zeros_like(shapes), shapes)
+        return to_float(image), tf.where(murky, NONE, kind), shapes, r[0] >= 0.85
 
     base = tf.data.Dataset.range(count).map(scene, num_parallel_calls=tf.data.AUTOTUNE).cache()
 
     def augment(i, example):
-        image, kind, shapes = example
+        image, kind, shapes, negative = example
         s = tf.stack([tf.cast(seed, tf.int64), i])
-        r = tf.random.stateless_uniform([4], s)
+        r = tf.random.stateless_uniform([3], s)
         image = tf.cond(r[0] < 0.5, lambda: image[:, ::-1], lambda: image)
         image = tf.cond(r[1] < 0.5, lambda: image[::-1], lambda: image)
         image = tf.cond(r[2] < 0.5, lambda: tf.transpose(image, [1, 0, 2]), lambda: image)
-        negative = r[3] < negatives
         image = tf.cond(negative, lambda: _negative(image, s + 7), lambda: image)
         kind = tf.where(negative, NONE, kind)
         shapes = tf.where(negative, tf.zeros_like(shapes), shapes)
@@ -143,10 +172,17 @@ def train_scene_classifier(seed=0, steps=1500, count=20000, batch_size=64, width
 
 class Scorer:
     """Embedded FID and found-rate of image sets (float [N, H, W, C] in [-1, 1]) with ``model``
-    (a ``classifier`` whose heads are ``shapes``/``background`` or ``classes``)."""
+    (a ``classifier`` whose heads are ``shapes``/``background`` or ``classes``).
 
-    def __init__(self, model, confidence=0.8, batch_size=256):
-        self.model, self.confidence, self.batch_size = model, float(confidence), int(batch_size)
+    An image counts as found when the classifier is confident (a shape and a background kind,
+    each at probability >= ``confidence``) and its features lie on the reals' manifold: within the
+    distance of some real image to that image's ``k``-th nearest real neighbour (Kynkaenniemi et
+    al. 2019's improved precision). Confidence alone is fooled by what no training negative
+    resembled (the blurry blobs of a half-trained generator); the manifold test is not.
+    """
+
+    def __init__(self, model, confidence=0.8, k=5, batch_size=256):
+        self.model, self.confidence, self.k, self.batch_size = model, float(confidence), int(k), int(batch_size)
         self.resolution = int(model.input_shape[1])
 
     def outputs(self, images):
@@ -155,24 +191,40 @@ class Scorer:
                                                                                       self.batch_size)]
         return {k: np.concatenate([np.asarray(p[k]) for p in parts]).astype(np.float64) for k in parts[0]}
 
-    def found(self, outputs):
+    def confident(self, outputs):
         """Per image: a shape and a background kind (or, with labels, a class) found with confidence."""
         c = self.confidence
         if "classes" in outputs:
             return outputs["classes"].max(axis=1) >= c
         return (outputs["shapes"].max(axis=1) >= c) & (outputs["background"][:, :NONE].max(axis=1) >= c)
 
-    def statistics(self, images):
-        """(features' mean, covariance, found rate) of an image set."""
-        out = self.outputs(images)
-        mu, sigma = feature_statistics(out["features"])
-        return mu, sigma, float(np.mean(self.found(out)))
+    def reference(self, reals):
+        """What samples are compared with: the reals' feature statistics, their manifold (features
+        and k-NN radii) and their own found-rate (each real tested against the others)."""
+        out = self.outputs(reals)
+        f = out["features"]
+        if len(f) <= self.k:
+            raise ValueError(f"the quality score needs more than k={self.k} real images, got {len(f)}")
+        d = _distances(f, f)
+        radii = np.sort(d, axis=1)[:, self.k]  # column 0 is the image itself
+        np.fill_diagonal(d, np.inf)
+        on_manifold = (d <= radii[None]).any(axis=1)
+        mu, sigma = feature_statistics(f)
+        return {"mu": mu, "sigma": sigma, "features": f, "radii": radii,
+                "found": float(np.mean(self.confident(out) & on_manifold))}
 
     def score(self, reference, images):
-        """{"fid": embedded FID against ``reference`` (statistics or images), "found": rate}."""
-        mu1, s1, _ = reference if isinstance(reference, tuple) else self.statistics(reference)
-        mu2, s2, rate = self.statistics(images)
-        return {"fid": frechet_distance(mu1, s1, mu2, s2), "found": rate}
+        """{"fid": embedded FID against ``reference`` (``reference(reals)``), "found": rate}."""
+        out = self.outputs(images)
+        mu, sigma = feature_statistics(out["features"])
+        on_manifold = (_distances(out["features"], reference["features"]) <= reference["radii"][None]).any(axis=1)
+        return {"fid": frechet_distance(reference["mu"], reference["sigma"], mu, sigma),
+                "found": float(np.mean(self.confident(out) & on_manifold))}
+
+
+def _distances(a, b):
+    sq = np.sum(a * a, axis=1)[:, None] + np.sum(b * b, axis=1)[None] - 2.0 * a @ b.T
+    return np.sqrt(np.maximum(sq, 0.0))
 
 
 def _cache_path(key):
