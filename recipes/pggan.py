@@ -28,19 +28,22 @@ class PGGAN(GANRecipe):
         g.add_argument("--images-per-phase", type=int, default=None,
                        help="real images shown per fade-in and per stabilisation phase (paper: 800000; "
                             "default: the preset's)")
+        g.add_argument("--final-images", type=int, default=None,
+                       help="real images shown in the last stabilisation phase, at the target resolution "
+                            "(default: the preset's: small 80000, others --images-per-phase)")
         g.add_argument("--num-images", type=int, default=10000, help="size of the embedded dataset")
 
     def check_flags(self, parser, args):
         from suite.training.cli import check_positive
 
-        check_positive(parser, args, "images_per_phase", "num_images")
+        check_positive(parser, args, "images_per_phase", "final_images", "num_images")
         super().check_flags(parser, args)
 
     # Data: the embedded shapes scenes, a folder or TFDS (GANRecipe); the model:
     def configure(self, run):
         a = run.args
         return pggan.get_config(a.preset, resolution=a.resolution, images_per_phase=a.images_per_phase,
-                                batch_size=a.batch_size)
+                                final_images=a.final_images, batch_size=a.batch_size)
 
     def schedule(self, run):  # --epochs caps the phases' steps
         return run.config.batch_size, run.args.epochs, run.args.steps_per_epoch

@@ -73,6 +73,9 @@ def test_schedule_and_real_image_fade(tiny):
     assert [p[0] for p in phases] == ["4x4 stabilize", "8x8 fade-in", "8x8 stabilize",
                                       "16x16 fade-in", "16x16 stabilize"]
     assert all(p[3] == 200 for p in phases)  # 3200 images / 16
+    # the last stabilisation can run longer (the small preset's 80,000 images at 32x32)
+    small = pggan.phases(pggan.get_config("small"), batch_size=32)
+    assert [p[3] for p in small] == [625] * 6 + [2500] and small[-1][0] == "32x32 stabilize"
     gan = pggan.ProgressiveGAN(tiny)
     gan.set_level(1)
     reals = tf.random.uniform([2, 16, 16, 3], -1, 1)

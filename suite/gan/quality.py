@@ -26,7 +26,7 @@ import numpy as np
 
 from suite.gan.metrics import feature_statistics, frechet_distance
 
-VERSION = 2
+VERSION = 3
 RESOLUTION = 32  # the largest classifier; images of other sizes are resized to its (area down, bilinear up)
 NONE = 3  # the background class of negatives
 WIDTH = 32
@@ -108,14 +108,24 @@ def _shuffled_tiles(image, seed):
 
 
 def _negative(image, seed):
-    """What is not a scene: the scene blurred (sigma 1.5 to 3 px), its tiles shuffled, or coloured
-    noise at random scales and amplitudes (a third each); float in [-1, 1]."""
+    """What is not a scene: the scene blurred (sigma 1.5 to 3 px), its tiles shuffled, coloured noise
+    at random scales and amplitudes, or the scene under noise (a blend or added per-pixel noise:
+    the speckled half-formed scenes of an early generator); float in [-1, 1]."""
     import tensorflow as tf
 
-    r = tf.random.stateless_uniform([2], seed)
-    return tf.case([(r[0] < 1 / 3, lambda: _gaussian_blur(image, 1.5 + 1.5 * r[1])),
-                    (r[0] < 2 / 3, lambda: _shuffled_tiles(image, seed + 1))],
-                   default=lambda: _noise(int(image.shape[0]), seed + 2))
+    r = tf.random.stateless_uniform([3], seed)
+    size = int(image.shape[0])
+
+    def noisy():
+        noise = _noise(size, seed + 3)
+        blend = (0.3 + 0.5 * r[2]) * image + (0.7 - 0.5 * r[2]) * noise
+        speckled = image + (0.15 + 0.35 * r[2]) * tf.random.stateless_normal(image.shape, seed + 4)
+        return tf.clip_by_value(tf.where(r[1] < 0.5, blend, speckled), -1.0, 1.0)
+
+    return tf.case([(r[0] < 0.25, lambda: _gaussian_blur(image, 1.5 + 1.5 * r[1])),
+                    (r[0] < 0.5, lambda: _shuffled_tiles(image, seed + 1)),
+                    (r[0] < 0.75, noisy)],
+                   default=lambda: _noise(size, seed + 2))
 
 
 def scene_training_data(seed, count, batch_size=64, resolution=RESOLUTION):
@@ -227,40 +237,59 @@ def _distances(a, b):
     return np.sqrt(np.maximum(sq, 0.0))
 
 
-def _cache_path(key):
+def _cache_path(seed, resolution):
     from suite.data.files import cache_root
 
-    return os.path.join(cache_root(), "gan_quality", f"{key}.weights.h5")
+    return os.path.join(cache_root(), "gan_quality", f"scenes-v{VERSION}-seed{seed}-r{resolution}.weights.h5")
 
 
-def embedded_scorer(seed=0, resolution=RESOLUTION, progress=True, **train):
+def embedded_scorer(seed=0, resolution=RESOLUTION, progress=True):
     """The embedded scenes' scorer for ``seed`` at ``resolution`` (a GAN's final resolution, at most
     ``RESOLUTION``): trained on scenes of its own seed stream (not the GAN's training or held-out
-    scenes) once, then read from the cache. Processes asking at once wait for the first one's
-    training (a file lock) instead of training again."""
+    scenes) once, then read from the cache. Training runs in a child process (``python -m
+    suite.gan.quality``), so that the caller's random state, and so its run, is the same whether
+    the cache was there or not; processes asking at once wait for the first one's training (a
+    file lock) instead of training again."""
     import fcntl
+    import subprocess
 
     resolution = min(int(resolution), RESOLUTION)
-    key = f"scenes-v{VERSION}-seed{seed}-r{resolution}"
-    path = _cache_path(key)
-    model = classifier(SCENE_HEADS, resolution)
+    path = _cache_path(seed, resolution)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path + ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if os.path.isfile(path):
-            model.load_weights(path)
-            return Scorer(model)
-        if progress:
-            print(f"[quality] training the embedded scenes' classifier once (cached in {path})", file=sys.stderr)
-        model = train_scene_classifier(seed=1_000_003 + seed, resolution=resolution, progress=progress, **train)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}-", suffix=".weights.h5", dir=os.path.dirname(path))
-        os.close(fd)
-        try:
-            model.save_weights(tmp)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        if not os.path.isfile(path):
+            if progress:
+                print(f"[quality] training the embedded scenes' classifier once (cached in {path})", file=sys.stderr)
+            subprocess.run([sys.executable, "-m", "suite.gan.quality", "--seed", str(seed), "--resolution",
+                            str(resolution), *([] if progress else ["--no-progress"])], check=True)
+    model = classifier(SCENE_HEADS, resolution)
+    model.load_weights(path)
     return Scorer(model)
+
+
+def _train_and_cache(seed, resolution, progress):
+    model = train_scene_classifier(seed=1_000_003 + seed, resolution=resolution, progress=progress)
+    path = _cache_path(seed, resolution)
+    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".weights.h5", dir=os.path.dirname(path))
+    os.close(fd)
+    try:
+        model.save_weights(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m suite.gan.quality",
+                                     description="Train and cache the embedded scenes' quality classifier.")
+    parser.add_argument("--seed", type=int, default=0, help="the GAN run's --seed")
+    parser.add_argument("--resolution", type=int, default=RESOLUTION, help="scene resolution (at most 32)")
+    parser.add_argument("--no-progress", action="store_true", help="no Keras progress bar")
+    args = parser.parse_args()
+    _train_and_cache(args.seed, min(args.resolution, RESOLUTION), not args.no_progress)
