@@ -35,9 +35,9 @@ SCENE_HEADS = {"shapes": (3, "sigmoid"), "background": (4, "softmax")}
 
 def classifier(outputs, resolution=RESOLUTION, width=WIDTH, features=128):
     """A VGG-style CNN (three stages of two 3x3 convolutions with batch norm, ``width``, 2 and 4 x
-    ``width`` filters, max pooling between),
-    global mean and max pooling, a ``features``-d penultimate layer named ``features``, and one head
-    per entry of ``outputs`` (name -> (units, activation))."""
+    ``width`` filters, max pooling between), global mean and max pooling, a ``features``-d
+    penultimate layer named ``features``, and one head per entry of ``outputs`` (name -> (units,
+    activation))."""
     import keras
     from keras import layers
 
@@ -232,7 +232,7 @@ class Scorer:
                 "found": float(np.mean(self.confident(out) & on_manifold))}
 
 
-def _distances(a, b):
+def _distances(a, b):  # (hand-written, as the manifold test: no package of the stack has improved precision)
     sq = np.sum(a * a, axis=1)[:, None] + np.sum(b * b, axis=1)[None] - 2.0 * a @ b.T
     return np.sqrt(np.maximum(sq, 0.0))
 
