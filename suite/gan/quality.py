@@ -261,8 +261,10 @@ def embedded_scorer(seed=0, resolution=RESOLUTION, progress=True):
         if not os.path.isfile(path):
             if progress:
                 print(f"[quality] training the embedded scenes' classifier once (cached in {path})", file=sys.stderr)
+            # (its progress bar on stderr: a recipe's stdout is its result)
             subprocess.run([sys.executable, "-m", "suite.gan.quality", "--seed", str(seed), "--resolution",
-                            str(resolution), *([] if progress else ["--no-progress"])], check=True)
+                            str(resolution), *([] if progress else ["--no-progress"])], check=True,
+                           stdout=sys.stderr if progress else subprocess.DEVNULL)
     model = classifier(SCENE_HEADS, resolution)
     model.load_weights(path)
     return Scorer(model)
