@@ -62,10 +62,6 @@ def shapes_labels(index, resolution, seed, supersample=2, visible=0.5, soft=None
     return image, kind, tf.reduce_max(tf.one_hot(kinds, 3) * shown[:, None], axis=0)
 
 
-SHAPE_NAMES = ("circle", "square", "triangle")
-BACKGROUND_NAMES = ("stripes", "checkers", "rings")
-
-
 def _scene(index, resolution, seed, supersample=2, labels=False, soft=None, murky=None):
     """The scene's pixels (and with ``labels`` its background kind, shape kinds, areas and uncovered
     areas). Degraded copies for ``suite.gan.quality``'s negatives: ``soft`` (pixels, a tensor; 0 keeps

@@ -15,8 +15,7 @@ shuffled tiles and noise (``scene_training_data``). It gives
 
 Trained weights are cached by seed and resolution like the embedded corpora (``$SUITE_CACHE``
 or ``~/.cache/suite``, written whole and renamed into place). Other data has no score yet (the
-recipes say so); ``Scorer`` already takes a classifier with one ``classes`` head for labelled
-sets.
+recipes say so).
 """
 import os
 import sys
@@ -182,7 +181,7 @@ def train_scene_classifier(seed=0, steps=1500, count=20000, batch_size=64, width
 
 class Scorer:
     """Embedded FID and found-rate of image sets (float [N, H, W, C] in [-1, 1]) with ``model``
-    (a ``classifier`` whose heads are ``shapes``/``background`` or ``classes``).
+    (a ``classifier`` with ``SCENE_HEADS``).
 
     An image counts as found when the classifier is confident (a shape and a background kind,
     each at probability >= ``confidence``) and its features lie on the reals' manifold: within the
@@ -202,10 +201,8 @@ class Scorer:
         return {k: np.concatenate([np.asarray(p[k]) for p in parts]).astype(np.float64) for k in parts[0]}
 
     def confident(self, outputs):
-        """Per image: a shape and a background kind (or, with labels, a class) found with confidence."""
+        """Per image: a shape and a background kind found with confidence."""
         c = self.confidence
-        if "classes" in outputs:
-            return outputs["classes"].max(axis=1) >= c
         return (outputs["shapes"].max(axis=1) >= c) & (outputs["background"][:, :NONE].max(axis=1) >= c)
 
     def reference(self, reals):
