@@ -8,9 +8,10 @@ from suite.data import images
 from suite.gan import quality
 
 
-def scenes(seed, count, **options):
+def scenes(seed, count, resolution=32, **options):
     """(float images, background kinds, shapes on show) of ``count`` scenes."""
-    ds = tf.data.Dataset.range(count).map(lambda i: images.shapes_labels(i, 32, seed, **options)).batch(count)
+    ds = tf.data.Dataset.range(count).map(lambda i: images.shapes_labels(i, resolution, seed, **options))
+    ds = ds.batch(count)
     image, kind, shown = next(iter(ds))
     return images.to_float(image).numpy(), kind.numpy(), shown.numpy()
 
@@ -80,33 +81,36 @@ def test_found_needs_confidence_and_the_reals_manifold():
 
 @pytest.fixture(scope="module")
 def scorer():
-    return quality.embedded_scorer(0, progress=False)
+    """The 16x16 classifier of seed 0: the one the tiny classic GAN runs (tests/runs.py) train and
+    cache, so that the suite trains it once. (The 32x32 one, for the small PGGAN preset, is the same
+    code at twice the size and four times the cost; its figures are the README's.)"""
+    return quality.embedded_scorer(0, resolution=16, progress=False)
 
 
-@pytest.mark.slow  # trains the classifier once per cache (about 3 minutes on 2 cores)
+@pytest.mark.slow  # trains the classifier once per cache (about 1.5 minutes on 2 cores)
 def test_the_classifier_finds_scenes_in_reals_and_not_in_noise_or_blur(scorer):
-    a, kinds, shown = scenes(11, 512)
-    b, _, _ = scenes(12, 512)
+    a, kinds, shown = scenes(11, 512, 16)
+    b, _, _ = scenes(12, 512, 16)
     out = scorer.outputs(a)
-    assert np.mean(out["background"].argmax(axis=1) == kinds) > 0.95
-    # measured: background 0.99; shapes on show 0.89 circle, 0.74 square, 0.88 triangle (always guessing
-    # the commoner answer: 0.58)
-    assert np.mean((out["shapes"] > 0.5) == shown) > 0.75
+    assert np.mean(out["background"].argmax(axis=1) == kinds) > 0.9
+    # measured at 16x16: background 0.95; shapes on show 0.73 circle, 0.65 square, 0.72 triangle (always
+    # guessing the commoner answer: 0.58; the bar is half-way); at 32x32 0.99 and 0.89, 0.74, 0.88
+    assert np.mean((out["shapes"] > 0.5) == shown) > 0.64
     rng = np.random.default_rng(0)
     noise = np.clip(rng.standard_normal(a.shape) * 0.5, -1, 1).astype(np.float32)
-    blurred = np.stack([quality._gaussian_blur(tf.constant(x), 2.0).numpy() for x in a])
+    blurred = np.stack([quality._gaussian_blur(tf.constant(x), 1.0).numpy() for x in a])
     reference = scorer.reference(a)
     reals, noisy, blurry = (scorer.score(reference, x) for x in (b, noise, blurred))
-    # measured: found in 0.79 of the reals (each against the others), 0.76 of held-out reals, none of
-    # the noise or the blurred scenes
-    assert reference["found"] > 0.6 and reals["found"] > 0.6
+    # measured: found in 0.33 of the reals (each against the others), 0.31 of held-out reals (at 32x32,
+    # where shapes are crisper: 0.79 and 0.76), none of the noise or the blurred scenes
+    assert reference["found"] > 0.15 and reals["found"] > 0.15
     assert noisy["found"] < 0.05 and blurry["found"] < 0.05
-    # the embedded FID: reals against other reals about 2, noise or blur against reals a hundred times that
+    # the embedded FID: reals against other reals about 1, noise or blur against reals a hundred times that
     assert noisy["fid"] > 100 and blurry["fid"] > 100 and reals["fid"] < 0.05 * min(noisy["fid"], blurry["fid"])
 
 
 @pytest.mark.slow
 def test_the_trained_classifier_is_cached_and_read_back(scorer):
-    again = quality.embedded_scorer(0, progress=False)
-    x, _, _ = scenes(13, 16)
+    again = quality.embedded_scorer(0, resolution=16, progress=False)
+    x, _, _ = scenes(13, 16, 16)
     np.testing.assert_allclose(again.outputs(x)["features"], scorer.outputs(x)["features"], atol=1e-5)
