@@ -89,7 +89,7 @@ class ClassicGAN(GANRecipe):
             overrides.update(clip_value=a.clip_value, d_steps=a.critic_steps, critic_norm=a.critic_norm)
         return classic.get_config(variant, a.preset, **overrides)
 
-    def images_per_step(self, run):  # d_steps critic minibatches per generator step
+    def global_batch(self, run):  # real images per generator step: d_steps critic minibatches
         return run.batch * run.config.d_steps
 
     def build(self, run):

@@ -57,10 +57,8 @@ class DetectionRecipe(Recipe):
     def settings(self, run):
         return {"data": run.args.data, "preset": run.args.preset, "num_classes": run.config.num_classes}
 
-    def dataset(self, run, ctx, start):
-        return data.detection_dataset(run.data[0], ctx.get_per_replica_batch_size(run.batch), run.config.max_boxes,
-                                      seed=run.args.seed, shard=(ctx.num_input_pipelines, ctx.input_pipeline_id),
-                                      start=start)
+    def dataset(self, run, feed):
+        return data.detection_dataset(run.data[0], max_boxes=run.config.max_boxes, **feed)
 
     # Evaluate: VOC and COCO mAPs on the held-out images, boxes drawn
     def evaluator(self, run):

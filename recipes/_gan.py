@@ -56,10 +56,6 @@ class GANRecipe(Recipe):
             parser.error(f"--fid-resolution must be >= 75 (InceptionV3's smallest input), got {args.fid_resolution}")
 
     # ------------------------------------------------------------ data
-    def images_per_step(self, run):
-        """Real images one training step consumes (the global batch)."""
-        return run.batch
-
     def load_data(self, run):
         # --data checked (missing folder, no images, bad files) before anything is built or written;
         # a folder's checked files are its data
@@ -69,15 +65,8 @@ class GANRecipe(Recipe):
         images.image_source(a.data, run.config.resolution, a.seed, a.num_images)
         return a.data
 
-    def dataset(self, run, ctx, start):
-        a = run.args
-        return images.image_pipeline(run.data, run.config.resolution,
-                                     ctx.get_per_replica_batch_size(self.images_per_step(run)), seed=a.seed,
-                                     num_images=a.num_images, shard=(ctx.num_input_pipelines, ctx.input_pipeline_id),
-                                     start=start)
-
-    def items_per_step(self, run, logs):
-        return self.images_per_step(run)
+    def dataset(self, run, feed):
+        return images.image_pipeline(run.data, run.config.resolution, num_images=run.args.num_images, **feed)
 
     # ------------------------------------------------------------ evaluation
     def evaluator(self, run):

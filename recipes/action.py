@@ -119,10 +119,8 @@ class Action(Recipe):
         if run.config.uses_flow and run.chief:
             run.data[1].precompute_flow(progress=run.progress)
 
-    def dataset(self, run, ctx, start):
-        ds = video.clip_dataset(run.data[0], run.config.clip_frames, ctx.get_per_replica_batch_size(run.batch),
-                                flow_frames(run.config), seed=run.args.seed,
-                                shard=(ctx.num_input_pipelines, ctx.input_pipeline_id), start=start)
+    def dataset(self, run, feed):
+        ds = video.clip_dataset(run.data[0], run.config.clip_frames, flow_frames=flow_frames(run.config), **feed)
         return ds if run.config.uses_flow else ds.map(lambda x, y: (x["frames"], y))
 
     # Evaluate: clip and video accuracy on the held-out videos, the confusion matrix

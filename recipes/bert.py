@@ -101,10 +101,8 @@ class BERT(Recipe):
         if run.chief:
             run.data["save_vocabulary"]()
 
-    def dataset(self, run, ctx, start):
-        return pretraining.pretraining_dataset(
-            run.data["lexicon"], run.data["pairs"], run.config.encoder, ctx.get_per_replica_batch_size(run.batch),
-            seed=run.args.seed, shard=(ctx.num_input_pipelines, ctx.input_pipeline_id), start=start)
+    def dataset(self, run, feed):
+        return pretraining.pretraining_dataset(run.data["lexicon"], run.data["pairs"], run.config.encoder, **feed)
 
     # Evaluate: held-out masked-LM and next-sentence accuracy, a sentence with its guesses
     def evaluator(self, run):

@@ -112,9 +112,8 @@ class DeepSpeech(Recipe):
         a = run.args
         return {"model": a.model, "data": a.data, "preset": a.preset, "spec_augment": run.config.spec_augment}
 
-    def dataset(self, run, ctx, start):
-        return speech.speech_dataset(run.data[0], ctx.get_per_replica_batch_size(run.batch), seed=run.args.seed,
-                                     shard=(ctx.num_input_pipelines, ctx.input_pipeline_id), start=start)
+    def dataset(self, run, feed):
+        return speech.speech_dataset(run.data[0], **feed)
 
     def items_per_step(self, run, logs):  # seconds of audio in a step's global batch
         return logs["audio_seconds"] * run.batch

@@ -68,10 +68,8 @@ class Elmo(Recipe):
     def settings(self, run):
         return {"data": run.args.data, "config": vars(run.config), "vocabulary_size": len(run.data["vocabulary"])}
 
-    def dataset(self, run, ctx, start):
-        return elmo.lm_dataset(run.data["train"], run.data["type_chars"], run.config.sequence_length,
-                               ctx.get_per_replica_batch_size(run.batch), seed=run.args.seed,
-                               shard=(ctx.num_input_pipelines, ctx.input_pipeline_id), start=start)
+    def dataset(self, run, feed):
+        return elmo.lm_dataset(run.data["train"], run.data["type_chars"], run.config.sequence_length, **feed)
 
     def items_per_step(self, run, logs):
         return run.batch * run.config.sequence_length

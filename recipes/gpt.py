@@ -70,10 +70,8 @@ class GPT(Recipe):
         if run.chief:
             run.data["save"]()
 
-    def dataset(self, run, ctx, start):
-        d = run.data
-        return gpt.lm_dataset(d["ids"], d["starts"], run.config.sequence_length, ctx.get_per_replica_batch_size(run.batch),
-                              seed=run.args.seed, shard=(ctx.num_input_pipelines, ctx.input_pipeline_id), start=start)
+    def dataset(self, run, feed):
+        return gpt.lm_dataset(run.data["ids"], run.data["starts"], run.config.sequence_length, **feed)
 
     def items_per_step(self, run, logs):
         return run.batch * run.config.sequence_length

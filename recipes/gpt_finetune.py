@@ -75,9 +75,8 @@ class GPTFineTune(Recipe):
         a = run.args
         return {"task": a.task, "init_from": a.init_from, "data": a.data, "config": vars(run.config)}
 
-    def dataset(self, run, ctx, start):
-        return glue.task_dataset(run.data["train"], run.data["encode"], ctx.get_per_replica_batch_size(run.batch),
-                                 seed=run.args.seed, shard=(ctx.num_input_pipelines, ctx.input_pipeline_id), start=start)
+    def dataset(self, run, feed):
+        return glue.task_dataset(run.data["train"], run.data["encode"], **feed)
 
     def evaluator(self, run):
         dev = glue.task_dataset(run.data["dev"], run.data["encode"], 128, repeat=False)

@@ -108,10 +108,8 @@ class MTDNN(Recipe):
     # Train: each step one task's batch, tasks drawn in proportion to their sizes
     def dataset_fns(self, run):
         def make(task):
-            return lambda ctx, start: glue.task_dataset(
-                run.data["train"][task], run.data["lexicon"].encode, ctx.get_per_replica_batch_size(run.batch),
-                seed=run.args.seed, shard=(ctx.num_input_pipelines, ctx.input_pipeline_id), start=start,
-                length=run.data["lengths"][task])
+            return lambda ctx, start: glue.task_dataset(run.data["train"][task], run.data["lexicon"].encode,
+                                                        length=run.data["lengths"][task], **self.feed(run, ctx, start))
 
         return {t: make(t) for t in run.data["tasks"]}
 

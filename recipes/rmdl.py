@@ -111,10 +111,8 @@ class RMDL(Recipe):
         if run.chief:
             training.write_members(run.args.logdir, run.model.specs)
 
-    def dataset(self, run, ctx, start):
-        return training.training_dataset(run.data["featurizer"], run.data["set"].train,
-                                         ctx.get_per_replica_batch_size(run.batch), seed=run.args.seed,
-                                         shard=(ctx.num_input_pipelines, ctx.input_pipeline_id), start=start)
+    def dataset(self, run, feed):
+        return training.training_dataset(run.data["featurizer"], run.data["set"].train, **feed)
 
     # Evaluate: choose on validation, report on test
     def evaluator(self, run):

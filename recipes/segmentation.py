@@ -126,11 +126,8 @@ class Segmentation(Recipe):
         return {"data": run.args.data, "preset": run.args.preset, "model": c.model, "backbone": c.backbone,
                 "output_stride": c.output_stride, "image_size": c.image_size, "num_classes": c.num_classes}
 
-    def dataset(self, run, ctx, start):
-        return data.segmentation_dataset(run.data[0], ctx.get_per_replica_batch_size(run.batch),
-                                         run.config.image_size, seed=run.args.seed,
-                                         shard=(ctx.num_input_pipelines, ctx.input_pipeline_id), start=start,
-                                         scale=run.config.scale_range)
+    def dataset(self, run, feed):
+        return data.segmentation_dataset(run.data[0], crop=run.config.image_size, scale=run.config.scale_range, **feed)
 
     # Evaluate: mIoU on the held-out images, at the evaluation output stride and scales
     def inference(self, run):

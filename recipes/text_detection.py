@@ -125,10 +125,8 @@ class TextDetection(Recipe):
         c = run.config
         return {"data": run.args.data, "preset": run.args.preset, "model": run.args.model, "image_size": c.image_size}
 
-    def dataset(self, run, ctx, start):
-        return data.scene_dataset(run.data[0], ctx.get_per_replica_batch_size(run.batch), run.config.image_size,
-                                  seed=run.args.seed, shard=(ctx.num_input_pipelines, ctx.input_pipeline_id),
-                                  start=start)
+    def dataset(self, run, feed):
+        return data.scene_dataset(run.data[0], size=run.config.image_size, **feed)
 
     # Evaluate: the ICDAR 2015 protocol on the held-out scenes
     def evaluator(self, run):

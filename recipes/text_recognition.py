@@ -106,13 +106,12 @@ class TextRecognition(Recipe):
         c = run.config
         return {"data": run.args.data, "preset": run.args.preset, "charset": c.charset, "width": c.width}
 
-    def dataset(self, run, ctx, start):
+    def dataset(self, run, feed):
         from suite.ocr.charset import Charset
 
         c = run.config
-        return data.word_dataset(run.data[0], ctx.get_per_replica_batch_size(run.batch), Charset(c.charset), c.height,
-                                 c.width, c.max_label_length, seed=run.args.seed,
-                                 shard=(ctx.num_input_pipelines, ctx.input_pipeline_id), start=start)
+        return data.word_dataset(run.data[0], charset=Charset(c.charset), height=c.height, width=c.width,
+                                 max_length=c.max_label_length, **feed)
 
     # Evaluate: word accuracy and CER on the held-out crops
     def evaluator(self, run):

@@ -101,9 +101,8 @@ class Word2Vec(Recipe):
         return {"data": run.args.data, "preset": run.args.preset, "model": c.model, "dim": c.dim,
                 "vocabulary": len(run.data["vocabulary"]), "window": c.window, "order": c.order}
 
-    def dataset(self, run, ctx, start):
-        return wv.dataset(run.config, run.data, ctx.get_per_replica_batch_size(run.batch), seed=run.args.seed,
-                          shard=(ctx.num_input_pipelines, ctx.input_pipeline_id), start=start)
+    def dataset(self, run, feed):
+        return wv.dataset(run.config, run.data, **feed)
 
     def evaluator(self, run):
         return wv.WordVectorEvaluator.of(run.model, run.data, run.args.logdir if run.chief else None)

@@ -184,14 +184,25 @@ class Recipe:
     def prepare(self, run):
         """Runs after the settings are recorded, before training (the first writes allowed)."""
 
-    def dataset(self, run, ctx, start):
-        """This input pipeline's dataset of per-replica batches (``ctx``: a tf.distribute.InputContext),
-        from its ``start``-th batch (the batches it delivered before the restored checkpoint)."""
-        raise TypeError(f"{type(self).__name__} must define dataset(run, ctx, start)")
+    def global_batch(self, run):
+        """What one training step reads across the replicas (default: the global batch)."""
+        return run.batch
+
+    def feed(self, run, ctx, start):
+        """The keyword arguments every training reader of ``suite`` takes, for the input pipeline of
+        ``ctx`` (a tf.distribute.InputContext): ``batch_size`` (its replica's share), ``seed``,
+        ``shard`` (pipelines, its index) and ``start`` (the batches it delivered before the restored
+        checkpoint)."""
+        return {"batch_size": ctx.get_per_replica_batch_size(self.global_batch(run)), "seed": run.args.seed,
+                "shard": (ctx.num_input_pipelines, ctx.input_pipeline_id), "start": start}
+
+    def dataset(self, run, feed):
+        """This input pipeline's dataset of per-replica batches: a reader called with ``**feed``."""
+        raise TypeError(f"{type(self).__name__} must define dataset(run, feed)")
 
     def dataset_fns(self, run):
         """The driver's dataset function, or {task: function} for multi-task training."""
-        return lambda ctx, start: self.dataset(run, ctx, start)
+        return lambda ctx, start: self.dataset(run, self.feed(run, ctx, start))
 
     def evaluator(self, run):
         return None
@@ -202,8 +213,8 @@ class Recipe:
         return [Stage(f"epoch {e + 1}", run.steps) for e in range(run.epochs)]
 
     def items_per_step(self, run, logs):
-        """What one logged step consumed, in ``unit``s (default: the global batch)."""
-        return run.batch
+        """What one logged step consumed, in ``unit``s (default: ``global_batch``)."""
+        return self.global_batch(run)
 
     def serving(self, run):
         """(endpoints {signature: (function, [TensorSpec])}, objects to track) of the export."""

@@ -127,7 +127,7 @@ def prepared(kind, strategy, workdir, extra=()):
 
 def global_batches(recipe, run, count):
     """``count`` global batches of each of the recipe's datasets ({task or None: [batch, ...]})."""
-    size = recipe.images_per_step(run) if hasattr(recipe, "images_per_step") else run.batch
+    size = recipe.global_batch(run)
     ctx = tf.distribute.InputContext(num_input_pipelines=1, input_pipeline_id=0, num_replicas_in_sync=1)
     fns = recipe.dataset_fns(run)
     fns = fns if isinstance(fns, dict) else {None: fns}
