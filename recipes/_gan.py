@@ -31,9 +31,11 @@ class GANRecipe(Recipe):
                        help="generated and held-out real images compared by the sliced Wasserstein distance "
                             "and the MS-SSIM diversity (0: off)")
         g.add_argument("--no-quality", action="store_true",
-                       help="skip the embedded quality score (on the embedded scenes: the embedded FID and the "
-                            "fraction of samples in which a small classifier, trained once on the scenes' labels "
-                            "(about 3 minutes on 2 cores, then cached), finds a shape and a background)")
+                       help="skip the quality score: the Frechet distance of a small classifier's features "
+                            "(samples against reals) and the fraction of samples in which it finds, with "
+                            "confidence, a shape and a background (the embedded scenes) or a class (a folder "
+                            "with a sub-folder per class, a TFDS set with a 'label'); the classifier is trained "
+                            "once on the data's own labels (up to 3 minutes on 2 cores) and cached")
         g.add_argument("--fid-weights", default=None, metavar="PATH",
                        help="Keras weights of InceptionV3 without its top "
                             "(inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5): also log the Frechet "
@@ -83,14 +85,22 @@ class GANRecipe(Recipe):
         return callbacks.GANMonitor(run.model, reals=reals, seed=a.seed, fid=fid, quality=scorer)
 
     def quality_scorer(self, run):
-        """The embedded scenes' classifier (trained once per seed, cached); other data has none yet."""
+        """A classifier of the data's own labels (trained once, cached): the embedded scenes', or one of
+        a labelled folder's or TFDS set's classes; unlabelled data has none."""
         import sys
 
-        if run.args.data == images.EMBEDDED:
-            return quality.embedded_scorer(run.args.seed, run.config.resolution, progress=run.progress)
-        print(f"[quality] --data {run.args.data}: no scene labels, the embedded quality score is skipped",
-              file=sys.stderr)
-        return None
+        a = run.args
+        if a.data == images.EMBEDDED:
+            return quality.embedded_scorer(a.seed, run.config.resolution, progress=run.progress)
+        labelled = quality.labelled_scorer(a.data, a.seed, run.config.resolution, progress=run.progress)
+        if labelled is None:
+            print(f"[quality] --data {a.data}: no labels (a sub-folder per class, or a TFDS 'label'), the quality "
+                  "score is skipped", file=sys.stderr)
+            return None
+        scorer, names = labelled
+        print(f"[quality] --data {a.data}: scored by a classifier of its {len(names)} classes "
+              f"({', '.join(names[:8])}{', ...' if len(names) > 8 else ''})", file=sys.stderr)
+        return scorer
 
     # ------------------------------------------------------------ serving
     def generator(self, run):

@@ -114,3 +114,106 @@ def test_the_trained_classifier_is_cached_and_read_back(scorer):
     again = quality.embedded_scorer(0, resolution=16, progress=False)
     x, _, _ = scenes(13, 16, 16)
     np.testing.assert_allclose(again.outputs(x)["features"], scorer.outputs(x)["features"], atol=1e-5)
+
+
+# ---------------------------------------------------------------- a labelled folder's own classifier
+def kinds_folder(root, per_class=40, size=24, seed=0):
+    """``root/<kind>/<i>.png`` (a few JPEGs): discs, horizontal stripes and checkers, each in random
+    colours, positions and periods over a plain ground; and ``root/<kind>`` is the label."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    for kind in ("discs", "stripes", "checkers"):
+        (root / kind).mkdir(parents=True)
+        for i in range(per_class):
+            ground, ink = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
+            while np.abs(ground - ink).max() < 96:
+                ink = rng.integers(0, 256, 3)
+            period, phase = rng.integers(3, 7), rng.integers(0, 6)
+            if kind == "discs":
+                cy, cx, r = rng.uniform(7, size - 7, 2).tolist() + [rng.uniform(4, 7)]
+                mask = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+            elif kind == "stripes":
+                mask = ((yy + phase) // period) % 2 == 0
+            else:
+                mask = (((yy + phase) // period) + ((xx + phase) // period)) % 2 == 0
+            image = np.where(mask[..., None], ink, ground).astype(np.uint8)
+            Image.fromarray(image).save(root / kind / (f"{i}.jpg" if i % 8 == 7 else f"{i}.png"))
+    return root
+
+
+def test_folder_labels_are_the_first_sub_folder(tmp_path):
+    root = str(tmp_path)
+    files = [f"{root}/cats/a.png", f"{root}/dogs/x/b.png", f"{root}/cats/c.png"]
+    assert images.folder_labels(root, files) == (["cats", "dogs"], [0, 1, 0])
+    assert images.folder_labels(root, [f"{root}/a.png", f"{root}/dogs/b.png"]) is None  # an image at the top
+    assert images.folder_labels(root, [f"{root}/cats/a.png", f"{root}/cats/b.png"]) is None  # one class
+
+
+def test_labelled_images_of_a_folder_and_their_key(tmp_path):
+    import os
+
+    root = kinds_folder(tmp_path / "kinds", per_class=4)
+    ds, names, key, count = images.labelled_images(str(root), 16)
+    pairs = list(ds.as_numpy_iterator())
+    assert names == ["checkers", "discs", "stripes"] and count == 12
+    assert sorted(int(y) for _, y in pairs) == [0] * 4 + [1] * 4 + [2] * 4 and pairs[0][0].shape == (16, 16, 3)
+    # the cache key follows the files: a touched file is other data
+    os.utime(root / "discs" / "0.png", ns=(1, 1))
+    assert images.labelled_images(str(root), 16)[2] != key
+    (tmp_path / "flat").mkdir()
+    (root / "discs" / "1.png").rename(tmp_path / "flat" / "1.png")
+    assert images.labelled_images(str(tmp_path / "flat"), 16) is None
+    assert quality.labelled_scorer(str(tmp_path / "flat"), 0, 16, progress=False) is None
+
+
+@pytest.fixture(scope="module")
+def kinds(tmp_path_factory):
+    return kinds_folder(tmp_path_factory.mktemp("labelled") / "kinds")
+
+
+@pytest.mark.slow  # trains a classifier (600 steps at 16x16, about 35 s) in a child process
+def test_a_labelled_folder_gets_a_classifier_of_its_classes(kinds):
+    scorer, names = quality.labelled_scorer(str(kinds), 0, 16, progress=False)
+    assert names == ["checkers", "discs", "stripes"]
+    ds, _, _, _ = images.labelled_images(str(kinds), 16)
+    x, y = (np.stack(v) for v in zip(*ds.as_numpy_iterator()))
+    x = images.to_float(x).numpy()
+    out = scorer.outputs(x)
+    assert np.mean(out[quality.LABEL].argmax(axis=1) == y) > 0.9  # its own training images (3: not an image)
+    rng = np.random.default_rng(1)
+    noise = np.clip(rng.standard_normal(x.shape) * 0.5, -1, 1).astype(np.float32)
+    reference = scorer.reference(x[::2])
+    reals, noisy = scorer.score(reference, x[1::2]), scorer.score(reference, noise)
+    assert reference["found"] > 0.6 and reals["found"] > 0.6 and noisy["found"] < 0.05
+    assert reals["fid"] < 0.05 * noisy["fid"]
+    # cached: asked again, the same classifier without training
+    again, _ = quality.labelled_scorer(str(kinds), 0, 16, progress=False)
+    np.testing.assert_allclose(again.outputs(x[:8])["features"], out["features"][:8], atol=1e-5)
+
+
+@pytest.mark.slow  # a recipe run in a subprocess
+def test_a_gan_on_a_labelled_folder_logs_the_quality_score(kinds, python, tmp_path):
+    from conftest import result_json, tensorboard_tags
+
+    logdir = tmp_path / "logs"
+    out = python(["-m", "recipes.dcgan", "--preset", "tiny", "--no-progress", "--data", str(kinds),
+                  "--swd-images", "32", "--batch-size", "8", "--epochs", "1", "--steps-per-epoch", "2",
+                  "--logdir", str(logdir), "--export-dir", str(tmp_path / "export")])
+    assert f"--data {kinds}: scored by a classifier of its 3 classes (checkers, discs, stripes)" in out.stderr
+    result = result_json(out.stdout)
+    assert result["eval"]["quality_fid"] > 0 and 0 <= result["eval"]["found"] <= 1
+    assert {"quality/fid", "quality/found_samples", "quality/found_reals"} <= tensorboard_tags(logdir)[0]["scalars"]
+
+
+def test_tfds_labels_are_its_class_feature():
+    """mnist's ``label`` names ten classes; celeb_a has no class label: no classifier, no score."""
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=6):
+        ds, names, key, _ = images.labelled_images("tfds:mnist", 8)
+        pairs = list(ds.take(6).as_numpy_iterator())
+        assert images.labelled_images("tfds:celeb_a", 8) is None
+    assert names == [str(i) for i in range(10)] and key == "tfds-mnist"  # (the mock has no split sizes)
+    assert pairs[0][0].shape == (8, 8, 3) and all(0 <= y < 10 for _, y in pairs)

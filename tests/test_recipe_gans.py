@@ -180,6 +180,7 @@ def test_a_truncated_image_refuses_the_run_or_is_skipped_and_named(python, tmp_p
     out = python([*args, "--skip-bad-files", "--swd-images", "8", "--logdir", str(logdir),
                   "--export-dir", str(tmp_path / "export")])
     assert result_json(out.stdout)["skipped_files"] == 1
-    assert f"--data {folder}: no scene labels, the embedded quality score is skipped" in out.stderr
+    assert f"--data {folder}: no labels (a sub-folder per class, or a TFDS 'label'), the quality score is " \
+           "skipped" in out.stderr
     assert "--skip-bad-files: left out 1 file(s)" in out.stderr and "cut.png: truncated" in out.stderr
     assert "data/skipped_files" in tensorboard_tags(logdir)[0]["text"]

@@ -237,6 +237,61 @@ def tfds_images(name, resolution, split="train"):
     return ds, count
 
 
+# ---------------------------------------------------------------- labels
+def folder_labels(root, files):
+    """(class names, label per file) when every file of ``files`` (under ``root``) lies in a
+    sub-folder of it and there are at least two (``root/<class>/.../<image>``), else None."""
+    tops = [pathlib.Path(os.path.relpath(f, root)).parts for f in files]
+    if any(len(t) < 2 for t in tops) or len({t[0] for t in tops}) < 2:
+        return None
+    names = sorted({t[0] for t in tops})
+    return names, [names.index(t[0]) for t in tops]
+
+
+def labelled_images(data, resolution):
+    """The labelled images of a ``--data`` value, for a classifier of them: (dataset of (uint8
+    [R, R, 3], int32 label), class names, a key that changes when the data does, the number of
+    images or None), or None when it has
+    no labels (a flat folder, a TFDS set without a ``label`` class feature, the embedded scenes: those
+    have ``shapes_labels``). A folder's bad files are left out (the run that asked has checked them)."""
+    import hashlib
+
+    from suite.data.files import BadFiles
+
+    resolution = check_resolution(resolution)
+    if data in (None, "", EMBEDDED):
+        return None
+    if data.startswith("tfds:"):
+        import tensorflow_datasets as tfds
+
+        name = data[len("tfds:"):]
+        ds, info = tfds.load(name, split="train", with_info=True, shuffle_files=False)
+        label = info.features["label"] if "label" in info.features else None
+        if "image" not in info.features or not hasattr(label, "names"):
+            return None
+        ds = ds.map(lambda ex: (fit_square(_to_rgb(ex["image"]), resolution), tf.cast(ex["label"], tf.int32)),
+                    num_parallel_calls=AUTOTUNE)
+        count = info.splits["train"].num_examples if "train" in info.splits else None
+        return ds, list(label.names), f"tfds-{name.replace('/', '-')}", count
+    files = list_image_files(data, BadFiles(skip=True))
+    labels = folder_labels(data, files)
+    if labels is None:
+        return None
+    names, ids = labels
+    digest = hashlib.sha1()
+    for f in files:
+        st = os.stat(f)
+        digest.update(f"{os.path.relpath(f, data)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+
+    def load(f, label):
+        return fit_square(tf.io.decode_image(tf.io.read_file(f), channels=3, expand_animations=False),
+                          resolution), label
+
+    ds = tf.data.Dataset.from_tensor_slices((files, np.asarray(ids, np.int32)))
+    ds = ds.map(load, num_parallel_calls=AUTOTUNE, deterministic=True).ignore_errors(log_warning=True)
+    return ds, names, f"folder-{digest.hexdigest()[:16]}", len(files)
+
+
 # ---------------------------------------------------------------- entry point
 def image_source(data, resolution, seed=0, num_images=10000):
     """uint8 images for a ``--data`` value: ``shapes``, ``tfds:NAME`` or a folder (or the list of its

@@ -104,7 +104,7 @@ class GANMonitor(Evaluator):
         if "ms_ssim" in figures:
             text += f", MS-SSIM {figures['ms_ssim']:.3f}"
         if "quality_fid" in figures:
-            text += (f", embedded FID {figures['quality_fid']:.1f}, scenes found {figures['found']:.2f} "
+            text += (f", embedded FID {figures['quality_fid']:.1f}, found {figures['found']:.2f} "
                      f"(reals {figures['found_reals']:.2f})")
         if "fid" in figures:
             text += f", FID {figures['fid']:.1f}"

@@ -13,9 +13,14 @@ shuffled tiles and noise (``scene_training_data``). It gives
   probability at least ``confidence``, and whose features lie on the reals' manifold (see
   ``Scorer``); the reals' own fraction is the reference.
 
-Trained weights are cached by seed and resolution like the embedded corpora (``$SUITE_CACHE``
-or ``~/.cache/suite``, written whole and renamed into place). Other data has no score yet (the
-recipes say so).
+On a folder with a sub-folder per class, or a TFDS set with a ``label`` class feature, the same
+classifier with one softmax head learns those labels (``train_label_classifier``): an image is
+found when one class has probability at least ``confidence`` and it lies on the reals' manifold.
+Data without labels has no score (the recipes say so).
+
+Trained weights are cached by seed, resolution and data (a folder's file list, sizes and times)
+like the embedded corpora (``$SUITE_CACHE`` or ``~/.cache/suite``, written whole and renamed into
+place).
 """
 import os
 import sys
@@ -30,6 +35,13 @@ RESOLUTION = 32  # the largest classifier; images of other sizes are resized to 
 NONE = 3  # the background class of negatives
 WIDTH = 32
 SCENE_HEADS = {"shapes": (3, "sigmoid"), "background": (4, "softmax")}
+LABEL = "label"  # the one head of a classifier of a dataset's own labels
+
+
+def label_heads(num_classes):
+    """The head of a classifier of ``num_classes`` classes and one more, the last: not an image of
+    the data (``_negative``)."""
+    return {LABEL: (int(num_classes) + 1, "softmax")}
 
 
 def classifier(outputs, resolution=RESOLUTION, width=WIDTH, features=128):
@@ -179,6 +191,51 @@ def train_scene_classifier(seed=0, steps=1500, count=20000, batch_size=64, width
     return model
 
 
+def label_steps(count, batch_size=64):
+    """Training steps for ``count`` labelled images: 20 epochs, at least 600 (at 300 the batch norm's
+    moving statistics had not settled: 0.56 of its own training images right in inference, 1.0 in
+    training mode) and at most 1,500 (the scenes' classifier's)."""
+    return int(min(1500, max(600, 20 * (count or 0) // batch_size)))
+
+
+def train_label_classifier(data, seed=0, resolution=RESOLUTION, steps=None, batch_size=64, progress=True):
+    """Trains a classifier of ``data``'s own labels (``images.labelled_images``: class sub-folders or
+    a TFDS ``label``), Adam 1e-3 with cosine decay, random left-right flips; a quarter of its
+    images are replaced by what is not an image of the data (``_negative``: blurred, shuffled
+    tiles, noise, noisy blends), labelled with an extra last class: without them noise lands on the
+    reals' features, confidently (measured: found in all of it). Returns the model and the class
+    names. Raises ValueError when the data has no labels."""
+    import keras
+    import tensorflow as tf
+
+    from suite.data.images import labelled_images, to_float
+
+    labelled = labelled_images(data, resolution)
+    if labelled is None:
+        raise ValueError(f"--data {data}: no labels (class sub-folders or a TFDS 'label') to train a classifier on")
+    ds, names, _, count = labelled
+    keras.utils.set_random_seed(seed)
+    steps = steps or label_steps(count, batch_size)
+    model = classifier(label_heads(len(names)), resolution)
+    model.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-3, steps)),
+                  loss={LABEL: "sparse_categorical_crossentropy"}, metrics={LABEL: "accuracy"})
+
+    def example(i, pair):
+        image, label = pair
+        s = tf.stack([tf.cast(seed, tf.int64), i])
+        r = tf.random.stateless_uniform([2], s)
+        image = to_float(image)
+        image = tf.cond(r[0] < 0.5, lambda: image[:, ::-1], lambda: image)
+        negative = r[1] < 0.25
+        image = tf.cond(negative, lambda: _negative(image, s + 7), lambda: image)
+        return image, {LABEL: tf.where(negative, len(names), label)}
+
+    train = (ds.cache().shuffle(min(count or 10000, 10000), seed=seed).repeat().enumerate()
+             .map(example, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE))
+    model.fit(train, steps_per_epoch=steps, epochs=1, verbose=1 if progress else 0)
+    return model, names
+
+
 class Scorer:
     """Embedded FID and found-rate of image sets (float [N, H, W, C] in [-1, 1]) with ``model``
     (a ``classifier`` with ``SCENE_HEADS``).
@@ -201,8 +258,11 @@ class Scorer:
         return {k: np.concatenate([np.asarray(p[k]) for p in parts]).astype(np.float64) for k in parts[0]}
 
     def confident(self, outputs):
-        """Per image: a shape and a background kind found with confidence."""
+        """Per image: a class (a labelled dataset's classifier), or a shape and a background kind (the
+        scenes'), found with confidence."""
         c = self.confidence
+        if LABEL in outputs:  # (its last class: not an image of the data)
+            return outputs[LABEL][:, :-1].max(axis=1) >= c
         return (outputs["shapes"].max(axis=1) >= c) & (outputs["background"][:, :NONE].max(axis=1) >= c)
 
     def reference(self, reals):
@@ -234,42 +294,69 @@ def _distances(a, b):  # (hand-written, as the manifold test: no package of the 
     return np.sqrt(np.maximum(sq, 0.0))
 
 
-def _cache_path(seed, resolution):
+def _cache_path(seed, resolution, key="scenes"):
     from suite.data.files import cache_root
 
-    return os.path.join(cache_root(), "gan_quality", f"scenes-v{VERSION}-seed{seed}-r{resolution}.weights.h5")
+    return os.path.join(cache_root(), "gan_quality", f"{key}-v{VERSION}-seed{seed}-r{resolution}.weights.h5")
 
 
 def embedded_scorer(seed=0, resolution=RESOLUTION, progress=True):
     """The embedded scenes' scorer for ``seed`` at ``resolution`` (a GAN's final resolution, at most
     ``RESOLUTION``): trained on scenes of its own seed stream (not the GAN's training or held-out
-    scenes) once, then read from the cache. Training runs in a child process (``python -m
-    suite.gan.quality``), so that the caller's random state, and so its run, is the same whether
-    the cache was there or not; processes asking at once wait for the first one's training (a
-    file lock) instead of training again."""
+    scenes) once, then read from the cache (``_cached_classifier``)."""
+    resolution = min(int(resolution), RESOLUTION)
+    return Scorer(_cached_classifier(None, seed, resolution, "scenes", SCENE_HEADS, progress))
+
+
+def labelled_scorer(data, seed=0, resolution=RESOLUTION, progress=True):
+    """(scorer, class names) of a classifier of ``data``'s own labels (``train_label_classifier``),
+    trained once per data, seed and resolution (at most ``RESOLUTION``) and cached; None when the data
+    has no labels."""
+    from suite.data.images import labelled_images
+
+    resolution = min(int(resolution), RESOLUTION)
+    labelled = labelled_images(data, resolution)
+    if labelled is None:
+        return None
+    _, names, key, _ = labelled
+    model = _cached_classifier(data, seed, resolution, f"labels-{key}", label_heads(len(names)), progress)
+    return Scorer(model), names
+
+
+def _cached_classifier(data, seed, resolution, key, heads, progress):
+    """The classifier cached at ``_cache_path(seed, resolution, key)``, trained first if it is not
+    there. Training runs in a child process (``python -m suite.gan.quality``), so that the caller's
+    random state, and so its run, is the same whether the cache was there or not; processes asking
+    at once wait for the first one's training (a file lock) instead of training again."""
     import fcntl
     import subprocess
 
-    resolution = min(int(resolution), RESOLUTION)
-    path = _cache_path(seed, resolution)
+    path = _cache_path(seed, resolution, key)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path + ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not os.path.isfile(path):
             if progress:
-                print(f"[quality] training the embedded scenes' classifier once (cached in {path})", file=sys.stderr)
+                print(f"[quality] training the quality classifier once (cached in {path})", file=sys.stderr)
             # (its progress bar on stderr: a recipe's stdout is its result)
             subprocess.run([sys.executable, "-m", "suite.gan.quality", "--seed", str(seed), "--resolution",
-                            str(resolution), *([] if progress else ["--no-progress"])], check=True,
+                            str(resolution), *(["--data", str(data)] if data is not None else []),
+                            *([] if progress else ["--no-progress"])], check=True,
                            stdout=sys.stderr if progress else subprocess.DEVNULL)
-    model = classifier(SCENE_HEADS, resolution)
+    model = classifier(heads, resolution)
     model.load_weights(path)
-    return Scorer(model)
+    return model
 
 
-def _train_and_cache(seed, resolution, progress):
-    model = train_scene_classifier(seed=1_000_003 + seed, resolution=resolution, progress=progress)
-    path = _cache_path(seed, resolution)
+def _train_and_cache(seed, resolution, progress, data=None):
+    if data is None:
+        model, key = train_scene_classifier(seed=1_000_003 + seed, resolution=resolution, progress=progress), "scenes"
+    else:
+        from suite.data.images import labelled_images
+
+        model, _ = train_label_classifier(data, seed=1_000_003 + seed, resolution=resolution, progress=progress)
+        key = f"labels-{labelled_images(data, resolution)[2]}"
+    path = _cache_path(seed, resolution, key)
     fd, tmp = tempfile.mkstemp(prefix=".", suffix=".weights.h5", dir=os.path.dirname(path))
     os.close(fd)
     try:
@@ -286,9 +373,13 @@ if __name__ == "__main__":
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m suite.gan.quality",
-                                     description="Train and cache the embedded scenes' quality classifier.")
+                                     description="Train and cache a GAN quality classifier: the embedded "
+                                                 "scenes', or one of a labelled dataset's classes.")
     parser.add_argument("--seed", type=int, default=0, help="the GAN run's --seed")
     parser.add_argument("--resolution", type=int, default=RESOLUTION, help="scene resolution (at most 32)")
+    parser.add_argument("--data", default=None,
+                        help="a folder with a sub-folder per class, or tfds:NAME with a 'label' feature "
+                             "(default: the embedded scenes)")
     parser.add_argument("--no-progress", action="store_true", help="no Keras progress bar")
     args = parser.parse_args()
-    _train_and_cache(args.seed, min(args.resolution, RESOLUTION), not args.no_progress)
+    _train_and_cache(args.seed, min(args.resolution, RESOLUTION), not args.no_progress, args.data)
