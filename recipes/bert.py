@@ -74,7 +74,7 @@ class BERT(Recipe):
     def load_data(self, run):
         a, c = run.args, run.config
         documents = (nlu.documents(c.num_documents, seed=a.seed) if a.data == "nlu"
-                     else nlu.read_documents(a.data, a.num_documents))
+                     else nlu.read_documents(a.data, a.num_documents, run.bad))
         held = max(2, len(documents) // 20)  # 5% of the documents, never trained on
         train_docs, held_docs = documents[:-held], documents[-held:]
         vocabulary, save_vocabulary = lexicons.vocabulary_for_run(a.logdir, lambda: [s for d in train_docs for s in d],

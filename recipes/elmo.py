@@ -58,7 +58,8 @@ class Elmo(Recipe):
                                negatives=a.negatives, learning_rate=a.learning_rate)
 
     def load_data(self, run):
-        return elmo.load_text(run.args.data, run.config, run.args.seed, run.args.preset, run.args.num_sentences)
+        return elmo.load_text(run.args.data, run.config, run.args.seed, run.args.preset, run.args.num_sentences,
+                              bad=run.bad)
 
     def build(self, run):
         model = elmo.ElmoLanguageModel(run.config, len(run.data["vocabulary"]), seed=run.args.seed)

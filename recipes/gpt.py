@@ -56,7 +56,7 @@ class GPT(Recipe):
 
     def load_data(self, run):
         return gpt.load_text(run.args.data, run.config, run.args.logdir, run.args.seed, run.args.preset,
-                             run.args.num_sentences)
+                             run.args.num_sentences, bad=run.bad)
 
     def build(self, run):
         model = gpt.GPTLanguageModel(run.config, run.data["lexicon"].vocabulary_size, seed=run.args.seed)

@@ -89,7 +89,8 @@ class Word2Vec(Recipe):
 
     def load_data(self, run):  # the corpus, its vocabulary and every evaluation file read before training
         a = run.args
-        return wv.load_text(a.data, run.config, a.seed, a.preset, a.num_sentences, a.similarity, a.analogies)
+        return wv.load_text(a.data, run.config, a.seed, a.preset, a.num_sentences, a.similarity, a.analogies,
+                            bad=run.bad)
 
     def build(self, run):
         model = wv.WordVectors(run.config, run.data["vocabulary"], seed=run.args.seed)

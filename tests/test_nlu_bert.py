@@ -109,6 +109,14 @@ def test_documents_file_errors_and_a_small_held_out_set(lexicon, tmp_path):
     (tmp_path / "c.txt").write_bytes("caf\xe9\n".encode("latin-1"))
     with pytest.raises(DataError, match="c.txt: not UTF-8 text"):
         nlu.read_documents(str(tmp_path))
+    # --skip-bad-files: the folder's bad file left out and named, the others read
+    from suite.data.files import BadFiles
+
+    bad = BadFiles(skip=True)
+    assert len(nlu.read_documents(str(tmp_path), bad=bad)) == 2 and len(bad.skipped) == 1
+    assert "c.txt: not UTF-8 text" in bad.skipped[0]
+    with pytest.raises(DataError, match="c.txt: not UTF-8 text.*--skip-bad-files"):
+        nlu.read_documents(str(tmp_path), bad=BadFiles())
     with pytest.raises(DataError, match="tfds:no_such_text_set: cannot load split .train. .*TFDS_DATA_DIR"):
         nlu.read_documents("tfds:no_such_text_set")
     # a held-out set smaller than one batch is still one (partial) batch, never an empty dataset

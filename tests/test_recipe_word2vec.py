@@ -6,7 +6,7 @@ import os
 import pytest
 
 from conftest import (assert_bad_text_refused, assert_refused_cleanly, learned, loss_curve, readme_figure,
-                      replay_warmup, serve_cases, tensorboard_tags, tensorflow_only)
+                      replay_warmup, result_json, run_python, serve_cases, tensorboard_tags, tensorflow_only)
 from runs import RUNS
 
 W2V = ["-m", "recipes.word2vec", "--preset", "tiny", "--no-progress"]
@@ -117,3 +117,29 @@ def test_bad_text_and_flags_are_refused_before_anything_is_written(tmp_path):
     assert_refused_cleanly([*W2V, "--vocab-size", "2"], "--vocab-size 2 holds nothing but the special tokens",
                            tmp_path)
     assert_refused_cleanly([*W2V, "--model", "nnlm", "--order", "1"], "--order must be at least 2", tmp_path)
+
+
+def test_a_folders_bad_text_file_is_refused_or_skipped_and_named(tmp_path):
+    """A folder of .txt files with one binary file among them: refused naming it (and the flag that
+    skips it); with --skip-bad-files the run trains on the others and names the one left out, once
+    though both splits read the folder."""
+    from suite.data import text_corpus
+    from suite.data.errors import DataError
+    from suite.data.files import BadFiles
+
+    folder = tmp_path / "texts"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"{i}.txt").write_text("\n".join(f"alice gave bob the red ball number {i} {k}" for k in range(40)))
+    (folder / "x.txt").write_bytes(bytes(range(256)))
+    with pytest.raises(DataError, match="x.txt: a binary file, not text.*--skip-bad-files"):
+        text_corpus.corpus_sentences(str(folder), bad=BadFiles())
+    bad = BadFiles(skip=True)
+    train = text_corpus.corpus_sentences(str(folder), "train", bad=bad)
+    held = text_corpus.corpus_sentences(str(folder), "validation", bad=bad)
+    assert len(train) + len(held) == 120 and bad.skipped == [f"{folder / 'x.txt'}: a binary file, not text"]
+    assert_refused_cleanly([*W2V, "--data", str(folder)], "x.txt: a binary file, not text", tmp_path / "refused")
+    out = run_python([*W2V, "--data", str(folder), "--skip-bad-files", "--epochs", "1", "--steps-per-epoch", "2",
+                      "--logdir", str(tmp_path / "logs"), "--export-dir", str(tmp_path / "export")])
+    assert result_json(out.stdout)["skipped_files"] == 1
+    assert "--skip-bad-files: left out 1 file(s)" in out.stderr and "x.txt: a binary file" in out.stderr

@@ -82,7 +82,8 @@ class BadFiles:
         except DataError as e:
             if not self.skip:
                 raise DataError(f"{e} (--skip-bad-files leaves such files out)") from None
-            self.skipped.append(str(e))
+            if str(e) not in self.skipped:  # (a file read twice, for two splits, is one skip)
+                self.skipped.append(str(e))
             return None
 
 

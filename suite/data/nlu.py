@@ -317,10 +317,11 @@ def tfds_documents(name, count=None):
     return docs
 
 
-def read_documents(path, count=None):
+def read_documents(path, count=None, bad=None):
     """Documents (lists of sentences) in BERT's pre-training layout: a text file (one sentence per line,
     an empty line between documents), a folder of .txt files (each one document or more), or a TFDS
-    text set (``tfds:NAME``, ``tfds_documents``)."""
+    text set (``tfds:NAME``, ``tfds_documents``). A folder's file that is not UTF-8 text is refused or,
+    by ``bad`` (``suite.data.files.BadFiles`` of ``--skip-bad-files``), left out and named."""
     import os
 
     from suite.data.errors import DataError
@@ -339,12 +340,17 @@ def read_documents(path, count=None):
     else:
         raise DataError(f"--data {path}: no such file or folder (expected 'nlu', a text file or a folder of .txt "
                         f"files: {LAYOUT})")
-    for name in files:
+    def read(name):
         try:
             with open(name, encoding="utf-8-sig") as f:
-                _documents_of(f, docs)
+                found = []
+                _documents_of(f, found)
+                return found
         except UnicodeDecodeError as e:
             raise DataError(f"--data {name}: not UTF-8 text ({e})") from None
+
+    for name in files:
+        docs += (bad.check(read, name) if bad is not None and len(files) > 1 else read(name)) or []
     docs = [d for d in docs if len(d) >= 2]
     if len(docs) < 2:
         raise DataError(f"--data {path}: needs at least 2 documents of 2 or more sentences ({LAYOUT})")

@@ -68,8 +68,10 @@ def _read_text(path):
         raise DataError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
 
 
-def read_sentences(path):
-    """The sentences of a text file (one per non-empty line) or of a folder's ``.txt`` files."""
+def read_sentences(path, bad=None):
+    """The sentences of a text file (one per non-empty line) or of a folder's ``.txt`` files; a
+    folder's bad file (unreadable, binary, not UTF-8, no words) is refused or, by ``bad`` (a
+    ``suite.data.files.BadFiles`` of ``--skip-bad-files``), left out and named."""
     path = os.path.expanduser(path)
     if os.path.isdir(path):
         files = sorted(os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs if f.lower().endswith(".txt"))
@@ -79,13 +81,17 @@ def read_sentences(path):
         files = [path]
     else:
         raise DataError(f"{path}: no such file or folder")
-    sentences = []
-    for f in files:
-        found = [tokenize(line) for line in _read_text(f).splitlines()]
-        found = [s for s in found if s]
+    def sentences_of(f):
+        found = [s for s in (tokenize(line) for line in _read_text(f).splitlines()) if s]
         if not found:
             raise DataError(f"{f}: no words in it")
-        sentences += found
+        return found
+
+    if len(files) == 1 or bad is None:
+        return [s for f in files for s in sentences_of(f)]
+    sentences = [s for f in files for s in (bad.check(sentences_of, f) or [])]
+    if not sentences:
+        raise DataError(f"{path}: no readable .txt file with words ({len(files)} skipped)")
     return sentences
 
 
@@ -145,14 +151,14 @@ def tfds_sentences(name, split="train", count=None):
     return sentences[:count] if count else sentences
 
 
-def corpus_sentences(data, split="train", seed=0, count=None):
+def corpus_sentences(data, split="train", seed=0, count=None, bad=None):
     """The embedded stories (``count`` sentences), a file's or folder's sentences (every tenth sentence
-    held out) or a TFDS text set's (``tfds_sentences``)."""
+    held out; ``bad``: see ``read_sentences``) or a TFDS text set's (``tfds_sentences``)."""
     if data == EMBEDDED:
         return embedded_sentences(count or 20000, seed, split)
     if str(data).startswith("tfds:"):
         return tfds_sentences(data[len("tfds:"):], split, count)
-    sentences = read_sentences(data)
+    sentences = read_sentences(data, bad)
     held = [s for k, s in enumerate(sentences) if k % 10 == 9]
     if split != "train":
         if not held:

@@ -232,7 +232,7 @@ PROMPTS = ("alice gave bob", "the red book was", "in the park ,")  # the evaluat
 EMBEDDED_SENTENCES = {"tiny": (20000, 1000), "small": (100000, 5000), "paper": (100000, 5000)}  # train, held out
 
 
-def load_text(data, config, seed=0, preset="small", num_sentences=None):
+def load_text(data, config, seed=0, preset="small", num_sentences=None, bad=None):
     """A run's text: the embedded stories or a file's or folder's sentences (``suite.data.text_corpus``,
     which names a bad file), the softmax's vocabulary (the ``vocabulary_size`` most frequent training
     words after ``<unk>`` and ``<s>``) and both streams. Returns {"vocabulary", "types": every distinct
@@ -243,8 +243,8 @@ def load_text(data, config, seed=0, preset="small", num_sentences=None):
     from suite.data.text_corpus import build_vocabulary, corpus_sentences
 
     count, held_count = EMBEDDED_SENTENCES[preset]
-    train = corpus_sentences(data, "train", seed, num_sentences or count)
-    held = corpus_sentences(data, "validation", seed, held_count)
+    train = corpus_sentences(data, "train", seed, num_sentences or count, bad)
+    held = corpus_sentences(data, "validation", seed, held_count, bad)
     vocabulary = build_vocabulary(train, config.vocabulary_size, source=str(data))
     types = [BOUNDARY] + sorted({w for s in train + held for w in s} - {BOUNDARY})
     type_index = {w: i for i, w in enumerate(types)}

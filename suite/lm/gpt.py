@@ -201,7 +201,7 @@ PROMPTS = ("alice gave bob", "the red book was", "in the park ,")  # the evaluat
 EMBEDDED_SENTENCES = {"tiny": (20000, 1000), "small": (100000, 5000), "paper": (100000, 5000)}  # train, held out
 
 
-def load_text(data, config, logdir, seed=0, preset="small", num_sentences=None):
+def load_text(data, config, logdir, seed=0, preset="small", num_sentences=None, bad=None):
     """A run's text: the embedded stories or a file's or folder's sentences (``suite.data.text_corpus``,
     which names a bad file), a WordPiece vocabulary learnt from the training ones (or the one in
     ``logdir`` when resuming) and both token streams. Returns {"lexicon", "ids", "starts", "held_windows",
@@ -212,8 +212,8 @@ def load_text(data, config, logdir, seed=0, preset="small", num_sentences=None):
     from suite.nlu.lexicon import Lexicon, vocabulary_for_run
 
     count, held_count = EMBEDDED_SENTENCES[preset]
-    train = [" ".join(s) for s in corpus_sentences(data, "train", seed, num_sentences or count)]
-    held = [" ".join(s) for s in corpus_sentences(data, "validation", seed, held_count)]
+    train = [" ".join(s) for s in corpus_sentences(data, "train", seed, num_sentences or count, bad)]
+    held = [" ".join(s) for s in corpus_sentences(data, "validation", seed, held_count, bad)]
     vocabulary, save = vocabulary_for_run(logdir, lambda: train, config.vocabulary_size)
     lexicon = Lexicon(vocabulary, config.sequence_length)
     ids, starts = token_stream(lexicon, train)

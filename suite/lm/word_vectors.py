@@ -171,7 +171,7 @@ EMBEDDED_SENTENCES = {"tiny": (20000, 2000), "small": (100000, 5000), "paper": (
 PROBES = ("alice", "ball", "red", "park", "gave", "given")  # the neighbours shown for the embedded stories
 
 
-def load_text(data, config, seed=0, preset="tiny", num_sentences=None, similarity=(), analogies=()):
+def load_text(data, config, seed=0, preset="tiny", num_sentences=None, similarity=(), analogies=(), bad=None):
     """A run's text: the corpus (``suite.data.text_corpus``, which names a bad file), its vocabulary,
     and every evaluation file read before training. Returns {"train", "held": ``Corpus``,
     "vocabulary", "similarity": [(name, pairs)] (the embedded set first on the embedded corpus),
@@ -181,8 +181,8 @@ def load_text(data, config, seed=0, preset="tiny", num_sentences=None, similarit
     from suite.data import text_corpus as tc
 
     count, held_count = EMBEDDED_SENTENCES[preset]
-    train = tc.corpus_sentences(data, "train", seed, num_sentences or count)
-    held = tc.corpus_sentences(data, "validation", seed, held_count)
+    train = tc.corpus_sentences(data, "train", seed, num_sentences or count, bad)
+    held = tc.corpus_sentences(data, "validation", seed, held_count, bad)
     vocabulary = tc.build_vocabulary(train, config.vocab_size, config.min_count, source=data)
     sets = [(path, tc.read_similarity(path).pairs) for path in similarity]
     if data == tc.EMBEDDED:
