@@ -3,7 +3,7 @@ import importlib
 import sys
 
 BENCHMARKS = ("driver", "pggan", "gans", "mtdnn", "action", "detection", "speech", "rmdl", "segmentation", "ocr",
-              "lineage")
+              "lineage", "serving")
 
 
 def main(argv=None):

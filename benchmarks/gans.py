@@ -88,7 +88,7 @@ def main(argv=None):
             print(f"training {key} ...", file=sys.stderr, flush=True)
             result = run_variant(key, args, workdir)
             rows.append((key, result))
-            print(f"  {key}: SWD {result['metrics'][-1]['swd']:.1f}, MS-SSIM {result['metrics'][-1]['ms_ssim']:.3f}, "
+            print(f"  {key}: SWD {result['eval']['swd']:.1f}, MS-SSIM {result['eval']['ms_ssim']:.3f}, "
                   f"{result['images_per_second']:,.0f} img/s", file=sys.stderr, flush=True)
     text = (f"GAN family, preset={args.preset}, data={args.data}, {args.steps} generator steps each, seed {args.seed}\n\n"
             + table(rows))
