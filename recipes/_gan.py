@@ -92,7 +92,8 @@ class GANRecipe(Recipe):
         a = run.args
         if a.data == images.EMBEDDED:
             return quality.embedded_scorer(a.seed, run.config.resolution, progress=run.progress)
-        labelled = quality.labelled_scorer(a.data, a.seed, run.config.resolution, progress=run.progress)
+        labelled = quality.labelled_scorer(a.data, a.seed, run.config.resolution, progress=run.progress,
+                                           files=run.data if isinstance(run.data, list) else None)
         if labelled is None:
             print(f"[quality] --data {a.data}: no labels (a sub-folder per class, or a TFDS 'label'), the quality "
                   "score is skipped", file=sys.stderr)

@@ -117,7 +117,12 @@ def tensorflow_only(body, cwd, forbidden=("suite", "recipes")):
 def replay_warmup(path, cwd):
     """Reads an export's TF Serving warm-up records (PredictionLog protos) and replays each through the
     signature it names, in a TensorFlow-only process; returns {signature: {output: shape}} (every
-    signature of the export must have its request)."""
+    signature of the export must have its request).
+
+    Every export's replay is also the serving half of the bad-input matrix (the flag half:
+    tests/test_bad_input.py): each signature gets its request with every batched input cut to no
+    example, and must answer with every per-example output empty; and its request with one more
+    dimension on each input in turn, and must refuse it with an InvalidArgumentError naming that input."""
     return tensorflow_only(
         "from tensorflow_serving.apis import prediction_log_pb2\n"
         f"m = tf.saved_model.load({str(path)!r})\n"
@@ -125,9 +130,25 @@ def replay_warmup(path, cwd):
         f"for record in tf.data.TFRecordDataset(os.path.join({str(path)!r}, 'assets.extra', "
         "'tf_serving_warmup_requests')):\n"
         "    request = prediction_log_pb2.PredictionLog.FromString(record.numpy()).predict_log.request\n"
-        "    res = m.signatures[request.model_spec.signature_name](\n"
-        "        **{k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()})\n"
-        "    out[request.model_spec.signature_name] = {k: v.shape.as_list() for k, v in res.items()}\n"
+        "    name = request.model_spec.signature_name\n"
+        "    sig = m.signatures[name]\n"
+        "    inputs = {k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()}\n"
+        "    res = sig(**inputs)\n"
+        "    out[name] = {k: v.shape.as_list() for k, v in res.items()}\n"
+        "    n = next((v.shape[0] for v in inputs.values() if v.shape.rank), None)  # the request's examples\n"
+        "    batched = [k for k, v in inputs.items() if v.shape.rank and v.shape[0] == n]\n"
+        "    if batched:  # no example: an empty answer (outputs that are not per example, class names, stay)\n"
+        "        empty = sig(**{k: v[:0] if k in batched else v for k, v in inputs.items()})\n"
+        "        for k, v in res.items():\n"
+        "            if v.shape.rank and v.shape[0] == n:\n"
+        "                assert empty[k].shape[0] == 0, (name, k, empty[k].shape)\n"
+        "    for k in inputs:  # a wrong rank: refused, naming the input\n"
+        "        try:\n"
+        "            sig(**{**inputs, k: inputs[k][..., None]})\n"
+        "        except tf.errors.InvalidArgumentError as e:\n"
+        "            assert k in e.message, (name, k, e.message[:500])\n"
+        "        else:\n"
+        "            raise AssertionError(f'{name} accepted {k} of rank {inputs[k].shape.rank + 1}')\n"
         "assert sorted(out) == sorted(m.signatures), (sorted(out), sorted(m.signatures))\n", cwd)
 
 

@@ -248,12 +248,13 @@ def folder_labels(root, files):
     return names, [names.index(t[0]) for t in tops]
 
 
-def labelled_images(data, resolution):
+def labelled_images(data, resolution, files=None):
     """The labelled images of a ``--data`` value, for a classifier of them: (dataset of (uint8
     [R, R, 3], int32 label), class names, a key that changes when the data does, the number of
     images or None), or None when it has
     no labels (a flat folder, a TFDS set without a ``label`` class feature, the embedded scenes: those
-    have ``shapes_labels``). A folder's bad files are left out (the run that asked has checked them)."""
+    have ``shapes_labels``). A folder's bad files are left out (the run that asked has checked them;
+    ``files``: the ones it kept, so as not to check them again)."""
     import hashlib
 
     from suite.data.files import BadFiles
@@ -273,7 +274,7 @@ def labelled_images(data, resolution):
                     num_parallel_calls=AUTOTUNE)
         count = info.splits["train"].num_examples if "train" in info.splits else None
         return ds, list(label.names), f"tfds-{name.replace('/', '-')}", count
-    files = list_image_files(data, BadFiles(skip=True))
+    files = list(files) if files is not None else list_image_files(data, BadFiles(skip=True))
     labels = folder_labels(data, files)
     if labels is None:
         return None

@@ -308,14 +308,14 @@ def embedded_scorer(seed=0, resolution=RESOLUTION, progress=True):
     return Scorer(_cached_classifier(None, seed, resolution, "scenes", SCENE_HEADS, progress))
 
 
-def labelled_scorer(data, seed=0, resolution=RESOLUTION, progress=True):
+def labelled_scorer(data, seed=0, resolution=RESOLUTION, progress=True, files=None):
     """(scorer, class names) of a classifier of ``data``'s own labels (``train_label_classifier``),
     trained once per data, seed and resolution (at most ``RESOLUTION``) and cached; None when the data
-    has no labels."""
+    has no labels. ``files``: a folder's files as the run checked them."""
     from suite.data.images import labelled_images
 
     resolution = min(int(resolution), RESOLUTION)
-    labelled = labelled_images(data, resolution)
+    labelled = labelled_images(data, resolution, files)
     if labelled is None:
         return None
     _, names, key, _ = labelled

@@ -1,0 +1,34 @@
+"""The benchmarks run: serving.py (each export signature's latency against its network's, batch 1 and
+32) and gans.py (the GAN family's table), on the smallest settings."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import run_python
+
+
+def test_requests_are_repeated_to_the_batch_and_a_sampler_draws_as_many():
+    from benchmarks.serving import batched
+
+    specs = [tf.TensorSpec([None, 4], tf.float32, name="x"), tf.TensorSpec([], tf.int32, name="count"),
+             tf.TensorSpec([], tf.int64, name="seed"), tf.TensorSpec([None], tf.string, name="s")]
+    x, count, seed, s = batched(specs, [np.arange(4.0)[None], 1, 7, [b"a"]], 3)
+    assert x.shape == (3, 4) and (x == np.arange(4.0)).all() and count == 3 and seed == 7
+    assert s.tolist() == [b"a"] * 3
+
+
+def test_the_benchmark_times_every_signature_and_its_network():
+    out = run_python(["-m", "benchmarks", "serving", "--kinds", "dcgan", "--repeats", "2"]).stdout
+    rows = [line.split("|")[1:-1] for line in out.splitlines() if line.startswith("| dcgan")]
+    assert [(r[1].strip(), r[2].strip()) for r in rows] == [("serving_default", "1"), ("serving_default", "32"),
+                                                            ("generate", "1"), ("generate", "32")]
+    assert all(float(r[3]) > 0 and float(r[4]) > 0 and r[5].strip().endswith("x") for r in rows)
+
+
+@pytest.mark.slow  # two recipe runs in subprocesses
+def test_the_gan_benchmark_tables_each_variant():
+    out = run_python(["-m", "benchmarks", "gans", "--preset", "tiny", "--steps", "2", "--steps-per-epoch", "2",
+                      "--swd-images", "16", "--variants", "dcgan,gan"]).stdout
+    rows = [line.split("|")[1:-1] for line in out.splitlines() if line.startswith("| ") and "G steps" not in line]
+    assert [r[0].strip().split(" ")[0] for r in rows] == ["DCGAN", "GAN"] and all(r[1].strip() == "2" for r in rows)
+    assert rows[0][8].strip() == "1.00x"  # the reference's own ratio
