@@ -12,8 +12,12 @@ def generator_endpoints(generator, latent_dim):
     ``seed``."""
 
     def draw(latents):
+        from suite.export import answer_empty_batch
+
         with tf.control_dependencies([tf.debugging.assert_all_finite(latents, "latents must be finite")]):
-            return {"images": to_uint8(generator(tf.identity(latents), training=False))}
+            # (no latents: no images; PGGAN's convolutions refuse an empty batch)
+            return answer_empty_batch(lambda z: {"images": to_uint8(generator(z, training=False))},
+                                      tf.identity(latents))
 
     @tf.function
     def serve(latents):

@@ -146,12 +146,19 @@ def serving_endpoints(model, beam_width=0):
     Lengths outside (0, T], or not one per waveform, are refused with an InvalidArgumentError naming them."""
     rate = model.config.sample_rate
 
-    def outputs(waveforms, lengths):
+    def transcribed(waveforms, lengths):
         transcripts, out = model.transcribe(waveforms, lengths, beam_width)
         mask = tf.sequence_mask(out["logit_lengths"], tf.shape(out["logits"])[1])[..., None]
         log_probs = tf.where(mask, tf.nn.log_softmax(out["logits"]), 0.0)
         return {"transcripts": transcripts, "log_probabilities": log_probs,
                 "frames": tf.cast(out["logit_lengths"], tf.int32)}
+
+    def outputs(waveforms, lengths):  # no waveform: no transcript (the features refuse an empty batch)
+        def none():
+            return {"transcripts": tf.zeros([0], tf.string),
+                    "log_probabilities": tf.zeros([0, 0, len(T.CHARACTERS) + 1]), "frames": tf.zeros([0], tf.int32)}
+
+        return tf.cond(tf.shape(waveforms)[0] > 0, lambda: transcribed(waveforms, lengths), none)
 
     @tf.function
     def serve(waveforms, lengths):
