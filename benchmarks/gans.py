@@ -37,7 +37,7 @@ def run_variant(key, args, workdir):
     epochs = max(1, args.steps // args.steps_per_epoch)
     cmd = ["-m", *command, "--preset", args.preset, "--data", args.data, "--seed", str(args.seed),
            "--epochs", str(epochs), "--steps-per-epoch", str(args.steps_per_epoch),
-           "--swd-images", str(args.swd_images), "--no-progress",
+           "--swd-images", str(args.swd_images), "--no-progress", *(["--no-quality"] if args.no_quality else []),
            "--logdir", os.path.join(workdir, "logs", key), "--export-dir", os.path.join(workdir, "export")]
     started = time.perf_counter()
     result = run_recipe(cmd, " ".join(command))
@@ -73,6 +73,8 @@ def main(argv=None):
     p.add_argument("--steps-per-epoch", type=int, default=200, help="steps between evaluations")
     p.add_argument("--swd-images", type=int, default=512, help="images compared per evaluation")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-quality", action="store_true",
+                   help="leave out the embedded FID and found-rate columns (no quality classifier trained)")
     p.add_argument("--output", default=None, help="also write the table (markdown) to this file")
     args = p.parse_args(argv)
     keys = [k.strip() for k in args.variants.split(",") if k.strip()]
