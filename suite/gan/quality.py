@@ -203,8 +203,8 @@ def train_label_classifier(data, seed=0, resolution=RESOLUTION, steps=None, batc
     a TFDS ``label``), Adam 1e-3 with cosine decay, random left-right flips; a quarter of its
     images are replaced by what is not an image of the data (``_negative``: blurred, shuffled
     tiles, noise, noisy blends), labelled with an extra last class: without them noise lands on the
-    reals' features, confidently (measured: found in all of it). Returns the model and the class
-    names. Raises ValueError when the data has no labels."""
+    reals' features, confidently (measured: found in all of it). Returns the model, the class names
+    and the data's cache key. Raises ValueError when the data has no labels."""
     import keras
     import tensorflow as tf
 
@@ -213,7 +213,7 @@ def train_label_classifier(data, seed=0, resolution=RESOLUTION, steps=None, batc
     labelled = labelled_images(data, resolution)
     if labelled is None:
         raise ValueError(f"--data {data}: no labels (class sub-folders or a TFDS 'label') to train a classifier on")
-    ds, names, _, count = labelled
+    ds, names, key, count = labelled
     keras.utils.set_random_seed(seed)
     steps = steps or label_steps(count, batch_size)
     model = classifier(label_heads(len(names)), resolution)
@@ -233,7 +233,7 @@ def train_label_classifier(data, seed=0, resolution=RESOLUTION, steps=None, batc
     train = (ds.cache().shuffle(min(count or 10000, 10000), seed=seed).repeat().enumerate()
              .map(example, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE))
     model.fit(train, steps_per_epoch=steps, epochs=1, verbose=1 if progress else 0)
-    return model, names
+    return model, names, key
 
 
 class Scorer:
@@ -351,11 +351,9 @@ def _cached_classifier(data, seed, resolution, key, heads, progress):
 def _train_and_cache(seed, resolution, progress, data=None):
     if data is None:
         model, key = train_scene_classifier(seed=1_000_003 + seed, resolution=resolution, progress=progress), "scenes"
-    else:
-        from suite.data.images import labelled_images
-
-        model, _ = train_label_classifier(data, seed=1_000_003 + seed, resolution=resolution, progress=progress)
-        key = f"labels-{labelled_images(data, resolution)[2]}"
+    else:  # (the data listed and checked once)
+        model, _, key = train_label_classifier(data, seed=1_000_003 + seed, resolution=resolution, progress=progress)
+        key = f"labels-{key}"
     path = _cache_path(seed, resolution, key)
     fd, tmp = tempfile.mkstemp(prefix=".", suffix=".weights.h5", dir=os.path.dirname(path))
     os.close(fd)
