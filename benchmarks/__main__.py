@@ -2,8 +2,8 @@
 import importlib
 import sys
 
-BENCHMARKS = ("driver", "pggan", "gans", "mtdnn", "action", "detection", "speech", "rmdl", "segmentation", "ocr",
-              "lineage", "serving")
+BENCHMARKS = ("driver", "pggan", "gans", "mtdnn", "action", "flow", "detection", "speech", "rmdl", "segmentation",
+              "ocr", "lineage", "serving")
 
 
 def main(argv=None):

@@ -3,7 +3,9 @@
     python -m benchmarks action [--preset tiny] [--steps 2000] [--output action.md]
 
 Trains every network of ``recipes.action`` (single frame, late, early and
-slow fusion, two-stream) for the same number of steps on the same embedded
+slow fusion, two-stream with its optical flow in the graph, and two-stream on
+OpenCV's Farneback flow from the input pipeline: ``two_stream_farneback``)
+for the same number of steps on the same embedded
 motion videos (batch 32, seed 0), one after the other in fresh processes,
 and tabulates the held-out clip and video top-1 accuracy, training clips per
 second and its ratio to the single-frame network's (the reference), and the
@@ -17,21 +19,28 @@ import tempfile
 
 from benchmarks import report, run_recipe
 
-MODELS = ("single_frame", "late", "early", "slow", "two_stream")
+MODELS = ("single_frame", "late", "early", "slow", "two_stream", "two_stream_farneback")
+
+
+def flags(model):
+    """The recipe's flags of a row: two_stream_farneback is two-stream with --flow farneback."""
+    return ["--model", "two_stream", "--flow", "farneback"] if model == "two_stream_farneback" else ["--model", model]
 
 
 def run(model, args, workdir):
     steps = max(1, args.steps // args.epochs)
-    cmd = ["-m", "recipes.action", "--model", model, "--preset", args.preset, "--data", args.data,
+    cmd = ["-m", "recipes.action", *flags(model), "--preset", args.preset, "--data", args.data,
            "--epochs", str(args.epochs), "--steps-per-epoch", str(steps), "--seed", str(args.seed), "--no-progress",
            "--logdir", os.path.join(workdir, "logs", model), "--export-dir", os.path.join(workdir, "export")]
-    return run_recipe(cmd, f"recipes.action --model {model}")
+    return run_recipe(cmd, "recipes.action " + " ".join(flags(model)))
 
 
 def parameters(model, preset):
     from suite.action import models
 
-    return models.build_model(models.get_config(model, preset)).count_params()
+    farneback = model == "two_stream_farneback"
+    config = models.get_config("two_stream" if farneback else model, preset, flow="farneback" if farneback else "graph")
+    return models.build_model(config).count_params()
 
 
 def table(results, preset):
@@ -39,7 +48,8 @@ def table(results, preset):
     lines = ["| model | frames seen | video top-1 (untrained) | clip top-1 | clips/s | vs single frame | parameters |",
              "|---|---|---|---|---|---|---|"]
     seen = {"single_frame": "1 RGB", "late": "2 RGB, 15 apart", "early": "10 RGB", "slow": "10 RGB",
-            "two_stream": "1 RGB + 10 flow"}
+            "two_stream": "11 RGB -> 1 RGB + 10 flow (in the graph)",
+            "two_stream_farneback": "1 RGB + 10 flow (Farneback)"}
     for model, r in results.items():
         ratio = f"{r['clips_per_second'] / ref:.2f}x" if ref else "-"
         lines.append(f"| {model} | {seen[model]} | {r['eval']['video_top1']:.3f} ({r['initial']['video_top1']:.3f}) "

@@ -2,7 +2,7 @@
 two-stream (Simonyan and Zisserman 2014) networks on video clips.
 
     python -m recipes.action                               # slow fusion on the embedded motion videos
-    python -m recipes.action --model two_stream            # RGB + stacked optical flow
+    python -m recipes.action --model two_stream            # RGB + stacked optical flow, from frames alone
     python -m recipes.action --data ~/UCF-101 --model early --preset paper
     python -m recipes.action --data tfds:ucf101 --model late
     tensorboard --logdir logs
@@ -10,18 +10,20 @@ two-stream (Simonyan and Zisserman 2014) networks on video clips.
 Training samples a random clip of a random video per example. Each epoch ends
 with clip and video top-1/top-5 accuracy on the held-out videos (a video's
 prediction averages its --clips-per-video evenly spaced clips) and the
-confusion matrix as an image in TensorBoard. Optical flow (two-stream) is
-computed once per video with OpenCV's Farneback method, clipped to +-20
-pixels and stored as bytes (the two-stream paper's quantisation), cached in
---flow-cache.
+confusion matrix as an image in TensorBoard. Two-stream's optical flow is
+computed inside the network from the clip's 11 frames (pyramidal
+Lucas-Kanade in TensorFlow ops, clipped to +-20 pixels), so training and the
+export see the same flow; --flow farneback computes it instead once per video
+with OpenCV's Farneback method, stored as bytes (the two-stream paper's
+quantisation) and cached in --flow-cache, and the network takes it as an input.
 
 The export ``saved_models/action_<model>/<version>/`` takes ``frames`` uint8
 [N, F, H, W, 3]: videos of F frames at least the model's clip length T
-(single_frame 1, late 16, early 10, slow 10; any H, W, resized in the graph),
-each predicted from --clips-per-video evenly spaced clips; two-stream takes
-one clip of T = 1 frame and ``flow`` uint8 [N, H, W, 20] (10 stacked (dx, dy)
-fields, quantised as above). It returns ``probabilities``, ``class_id`` and
-``label``.
+(single_frame 1, late 16, early 10, slow 10, two_stream 11; any H, W, resized
+in the graph), each predicted from --clips-per-video evenly spaced clips;
+with --flow farneback, two-stream takes one clip of T = 1 frame and ``flow``
+uint8 [N, H, W, 20] (10 stacked (dx, dy) fields, quantised as above). It
+returns ``probabilities``, ``class_id`` and ``label``.
 """
 import dataclasses
 import os
@@ -37,8 +39,8 @@ MODELS = ("single_frame", "late", "early", "slow", "two_stream")
 EMBEDDED_COUNTS = {"tiny": (20000, 160), "small": (50000, 400), "paper": (50000, 400)}
 
 
-def flow_frames(config):
-    return config.flow_frames if config.uses_flow else 0
+def flow_frames(config):  # flow fields the input pipeline computes (Farneback): none when the network does
+    return config.flow_frames if config.flow_input else 0
 
 
 class Action(Recipe):
@@ -64,12 +66,17 @@ class Action(Recipe):
                             "progressively), two_stream (an RGB frame and 10 stacked optical flow fields)")
         g.add_argument("--fusion", default="average", choices=("average", "learned"),
                        help="two-stream: average the streams' softmax scores (the paper), or learn a layer on them")
+        g.add_argument("--flow", default="graph", choices=("graph", "farneback"),
+                       help="two-stream's optical flow: graph (pyramidal Lucas-Kanade inside the network, from the "
+                            "clip's frames: the export takes frames alone) or farneback (OpenCV's, computed in the "
+                            "input pipeline and cached: the export also takes the flow)")
         g.add_argument("--clips-per-video", type=int, default=5,
                        help="evenly spaced clips whose averaged probabilities are a video's prediction")
         g.add_argument("--split", type=int, default=1, choices=(1, 2, 3),
                        help="UCF-101 / HMDB-51 official split (fold) to train and test on")
         g.add_argument("--flow-cache", default=None, metavar="DIR",
-                       help="where each video's optical flow is kept once computed (default: LOGDIR/flow)")
+                       help="--flow farneback: where each video's optical flow is kept once computed "
+                            "(default: LOGDIR/flow)")
         g.add_argument("--num-videos", type=int, default=None,
                        help="embedded training videos (default: the preset's: tiny 20000, small 50000)")
 
@@ -84,7 +91,7 @@ class Action(Recipe):
     # The model: the paper's body for the fusion chosen, at the preset's size
     def configure(self, run):
         a = run.args
-        return models.get_config(a.model, a.preset, fusion=a.fusion, learning_rate=a.learning_rate,
+        return models.get_config(a.model, a.preset, fusion=a.fusion, flow=a.flow, learning_rate=a.learning_rate,
                                  sync_batch_norm=a.sync_batch_norm)
 
     # The data: embedded motion videos, or a UCF-101 / HMDB-51 split (every file opened first)
@@ -112,16 +119,16 @@ class Action(Recipe):
 
     def settings(self, run):
         a = run.args
-        return {"model": a.model, "data": a.data, "preset": a.preset, "fusion": run.config.fusion,
+        return {"model": a.model, "data": a.data, "preset": a.preset, "fusion": run.config.fusion, "flow": a.flow,
                 "split": a.split, "num_classes": run.config.num_classes}
 
     def prepare(self, run):
-        if run.config.uses_flow and run.chief:
+        if run.config.flow_input and run.chief:
             run.data[1].precompute_flow(progress=run.progress)
 
     def dataset(self, run, feed):
         ds = video.clip_dataset(run.data[0], run.config.clip_frames, flow_frames=flow_frames(run.config), **feed)
-        return ds if run.config.uses_flow else ds.map(lambda x, y: (x["frames"], y))
+        return ds if run.config.flow_input else ds.map(lambda x, y: (x["frames"], y))
 
     # Evaluate: clip and video accuracy on the held-out videos, the confusion matrix
     def evaluator(self, run):
@@ -136,7 +143,7 @@ class Action(Recipe):
     def warmup(self, run):  # a held-out video's first clip
         c = run.config
         clip = video.clip_at(run.data[1], 0, 0, c.clip_frames, flow_frames(c))
-        return {"serving_default": [clip["frames"][None]] + ([clip["flow"][None]] if c.uses_flow else [])}
+        return {"serving_default": [clip["frames"][None]] + ([clip["flow"][None]] if c.flow_input else [])}
 
     def finish(self, run, result):
         result.update(model=run.args.model, classes=list(run.data[0].class_names))

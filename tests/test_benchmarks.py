@@ -1,5 +1,6 @@
 """The benchmarks run: serving.py (each export signature's latency against its network's, batch 1 and
-32) and gans.py (the GAN family's table), on the smallest settings."""
+32), gans.py (the GAN family's table) and flow.py (optical flow against the true flow), on the smallest
+settings."""
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -32,3 +33,13 @@ def test_the_gan_benchmark_tables_each_variant():
     rows = [line.split("|")[1:-1] for line in out.splitlines() if line.startswith("| ") and "G steps" not in line]
     assert [r[0].strip().split(" ")[0] for r in rows] == ["DCGAN", "GAN"] and all(r[1].strip() == "2" for r in rows)
     assert rows[0][8].strip() == "1.00x" and rows[0][5].strip() == "-"  # the reference's own ratio; no quality
+
+
+def test_the_flow_benchmark_tables_each_method_against_the_true_flow():
+    out = run_python(["-m", "benchmarks", "flow", "--sizes", "24", "--videos", "4"]).stdout
+    rows = {r[1].strip(): r for r in (line.split("|")[1:-1] for line in out.splitlines() if line.startswith("| 24x24"))}
+    assert list(rows) == ["no motion", "Farneback (OpenCV)", "in-graph Lucas-Kanade"]
+    assert float(rows["no motion"][4]) == 0.0 and float(rows["no motion"][3]) > 0.3  # the truth moves the object
+    assert rows["Farneback (OpenCV)"][6].strip() == "1.00x" and rows["in-graph Lucas-Kanade"][6].strip().endswith("x")
+    # a method that found no motion would err as much as "no motion" on the object
+    assert float(rows["in-graph Lucas-Kanade"][3]) < float(rows["no motion"][3])

@@ -185,7 +185,9 @@ def test_sentences_get_each_token_and_its_contextual_vector(trained, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.trained("action_slow")
+@pytest.mark.trained("action_two_stream")
 def test_a_video_file_gets_its_label(trained, tmp_path):
+    """Slow fusion and two-stream alike: the two-stream export computes its optical flow from the frames."""
     import cv2
 
     from suite.data import video
@@ -196,9 +198,9 @@ def test_a_video_file_gets_its_label(trained, tmp_path):
     for frame in frames:
         writer.write(cv2.cvtColor(cv2.resize(frame, (64, 48)), cv2.COLOR_RGB2BGR))
     writer.release()
-    (out,), = predict([[trained.get("action_slow").export, path]], tmp_path)
-    assert out["input"] == path and len(out["probabilities"]) == 8 and abs(sum(out["probabilities"]) - 1) < 1e-4
-    assert out["label"] in ("right", "left", "up", "down", "clockwise", "counterclockwise", "grow", "shrink")
+    for (out,) in predict([[trained.get(key).export, path] for key in ("action_slow", "action_two_stream")], tmp_path):
+        assert out["input"] == path and len(out["probabilities"]) == 8 and abs(sum(out["probabilities"]) - 1) < 1e-4
+        assert out["label"] in ("right", "left", "up", "down", "clockwise", "counterclockwise", "grow", "shrink")
 
 
 @pytest.mark.slow

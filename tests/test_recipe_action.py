@@ -15,8 +15,8 @@ MODELS = ["slow", "two_stream"]  # tiny runs (tests/runs.py): two epochs each, k
 
 def test_help_documents_every_flag(python):
     out = python(["-m", "recipes.action", "--help"]).stdout
-    for flag in CORE + ("--model", "--fusion", "--clips-per-video", "--split", "--flow-cache", "--num-videos",
-                        "--learning-rate"):
+    for flag in CORE + ("--model", "--fusion", "--flow", "--clips-per-video", "--split", "--flow-cache",
+                        "--num-videos", "--learning-rate"):
         assert flag in out, flag
 
 
@@ -49,19 +49,17 @@ def test_tiny_run_learns_motion_and_resumed_after_kill(tiny):
 @pytest.mark.slow
 def test_export_classifies_clips_of_any_frame_size(tiny):
     model, _, run = tiny
-    if model == "slow":  # T = 10 frames, two sizes resized in the graph
-        _check_outputs(serve_random_uint8(run.export, {"frames": [2, 10, 32, 32, 3]}, run.export_dir), 2)
-        _check_outputs(serve_random_uint8(run.export, {"frames": [1, 10, 48, 40, 3]}, run.export_dir), 1)
-        # a whole 60-frame video (its evenly spaced clips averaged in the graph), a batch of none, too few frames
-        _check_outputs(serve_random_uint8(run.export, {"frames": [1, 60, 40, 48, 3]}, run.export_dir), 1)
-        none, short = serve_cases(run.export, [("serving_default", {"frames": f"tf.zeros({shape}, tf.uint8)"})
-                                               for shape in ([0, 10, 0, 0, 3], [1, 9, 32, 32, 3])], run.export_dir)
-        assert none == {"probabilities": [0, 8], "class_id": [0], "label": [0]}
-        assert "frames must hold at least 10 frames per video" in short["error"]
-    else:
-        for n, h, w in ((2, 32, 32), (1, 64, 48)):
-            _check_outputs(serve_random_uint8(run.export, {"frames": [n, 1, h, w, 3], "flow": [n, h, w, 20]},
-                                              run.export_dir), n)
+    # T = 10 frames (slow) or 11 (two-stream: its flow computed in the graph from the frames alone), two sizes
+    # resized in the graph
+    t = {"slow": 10, "two_stream": 11}[model]
+    _check_outputs(serve_random_uint8(run.export, {"frames": [2, t, 32, 32, 3]}, run.export_dir), 2)
+    _check_outputs(serve_random_uint8(run.export, {"frames": [1, t, 48, 40, 3]}, run.export_dir), 1)
+    # a whole 60-frame video (its evenly spaced clips averaged in the graph), a batch of none, too few frames
+    _check_outputs(serve_random_uint8(run.export, {"frames": [1, 60, 40, 48, 3]}, run.export_dir), 1)
+    none, short = serve_cases(run.export, [("serving_default", {"frames": f"tf.zeros({shape}, tf.uint8)"})
+                                           for shape in ([0, t, 0, 0, 3], [1, t - 1, 32, 32, 3])], run.export_dir)
+    assert none == {"probabilities": [0, 8], "class_id": [0], "label": [0]}
+    assert f"frames must hold at least {t} frames per video" in short["error"]
     warm = replay_warmup(run.export, run.export_dir)  # TF Serving's warm-up request, answered
     assert warm == {"serving_default": {"probabilities": [1, 8], "class_id": [1], "label": [1]}}
 

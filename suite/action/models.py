@@ -3,9 +3,11 @@
 and Zisserman 2014, "Two-Stream Convolutional Networks for Action Recognition in Videos").
 
 Every network takes a clip of uint8 frames ``frames`` [N, T, H, W, 3] with T
-= ``config.clip_frames`` (two-stream also the stacked optical flow ``flow``
-[N, H, W, 2L] as bytes, see ``suite.data.video.quantize_flow``) and returns
-{"probabilities": [N, classes]} (two-stream also each stream's).
+= ``config.clip_frames`` and returns {"probabilities": [N, classes]}
+(two-stream also each stream's). Two-stream computes its optical flow from
+the clip's L + 1 frames in the graph (``flow="graph"``, the default), or
+takes OpenCV's Farneback flow as a second input ``flow`` [N, H, W, 2L] of
+bytes (``flow="farneback"``, see ``suite.data.video.quantize_flow``).
 
 The shared convolutional body is the paper's (Karpathy, Fig. 1 and 3.1):
 C(96,11,3)-N-P-C(256,5,1)-N-P-C(384,3,1)-C(384,3,1)-C(256,3,1)-P-FC(4096)-FC(4096)
@@ -25,15 +27,15 @@ time enters:
 
 Two-stream's streams are the CNN-M-2048 body (Simonyan, Fig. 1: C(96,7,2)-N-P
 -C(256,5,2)-N-P-C(512,3,1)-C(512,3,1)-C(512,3,1)-P-FC(4096)-FC(2048)), the
-spatial one on the clip's RGB frame, the temporal one on L = 10 stacked flow
-fields (no second normalization); their softmax scores are averaged, or
+spatial one on the clip's middle RGB frame, the temporal one on L = 10 stacked
+flow fields (no second normalization); their softmax scores are averaged, or
 combined by a learned layer (``fusion="learned"``).
 """
 import dataclasses
 
 import keras
 
-from suite.layers.video import FlowInput, FrameInput, LocalResponseNormalization, TemporalConvolution
+from suite.layers.video import FlowInput, FrameInput, LocalResponseNormalization, OpticalFlow, TemporalConvolution
 
 MODELS = ("single_frame", "late", "early", "slow", "two_stream")
 
@@ -57,6 +59,8 @@ class ActionConfig:
     slow_time: tuple = ((4, 2), (2, 2), (2, 2))  # (temporal extent, stride) of slow fusion's conv 1-3
     flow_frames: int = 10  # L
     fusion: str = "average"  # two-stream: "average" or "learned"
+    flow: str = "graph"  # two-stream: "graph" (computed in the network from the frames) or "farneback" (an input)
+    flow_bound: float = 20.0  # pixels: the flow is clipped to +-bound and divided by it (the paper's quantisation)
     optimizer: str = "adam"  # "adam" or "sgd" (momentum 0.9, as the papers)
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
@@ -68,6 +72,8 @@ class ActionConfig:
             raise ValueError(f"normalization must be lrn, batch or none, got {self.normalization!r}")
         if self.fusion not in ("average", "learned"):
             raise ValueError(f"fusion must be average or learned, got {self.fusion!r}")
+        if self.flow not in ("graph", "farneback"):
+            raise ValueError(f"flow must be graph or farneback, got {self.flow!r}")
         if not len(self.filters) == len(self.kernels) == len(self.pools) == 5:
             raise ValueError("filters, kernels and pools need one entry per conv layer (5)")
         frames = self.slow_frames
@@ -80,12 +86,19 @@ class ActionConfig:
     @property
     def clip_frames(self):
         """T, the frames of the clip the network reads."""
+        two_stream = self.flow_frames + 1 if self.flow == "graph" else 1
         return {"single_frame": 1, "late": self.late_gap + 1, "early": self.early_frames,
-                "slow": self.slow_frames, "two_stream": 1}[self.model]
+                "slow": self.slow_frames, "two_stream": two_stream}[self.model]
 
     @property
     def uses_flow(self):
+        """Two-stream: a spatial and a temporal stream."""
         return self.model == "two_stream"
+
+    @property
+    def flow_input(self):
+        """The network takes the stacked flow as an input (``flow="farneback"``), not only frames."""
+        return self.uses_flow and self.flow == "farneback"
 
 
 _KARPATHY = {  # the body of Karpathy et al. (170x170 inputs after cropping)
@@ -218,11 +231,21 @@ def build_slow_fusion(config):
 
 
 def build_two_stream(config):
+    """``flow="graph"``: frames [N, L + 1, H, W, 3] alone, the spatial stream on the middle one (the
+    L // 2-th) and the temporal stream on the L fields between them (``OpticalFlow``, pyramidal
+    Lucas-Kanade in the graph, so training and serving see the same flow); ``"farneback"``: one frame
+    [N, 1, H, W, 3] and the L fields as bytes [N, H, W, 2L] (``suite.data.video.quantize_flow``)."""
     frames, x = _frames_input(config)
     s, channels = config.image_size, 2 * config.flow_frames
-    flow = keras.Input((s, s, channels), dtype="uint8", name="flow")
-    spatial_logits, spatial = _classifier(_conv_body(x[:, 0], config, prefix="spatial_"), config, "spatial_")
-    f = FlowInput(name="flow_to_float")(flow)
+    if config.flow_input:
+        flow = keras.Input((s, s, channels), dtype="uint8", name="flow")
+        inputs, f, rgb = {"frames": frames, "flow": flow}, FlowInput(name="flow_to_float")(flow), x[:, 0]
+    else:
+        displacements = OpticalFlow(name="optical_flow")(frames)
+        inputs = frames
+        f = FlowInput(bound=config.flow_bound, name="flow_to_float")(displacements)
+        rgb = x[:, config.flow_frames // 2]
+    spatial_logits, spatial = _classifier(_conv_body(rgb, config, prefix="spatial_"), config, "spatial_")
     temporal_logits, temporal = _classifier(_conv_body(f, config, prefix="temporal_", second_norm=False), config,
                                             "temporal_")
     if config.fusion == "average":
@@ -231,8 +254,7 @@ def build_two_stream(config):
         scores = keras.layers.Concatenate(name="scores")([spatial_logits, temporal_logits])
         fused = keras.layers.Dense(config.num_classes, activation="softmax", dtype="float32",
                                    name="probabilities")(scores)
-    return keras.Model({"frames": frames, "flow": flow},
-                       {"probabilities": fused, "spatial": spatial, "temporal": temporal}, name="two_stream")
+    return keras.Model(inputs, {"probabilities": fused, "spatial": spatial, "temporal": temporal}, name="two_stream")
 
 
 BUILDERS = {"single_frame": build_single_frame, "late": build_late_fusion, "early": build_early_fusion,

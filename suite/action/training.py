@@ -70,7 +70,7 @@ def evaluate(model, videos, config, clips_per_video=5, batch_size=32):
         if not pending:
             return
         batch = {k: np.concatenate([p[k] for p in pending]) for k in pending[0]}
-        inputs = batch if config.uses_flow else batch["frames"]
+        inputs = batch if config.flow_input else batch["frames"]
         probs = np.concatenate([model(_slice(inputs, s, batch_size), training=False)["probabilities"].numpy()
                                 for s in range(0, len(batch["frames"]), batch_size)])
         start = 0
@@ -84,7 +84,7 @@ def evaluate(model, videos, config, clips_per_video=5, batch_size=32):
         owners.clear()
 
     for i in range(len(videos)):
-        pending.append(video_clips(videos, i, config.clip_frames, config.flow_frames if config.uses_flow else 0,
+        pending.append(video_clips(videos, i, config.clip_frames, config.flow_frames if config.flow_input else 0,
                                    clips_per_video))
         owners.append(i)
         if sum(len(p["frames"]) for p in pending) >= 4 * batch_size:
@@ -127,16 +127,28 @@ class ActionEvaluator(Evaluator):
 
 
 # ------------------------------------------------------------------ serving
+def resize_flow(flow, size, fields):
+    """Stacked quantised flow uint8 [N, H, W, 2 * fields] (``suite.data.video.quantize_flow``) resized to
+    ``size`` x ``size``, each axis's displacements scaled by that axis's own ratio (dx by the width's,
+    dy by the height's: a frame need not be square)."""
+    height, width = tf.unstack(tf.cast(tf.shape(flow)[1:3], tf.float32))
+    scale = tf.tile(tf.stack([size / width, size / height]), [fields])
+    displacement = (tf.cast(flow, tf.float32) - 127.5) * scale
+    resized = tf.image.resize(displacement, [size, size], antialias=True) + 127.5
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+
 def serving_endpoints(net, config, class_names, clips_per_video=5):
     """``serving_default`` -> ``probabilities`` [N, classes], ``class_id`` [N] and ``label`` [N] (the
     top class), from
 
     * ``frames`` uint8 [N, F, H, W, 3]: whole videos (or clips) of F >= T frames (T =
-      ``config.clip_frames``; any H, W, resized in the graph), each predicted as the mean of its
-      ``clips_per_video`` evenly spaced clips' probabilities (the papers' video-level testing, as
-      ``evaluate`` does; F = T: the one clip);
-    * two-stream: ``frames`` uint8 [N, T, H, W, 3] and ``flow`` uint8 [N, H', W', 2L], one clip each
-      (flow quantised as ``suite.data.video.quantize_flow``; resized with its displacements rescaled).
+      ``config.clip_frames``; two-stream with its flow in the graph: L + 1; any H, W, resized in the
+      graph), each predicted as the mean of its ``clips_per_video`` evenly spaced clips'
+      probabilities (the papers' video-level testing, as ``evaluate`` does; F = T: the one clip);
+    * two-stream on Farneback flow: ``frames`` uint8 [N, 1, H, W, 3] and ``flow`` uint8 [N, H', W',
+      2L], one clip each (flow quantised as ``suite.data.video.quantize_flow``; resized with each
+      axis's displacements scaled by that axis's ratio).
 
     Inputs of another shape are refused with an InvalidArgumentError naming them; a batch of none
     gets empty outputs."""
@@ -150,12 +162,6 @@ def serving_endpoints(net, config, class_names, clips_per_video=5):
         resized = tf.image.resize(tf.cast(flat, tf.float32), [size, size], antialias=True)
         resized = tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
         return tf.reshape(resized, [shape[0], t, size, size, 3])
-
-    def resize_flow(flow):
-        width = tf.cast(tf.shape(flow)[2], tf.float32)
-        displacement = (tf.cast(flow, tf.float32) - 127.5) * (size / width)  # pixels scale with the frame
-        resized = tf.image.resize(displacement, [size, size], antialias=True) + 127.5
-        return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
 
     def outputs(probs):
         class_id = tf.argmax(probs, -1, output_type=tf.int32)
@@ -180,9 +186,10 @@ def serving_endpoints(net, config, class_names, clips_per_video=5):
         with tf.control_dependencies(checks):
             return tf.identity(frames) if flow is None else (tf.identity(frames), tf.identity(flow))
 
-    if config.uses_flow:
+    if config.flow_input:
         def two_stream(frames, flow):
-            probs = net({"frames": resize_frames(frames), "flow": resize_flow(flow)}, training=False)
+            probs = net({"frames": resize_frames(frames), "flow": resize_flow(flow, size, config.flow_frames)},
+                        training=False)
             return outputs(probs["probabilities"])
 
         @tf.function

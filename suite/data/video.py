@@ -37,7 +37,7 @@ def _cv2():
 
 
 # ------------------------------------------------------------------ embedded motion videos
-def render_motion_video(rng, label, size=32, frames=20, first=0, count=None):
+def render_motion_video(rng, label, size=32, frames=20, first=0, count=None, with_flow=False):
     """One video of class ``MOTIONS[label]``: a polygon that moves right/left/up/down, turns
     clockwise/counter-clockwise or grows/shrinks, with a random speed, in front of a cluttered
     static background with a still distractor polygon, plus camera noise.
@@ -48,7 +48,10 @@ def render_motion_video(rng, label, size=32, frames=20, first=0, count=None):
     at the size a growing one has at a random frame, so sizes do not tell either; angles are
     uniform. Returns uint8 [count, size, size, 3]: frames ``first`` .. ``first + count`` of the
     ``frames``-frame video (all of them by default), the same pixels whichever range is asked for
-    (the camera noise is keyed on the frame).
+    (the camera noise is keyed on the frame). ``with_flow``: also the true optical flow from each of
+    those frames to the next, float32 [count - 1, size, size, 2] (x right, y down, in pixels; the
+    moving object's pixels move as its pose does, every other pixel is still), for measuring flow
+    methods against.
     """
     cv2 = _cv2()
     s = size / 32.0  # motions and shapes scale with the frame
@@ -97,8 +100,8 @@ def render_motion_video(rng, label, size=32, frames=20, first=0, count=None):
         middle_scale *= np.exp(0.06 * speed * (rng.integers(frames) - (frames - 1) / 2.0))
     noise_seed = int(rng.integers(2**31))
     count = frames - first if count is None else count
-    video = np.empty((count, size, size, 3), np.uint8)
-    for t in range(first, first + count):
+
+    def pose(t):  # the moving object's centre, angle and scale at frame t
         dt = t - (frames - 1) / 2.0
         centre, angle, scale = middle_centre.copy(), middle_angle, middle_scale
         step = 1.5 * s * speed * dt  # pixels
@@ -118,11 +121,31 @@ def render_motion_video(rng, label, size=32, frames=20, first=0, count=None):
             scale *= np.exp(0.06 * speed * dt)
         else:
             scale *= np.exp(-0.06 * speed * dt)
+        return centre, angle, scale
+
+    video = np.empty((count, size, size, 3), np.uint8)
+    for t in range(first, first + count):
         image = canvas.copy()
-        draw(image, shape, centre, angle, scale, colour)
+        draw(image, shape, *pose(t), colour)
         image += np.random.default_rng([noise_seed, t]).normal(0, 4.0, image.shape)
         video[t - first] = np.clip(image, 0, 255).astype(np.uint8)
-    return video
+    if not with_flow:
+        return video
+    flow = np.zeros((max(count - 1, 0), size, size, 2), np.float32)
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float64)
+    for t in range(first, first + count - 1):
+        (c0, a0, s0), (c1, a1, s1) = pose(t), pose(t + 1)
+        mask = np.zeros((size, size), np.float32)
+        draw(mask, shape, c0, a0, s0, 1.0)
+        inside = mask >= 0.5
+        # each covered pixel in the object's own coordinates (nearest copy on the torus), then where it is a
+        # frame later
+        r = np.stack([xs[inside], ys[inside]], 1) - np.mod(c0, size)
+        r = np.mod(r + size / 2.0, size) - size / 2.0
+        rotation = [np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]]) for a in (a0, a1)]
+        q = (r / s0) @ rotation[0].T
+        flow[t - first][inside] = q @ rotation[1] * s1 + (c1 - c0) - r
+    return video, flow
 
 
 def embedded_videos(count, size=32, frames=20, seed=0, split="train"):
