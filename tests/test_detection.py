@@ -338,6 +338,41 @@ def test_tfds_voc_reader():
     assert image.shape == (24, 24, 3) and boxes.shape[1:] == (4,) and len(classes) == len(boxes) == len(difficult)
 
 
+def test_yolo_jitter_keeps_each_box_on_its_object():
+    """YOLO's scaling, translation and HSV jitter on red rectangles over a blue-grey ground: after it, the
+    red pixels' extent is the box's (to the interpolation's blur), every image was moved, and colours
+    changed in exposure and saturation but not in hue."""
+    rng = np.random.default_rng(0)
+    n, s = 16, 96
+    images = np.empty((n, s, s, 3), np.uint8)
+    images[:] = (30, 60, 90)
+    boxes, classes = np.zeros((n, 2, 4), np.float32), np.full((n, 2), -1, np.int32)
+    for i in range(n):
+        y0, x0 = rng.integers(0, 70, 2)
+        y1, x1 = min(y0 + int(rng.integers(15, 30)), s), min(x0 + int(rng.integers(15, 30)), s)
+        images[i, y0:y1, x0:x1] = (240, 30, 30)
+        boxes[i, 0], classes[i, 0] = np.array([y0, x0, y1, x1]) / s, 2
+    out = data.yolo_jitter(seed=3)({"images": tf.constant(images), "boxes": tf.constant(boxes),
+                                     "classes": tf.constant(classes)})
+    moved, kept = out["images"].numpy().astype(int), out["classes"].numpy()
+    assert (kept[:, 1] == -1).all() and not out["boxes"].numpy()[:, 1].any()  # padding stays padding
+    for i in range(n):
+        red = moved[i, ..., 0] - moved[i, ..., 1] > 60
+        if kept[i, 0] < 0:  # pushed out of the image entirely
+            assert red.sum() < 4
+            continue
+        ys, xs = np.nonzero(red)
+        found = np.array([ys.min(), xs.min(), ys.max() + 1, xs.max() + 1]) / s
+        b = out["boxes"].numpy()[i, 0]
+        inter = np.prod(np.clip(np.minimum(b[2:], found[2:]) - np.maximum(b[:2], found[:2]), 0, None))
+        assert inter / (np.prod(b[2:] - b[:2]) + np.prod(found[2:] - found[:2]) - inter) > 0.8, i
+    assert (np.abs(out["boxes"].numpy()[:, 0] - boxes[:, 0]).max(-1) > 0.01).mean() > 0.8
+    centres = [moved[i][tuple(np.argwhere(moved[i, ..., 0] - moved[i, ..., 1] > 60).mean(0).astype(int))]
+               for i in range(n) if kept[i, 0] >= 0]
+    assert all(abs(c[1] - c[2]) <= 10 and c[0] > max(c[1], c[2]) + 60 for c in centres)  # still red: hue kept
+    assert len({tuple(c) for c in centres}) > len(centres) // 2  # exposure and saturation differ per image
+
+
 # ------------------------------------------------------------------ Faster R-CNN
 def _scene_batch(n=2, size=96):
     ds = data.embedded_set(n, size, seed=5)
@@ -353,6 +388,28 @@ def test_rpn_targets_mark_the_best_anchor_of_every_object():
     assert bool(positive[0, 1000]) and not bool(negative[0, 1000])
     np.testing.assert_allclose(targets[0, 1000].numpy(), 0.0, atol=1e-5)
     assert int(tf.reduce_sum(tf.cast(positive | negative, tf.int32))) == 256  # the RPN minibatch
+
+
+def test_cross_boundary_anchors_are_left_out_of_training_and_kept_at_test_time():
+    """Ren et al. 3.3: anchors crossing the image's boundary take no part in the RPN loss; at test time
+    every anchor proposes, its box clipped to the image."""
+    model = faster_rcnn.FasterRCNN(faster_rcnn.get_config("tiny"))
+    corners = model.anchors.numpy()
+    inside = ((corners >= 0) & (corners <= 1)).all(-1)
+    assert np.array_equal(model.trainable_anchors.numpy(), inside) and 0 < inside.sum() < len(inside)
+    batch = _scene_batch(4)
+    positive, negative, _ = model.rpn_targets(batch["boxes"], batch["classes"] >= 0)
+    sampled = (positive | negative).numpy()
+    assert not sampled[:, ~inside].any() and positive.numpy().sum(-1).min() > 0
+    assert (sampled.sum(-1) == 256).all()  # the minibatch is filled from the anchors inside
+    everywhere = faster_rcnn.FasterRCNN(faster_rcnn.get_config("tiny", ignore_cross_boundary=False))
+    positive, negative, _ = everywhere.rpn_targets(batch["boxes"], batch["classes"] >= 0)
+    assert (positive | negative).numpy()[:, ~inside].any()  # without the rule they are sampled
+    # test time: the best-scored anchor crosses the boundary, and proposes its clipped box
+    outside = int(np.flatnonzero(~inside)[0])
+    logits = tf.one_hot([outside], len(corners), on_value=10.0, off_value=-10.0)
+    boxes, valid = model.proposals(logits, tf.zeros([1, len(corners), 4]), training=False)
+    np.testing.assert_allclose(boxes[0, 0].numpy(), np.clip(corners[outside], 0, 1), atol=1e-6)
 
 
 def test_roi_sampling_includes_the_objects_and_keeps_the_fraction():

@@ -6,7 +6,9 @@
   model) and the anchor's (ty, tx, th, tw). Anchors: 3 scales x 3 ratios
   (1:2, 1:1, 2:1) at every feature cell. Training samples 256 anchors per
   image, up to half positive (IoU >= 0.7 with an object, or an object's best
-  anchor), negatives below 0.3.
+  anchor), negatives below 0.3; anchors crossing the image's boundary are
+  ignored in training (Ren et al. 3.3: they would add large, hard-to-correct
+  error terms and training would not converge), clipped at test time.
 * Proposals: the top ``pre_nms`` anchors by score, decoded and clipped,
   non-maximum suppression at IoU 0.7, the ``post_nms`` best kept (proposals
   are constants for the head, the paper's approximate joint training).
@@ -45,6 +47,7 @@ class FasterRCNNConfig:
     sync_batch_norm: bool = False  # batch statistics over the global batch, not each replica's share
     anchor_scales: tuple = (16, 32, 64)  # pixels (side of a square anchor of the same area)
     anchor_ratios: tuple = (0.5, 1.0, 2.0)  # height / width
+    ignore_cross_boundary: bool = True  # anchors reaching outside the image take no part in the RPN loss
     rpn_channels: int = 64
     rpn_batch: int = 256
     rpn_positive_fraction: float = 0.5
@@ -155,6 +158,9 @@ class FasterRCNN(SupervisedTask):
         self.num_anchors = len(c.anchor_scales) * len(c.anchor_ratios)
         self.anchors = tf.constant(B.anchors((self.feature_size,) * 2, (c.image_size,) * 2, self.stride,
                                              c.anchor_scales, c.anchor_ratios))
+        # the anchors the RPN's training samples from: inside the image (a 1e-6 slack for rounding), or all
+        inside = tf.reduce_all((self.anchors >= -1e-6) & (self.anchors <= 1 + 1e-6), -1)
+        self.trainable_anchors = inside if c.ignore_cross_boundary else tf.ones_like(inside)
         self.rpn = build_rpn(c.rpn_channels, self.num_anchors, channels, c.weight_decay)
         self.head = build_head(c, channels)
         self.pool = RoIPooling(c.pool_size, c.pool_mode)
@@ -189,15 +195,19 @@ class FasterRCNN(SupervisedTask):
 
     # ------------------------------------------------------------ targets
     def rpn_targets(self, gt_boxes, gt_valid, seeds=None):
-        """Sampled anchors: (positive, negative masks [N, A], regression targets [N, A, 4])."""
+        """Sampled anchors: (positive, negative masks [N, A], regression targets [N, A, 4]). Anchors
+        crossing the image's boundary are neither (``ignore_cross_boundary``), and an object's best
+        anchor is its best inside the image, as in the paper's code."""
         c = self.config
         anchors = tf.broadcast_to(self.anchors[None], tf.concat([tf.shape(gt_boxes)[:1], tf.shape(self.anchors)], 0))
         best, index, overlaps = B.match(anchors, gt_boxes, gt_valid)
+        inside = self.trainable_anchors[None, :]
+        overlaps = tf.where(inside[..., None], overlaps, -1.0)
         # each object's best anchor(s) are positive too, whatever their IoU
         per_object = tf.reduce_max(overlaps, axis=1, keepdims=True)  # [N, 1, M]
         is_best = tf.reduce_any((overlaps >= per_object - 1e-6) & (overlaps > 0) & gt_valid[:, None, :], -1)
-        positive = (best >= c.rpn_positive_iou) | is_best
-        negative = (best < c.rpn_negative_iou) & ~positive
+        positive = ((best >= c.rpn_positive_iou) | is_best) & inside
+        negative = (best < c.rpn_negative_iou) & ~positive & inside
         noise = None if seeds is None else randomness.uniform(seeds, [self.anchors.shape[0]], ANCHOR_SALT)
         positive, negative = B.balanced_sample(positive, negative, c.rpn_batch, c.rpn_positive_fraction, noise)
         targets = B.encode(tf.gather(gt_boxes, index, batch_dims=1), anchors)
