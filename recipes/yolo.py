@@ -7,7 +7,10 @@
 
 Trained with the paper's sum-squared loss (lambda_coord 5, lambda_noobj 0.5,
 square roots of width and height), logged by term (loss/coordinates,
-loss/object, loss/no_object, loss/class). Each epoch ends with VOC mAP@0.5
+loss/object, loss/no_object, loss/class), on the paper's augmentation:
+horizontal flips, random scaling and translation of up to 20% of the image
+size (boxes moved with the pixels) and exposure and saturation scaled by up
+to 1.5x in HSV (--no-augment: flips only; the tiny preset's default). Each epoch ends with VOC mAP@0.5
 (11-point and all-point) and COCO mAP@[.5:.95] on held-out images, and those
 images with their ground truth (green) and detections (red) in TensorBoard.
 
@@ -17,7 +20,9 @@ of any size and returns the TensorFlow Object Detection API's outputs:
 ``detection_classes`` (1-based), ``num_detections``, and
 ``detection_class_names``.
 """
-from recipes._detection import DetectionRecipe
+import argparse
+
+from recipes._detection import DetectionRecipe, data
 from suite.training.runner import lazy
 
 yolo = lazy("suite.detection.yolo")
@@ -32,11 +37,23 @@ class YOLO(DetectionRecipe):
     presets = {"tiny": dict(epochs=2, batch=32), "small": dict(epochs=10, batch=32), "paper": dict(epochs=30, batch=64)}
     group_title = "YOLO"
 
+    def add_flags(self, g):
+        super().add_flags(g)
+        g.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                       help="train with the paper's random scaling and translation (up to 20%% of the image size) "
+                            "and exposure and saturation jitter (up to 1.5x in HSV) besides flips, or on flipped "
+                            "images only (default: the preset's: on for small and paper, off for tiny)")
+
+    # The data: the detection pipeline, with the paper's augmentation when the config asks
+    def dataset(self, run, feed):
+        return data.detection_dataset(run.data[0], max_boxes=run.config.max_boxes,
+                                      jitter={} if run.config.augment else None, **feed)
+
     # The model: the paper's grid of boxes and classes, at the preset's size
     def make_config(self, run, num_classes):
         a = run.args
         return yolo.get_config(a.preset, num_classes=num_classes, learning_rate=a.learning_rate,
-                               sync_batch_norm=a.sync_batch_norm)
+                               sync_batch_norm=a.sync_batch_norm, augment=a.augment)
 
     def build(self, run):
         model = yolo.YOLO(run.config, seed=run.args.seed)

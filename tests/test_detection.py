@@ -373,6 +373,16 @@ def test_yolo_jitter_keeps_each_box_on_its_object():
     assert len({tuple(c) for c in centres}) > len(centres) // 2  # exposure and saturation differ per image
 
 
+def test_the_training_pipeline_jitters_when_asked():
+    ds = data.embedded_set(8, 64, seed=2)
+    plain, jittered = (next(iter(data.detection_dataset(ds, 8, 8, seed=1, jitter=j))) for j in (None, {}))
+    assert jittered["images"].dtype == tf.uint8 and jittered["images"].shape == (8, 64, 64, 3)
+    boxes, classes = jittered["boxes"].numpy(), jittered["classes"].numpy()
+    assert ((boxes >= 0) & (boxes <= 1)).all() and not boxes[classes < 0].any()
+    assert not np.array_equal(plain["images"].numpy(), jittered["images"].numpy())
+    assert yolo.get_config("tiny").augment is False and yolo.get_config("small").augment is True
+
+
 # ------------------------------------------------------------------ Faster R-CNN
 def _scene_batch(n=2, size=96):
     ds = data.embedded_set(n, size, seed=5)

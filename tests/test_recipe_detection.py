@@ -17,7 +17,7 @@ DETECTORS = ["faster_rcnn", "yolo"]  # tiny runs (tests/runs.py): two epochs, ki
 
 
 @pytest.mark.parametrize("recipe, extra", [("faster_rcnn", ("--backbone", "--backbone-weights", "--pool")),
-                                           ("yolo", ())])
+                                           ("yolo", ("--augment", "--no-augment"))])
 def test_help_documents_every_flag(python, recipe, extra):
     out = python(["-m", f"recipes.{recipe}", "--help"]).stdout
     for flag in CORE + extra:

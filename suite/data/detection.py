@@ -380,11 +380,13 @@ def pad_objects(boxes, classes, max_boxes):
     return out_boxes, out_classes
 
 
-def detection_dataset(dataset, batch_size, max_boxes, seed=0, training=True, shard=None, flip=True, start=0):
+def detection_dataset(dataset, batch_size, max_boxes, seed=0, training=True, shard=None, flip=True, start=0,
+                      jitter=None):
     """tf.data of ({"images": uint8 [B, S, S, 3], "boxes": [B, max_boxes, 4], "classes": [B, max_boxes]})
     batches: random order, repeated, horizontally flipped with their boxes (``training``; from the
     ``start``-th batch of that order), or every example once in order. Difficult objects are left out
-    of training targets. ``shard`` = (count, index)."""
+    of training targets. ``shard`` = (count, index). ``jitter``: also ``yolo_jitter`` with these keyword
+    arguments (a dict; ``{}`` for YOLO's own) after the flip."""
     import keras
     import tensorflow as tf
 
@@ -423,4 +425,43 @@ def detection_dataset(dataset, batch_size, max_boxes, seed=0, training=True, sha
             return {"images": tf.cast(tf.round(out["images"]), tf.uint8), "boxes": boxes, "classes": batch["classes"]}
 
         ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+    if training and jitter is not None:
+        ds = ds.map(yolo_jitter(seed=seed, **jitter), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def yolo_jitter(scale=0.2, translation=0.2, exposure=1.5, saturation=1.5, seed=0):
+    """YOLO v1's training augmentation (Redmon et al. 2016, 2.2) as a map over detection batches:
+    random scaling and translation of up to ``scale`` and ``translation`` of the image size
+    (``keras.layers.RandomZoom`` and ``RandomTranslation``, box-aware: boxes move with the pixels, are
+    clipped to the image, and an object pushed out entirely is dropped; the uncovered area grey), then
+    the exposure and saturation scaled by up to a factor of ``exposure`` and ``saturation`` in HSV
+    space. The HSV part is hand-written: Keras' ``RandomSaturation`` blends towards grey with a factor
+    in [0, 1] rather than scaling by up to 1.5x, and no Keras layer scales the value channel."""
+    import keras
+    import tensorflow as tf
+
+    zoom = keras.layers.RandomZoom((-scale, scale), fill_mode="constant", fill_value=127.0,
+                                   bounding_box_format="rel_yxyx", seed=seed)
+    shift = keras.layers.RandomTranslation((-translation, translation), (-translation, translation),
+                                           fill_mode="constant", fill_value=127.0, bounding_box_format="rel_yxyx",
+                                           seed=seed + 1)
+    colours = tf.random.Generator.from_seed(seed + 2)
+
+    @tf.autograph.experimental.do_not_convert
+    def augment(batch):
+        out = {"images": tf.cast(batch["images"], tf.float32),
+               "bounding_boxes": {"boxes": batch["boxes"], "labels": batch["classes"]}}
+        out = shift(zoom(out, training=True), training=True)
+        boxes = out["bounding_boxes"]["boxes"]
+        area = (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
+        classes = tf.where((batch["classes"] >= 0) & (area > 0), batch["classes"], -1)
+        hsv = tf.image.rgb_to_hsv(tf.clip_by_value(out["images"], 0.0, 255.0) / 255.0)
+        n = tf.shape(hsv)[0]
+        factors = tf.exp(colours.uniform([n, 1, 1, 2], -1.0, 1.0) * tf.math.log([saturation, exposure]))
+        hsv = tf.concat([hsv[..., :1], tf.minimum(hsv[..., 1:] * factors, 1.0)], -1)
+        images = tf.round(tf.image.hsv_to_rgb(hsv) * 255.0)
+        return {"images": tf.cast(images, tf.uint8), "boxes": tf.where(classes[..., None] >= 0, boxes, 0.0),
+                "classes": classes}
+
+    return augment
