@@ -63,7 +63,7 @@ class DetectionRecipe(Recipe):
     # Evaluate: VOC and COCO mAPs on the held-out images, boxes drawn
     def evaluator(self, run):
         images, truths = run.data[1]
-        return training.DetectionEvaluator(run.model, images, truths, run.config.num_classes)
+        return training.DetectionEvaluator(run.model, images, truths, run.data[0].class_names)
 
     # Serve: images of any size in, the Object Detection API's outputs
     def serving(self, run):

@@ -10,8 +10,9 @@ Each training step runs the RPN (256 anchors per image, half positive) and
 the head (128 RoIs per image, a quarter foreground; tiny: 64) and sums their
 four losses (logged apart: loss/rpn_objectness, loss/rpn_box,
 loss/head_class, loss/head_box). Each epoch ends with VOC mAP@0.5 (11-point
-and all-point) and COCO mAP@[.5:.95] on held-out images, and those images
-with their ground truth (green) and detections (red) in TensorBoard.
+and all-point) and COCO mAP@[.5:.95] on held-out images, each class's AP and
+precision-recall curve, and those images with their ground truth (green) and
+detections (red) labelled with class and score, in TensorBoard.
 
 The export ``saved_models/faster_rcnn/<version>/`` takes ``images`` uint8
 [N, H, W, 3] of any size and returns the TensorFlow Object Detection API's

@@ -10,9 +10,11 @@ square roots of width and height), logged by term (loss/coordinates,
 loss/object, loss/no_object, loss/class), on the paper's augmentation:
 horizontal flips, random scaling and translation of up to 20% of the image
 size (boxes moved with the pixels) and exposure and saturation scaled by up
-to 1.5x in HSV (--no-augment: flips only; the tiny preset's default). Each epoch ends with VOC mAP@0.5
-(11-point and all-point) and COCO mAP@[.5:.95] on held-out images, and those
-images with their ground truth (green) and detections (red) in TensorBoard.
+to 1.5x in HSV (--no-augment: flips only; the tiny preset's default). Each
+epoch ends with VOC mAP@0.5 (11-point and all-point) and COCO mAP@[.5:.95]
+on held-out images, each class's AP and precision-recall curve, and those
+images with their ground truth (green) and detections (red) labelled with
+class and score, in TensorBoard.
 
 The export ``saved_models/yolo/<version>/`` takes ``images`` uint8 [N, H, W, 3]
 of any size and returns the TensorFlow Object Detection API's outputs:

@@ -11,6 +11,7 @@ from suite.data import detection as data
 from suite.data.errors import DataError
 from suite.detection import boxes as B
 from suite.detection import faster_rcnn, metrics, yolo
+from suite.detection import training as detection_training
 from suite.layers.detection import ImagePreprocessing, RoIPooling
 
 
@@ -195,6 +196,36 @@ def test_voc_map_on_hand_made_detections():
     # a second class with no detection counts 0; a class without objects is left out
     truths[1] = {"boxes": [[0, 0, 0.4, 0.4], [0, 0, 1, 1]], "classes": [0, 1]}
     assert metrics.voc_map(detections, truths, 3, method="all") == pytest.approx(0.25)
+
+
+def test_precision_recall_curves_count_at_each_score_threshold(tmp_path):
+    truths = [{"boxes": [[0, 0, 0.5, 0.5], [0.5, 0.5, 1, 1]], "classes": [0, 0]},
+              {"boxes": [[0, 0, 0.4, 0.4]], "classes": [0]}]
+    detections = [{"boxes": [[0, 0, 0.5, 0.5], [0.5, 0.5, 1, 1], [0, 0, 0.5, 0.5]],
+                   "scores": [0.9, 0.6, 0.8], "classes": [0, 0, 0]},
+                  {"boxes": [[0.6, 0.6, 0.9, 0.9]], "scores": [0.7], "classes": [0]}]
+    curve = metrics.precision_recall_curves(detections, truths, 2, num_thresholds=11)[0]  # class 1: no objects
+    # at 0.5: all four (TP 0.9, 0.6; FP 0.8, 0.7); at 0.75: 0.9 TP, 0.8 FP; at 0.85: 0.9 alone; at 1.0: none
+    assert [curve[k][5].tolist() for k in ("tp", "fp", "fn")] == [2, 2, 1]
+    assert [curve[k][8].tolist() for k in ("tp", "fp", "fn")] == [1, 1, 2]
+    assert curve["precision"][9] == 1.0 and curve["recall"][9] == pytest.approx(1 / 3)
+    assert curve["tp"][10] == 0 and curve["precision"][10] == 1.0 and not curve["tn"].any()
+    assert list(metrics.precision_recall_curves(detections, truths, 2)) == [0]
+    # logged for TensorBoard's PR-curve plugin, with each class's AP, and boxes drawn with their labels
+    from conftest import tensorboard_tags
+
+    with tf.summary.create_file_writer(str(tmp_path)).as_default():
+        detection_training.log_precision_recall(detections, truths, ["ring", "cross"], step=3)
+    tags, _ = tensorboard_tags(tmp_path)
+    assert tags["pr_curves"] == {"eval/pr_curve/ring/pr_curves"} and "eval/AP50/ring" in tags["scalars"]
+    image = np.full((2, 20, 20, 3), 90, np.uint8)
+    drawn = detection_training.drawn_boxes(image, truths, detections, ["ring", "cross"])
+    assert drawn.shape == (2, 40, 40, 3) and drawn.dtype == np.uint8
+    assert (drawn[0, 1:10, 1:10] == [40, 220, 40]).all(-1).any()  # the truth's label band, top left
+    assert (drawn[0, 10:19, 1:10] == [235, 50, 50]).all(-1).any()  # a detection's, bottom left of its box
+    assert (drawn[1] == [235, 50, 50]).all(-1).any()
+    quiet = detection_training.drawn_boxes(image, truths, detections, ["ring", "cross"], min_score=0.75)
+    assert not (quiet[1] == [235, 50, 50]).all(-1).any()  # image 1's only detection scores 0.7
 
 
 def test_difficult_objects_are_neither_hits_nor_misses():

@@ -113,6 +113,9 @@ def test_tensorboard_has_the_promised_views(tiny):
     assert {"loss", "eval/mAP50", "eval/mAP50_voc07", "eval/mAP_coco", "learning_rate/optimizer"} | terms \
         <= tags["scalars"]
     assert "eval/boxes (green: truth, red: detected)" in tags["images"]
+    shapes = ("ellipse", "rectangle", "triangle", "cross", "ring")
+    assert tags["pr_curves"] == {f"eval/pr_curve/{c}/pr_curves" for c in shapes}  # every class is held out
+    assert {f"eval/AP50/{c}" for c in shapes} <= tags["scalars"]
     assert hparams["recipe"] == recipe and hparams["num_classes"] == 5
 
 

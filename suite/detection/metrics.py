@@ -109,6 +109,25 @@ def class_average_precision(detections, truths, num_classes, threshold=0.5, meth
     return out
 
 
+def precision_recall_curves(detections, truths, num_classes, threshold=0.5, num_thresholds=101):
+    """Each class's precision and recall at ``num_thresholds`` score thresholds evenly spaced over
+    [0, 1], VOC matching at IoU ``threshold``, laid out for TensorBoard's PR-curve plugin: {class:
+    {"tp", "fp", "tn", "fn", "precision", "recall"} arrays [num_thresholds]} (``tn`` is 0: a detector
+    has no true negatives to count), for the classes with ground truth."""
+    out = {}
+    cuts = np.linspace(0.0, 1.0, num_thresholds)
+    for c in range(num_classes):
+        scores, hits, positives = _match_class(detections, truths, c, threshold)
+        if positives == 0:
+            continue
+        above = scores[None, :] >= cuts[:, None] if len(scores) else np.zeros((num_thresholds, 0), bool)
+        tp = (above & hits[None, :]).sum(1).astype(np.float64)
+        fp = (above & ~hits[None, :]).sum(1).astype(np.float64)
+        out[c] = {"tp": tp, "fp": fp, "tn": np.zeros(num_thresholds), "fn": positives - tp,
+                  "precision": np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1), 1.0), "recall": tp / positives}
+    return out
+
+
 def voc_map(detections, truths, num_classes, threshold=0.5, method="all"):
     """PASCAL VOC mAP at IoU ``threshold`` (``method`` "11" for VOC2007, "all" for VOC2010+)."""
     aps = class_average_precision(detections, truths, num_classes, threshold, method)

@@ -7,7 +7,7 @@ of) and ``detect(images)`` -> the Object Detection API's dict with 0-based class
 import numpy as np
 import tensorflow as tf
 
-from suite.detection.metrics import detection_scores
+from suite.detection.metrics import class_average_precision, detection_scores, precision_recall_curves
 from suite.data.images import decode_images
 from suite.export import answer_empty_batch
 from suite.training.evaluator import Evaluator
@@ -39,44 +39,74 @@ def evaluate(detector, images, truths, num_classes):
     return detection_scores(detections, truths, num_classes), detections
 
 
-def drawn_boxes(images, truths, detections, min_score=0.5, scale=2):
-    """Float images [N, H*scale, W*scale, 3] in 0..1 with ground truth in green and detections
-    scoring >= ``min_score`` in red (TensorBoard's image dashboard)."""
-    images = tf.image.resize(tf.cast(images, tf.float32) / 255.0, [images.shape[1] * scale, images.shape[2] * scale],
-                             method="nearest")
-    width = max([len(t["boxes"]) for t in truths] + [len(d["boxes"]) for d in detections] + [1])
+def drawn_boxes(images, truths, detections, class_names, min_score=0.5, scale=2):
+    """uint8 images [N, H*scale, W*scale, 3] with the ground truth in green and the detections scoring >=
+    ``min_score`` in red, each labelled (truths with their class name at the top left, detections with
+    theirs and the score at the bottom left), for TensorBoard's image dashboard."""
+    from PIL import Image, ImageDraw, ImageFont
 
-    def padded(rows):
-        out = np.zeros((len(rows), width, 4), np.float32)
-        for i, r in enumerate(rows):
-            out[i, :len(r)] = np.asarray(r, np.float32).reshape(-1, 4)
-        return out
+    font = ImageFont.load_default()
+    out = []
+    for image, truth, found in zip(np.asarray(images, np.uint8), truths, detections):
+        h, w = image.shape[0] * scale, image.shape[1] * scale
+        canvas = Image.fromarray(image).resize((w, h), Image.NEAREST)
+        draw = ImageDraw.Draw(canvas)
 
-    shown = [d["boxes"][np.asarray(d["scores"]) >= min_score] for d in detections]
-    images = tf.image.draw_bounding_boxes(images, padded([t["boxes"] for t in truths]), [[0.1, 0.9, 0.1, 1.0]])
-    return tf.image.draw_bounding_boxes(images, padded(shown), [[1.0, 0.1, 0.1, 1.0]])
+        def box(corners, colour, text, top):
+            y0, x0, y1, x1 = (np.asarray(corners, np.float64) * [h, w, h, w]).tolist()
+            draw.rectangle([x0, y0, x1, y1], outline=colour)
+            width = draw.textlength(text, font=font) + 2
+            band = [x0, y0, x0 + width, y0 + 11] if top else [x0, y1 - 11, x0 + width, y1]
+            draw.rectangle(band, fill=colour)
+            draw.text((band[0] + 1, band[1]), text, fill=(0, 0, 0), font=font)
+
+        for corners, c in zip(np.reshape(truth["boxes"], (-1, 4)), np.reshape(truth["classes"], -1)):
+            box(corners, (40, 220, 40), str(class_names[int(c)]), top=True)
+        for corners, c, score in zip(found["boxes"], found["classes"], found["scores"]):
+            if score >= min_score:
+                box(corners, (235, 50, 50), f"{class_names[int(c)]} {score:.2f}", top=False)
+        out.append(np.asarray(canvas))
+    return np.stack(out)
+
+
+def log_precision_recall(detections, truths, class_names, step, num_thresholds=101):
+    """Each class's AP at IoU 0.5 (``eval/AP50/<class>``) and its precision-recall curve
+    (``eval/pr_curve/<class>/pr_curves``, TensorBoard's PR-curve plugin) in the default writer."""
+    from tensorboard.plugins.pr_curve import summary as pr_curve
+
+    aps = class_average_precision(detections, truths, len(class_names), 0.5, "all")
+    for c, ap in aps.items():
+        tf.summary.scalar(f"eval/AP50/{class_names[c]}", ap, step=step)
+    curves = precision_recall_curves(detections, truths, len(class_names), 0.5, num_thresholds)
+    for c, k in curves.items():
+        summary = pr_curve.raw_data_pb(f"eval/pr_curve/{class_names[c]}", k["tp"], k["fp"], k["tn"], k["fn"],
+                                       k["precision"], k["recall"], num_thresholds,
+                                       description="precision and recall at score thresholds 0..1, IoU 0.5")
+        tf.summary.experimental.write_raw_pb(summary.SerializeToString(), step=step)
 
 
 class DetectionEvaluator(Evaluator):
     """At the end of every epoch (on the chief): the mAPs over the held-out images as scalars
-    (``eval/...``) and, as an image, the first ``show`` held-out images with their ground truth
-    (green) and detections (red)."""
+    (``eval/...``), each class's AP and precision-recall curve, and, as an image, the first ``show``
+    held-out images with their ground truth (green) and detections (red), labelled."""
 
-    def __init__(self, detector, images, truths, num_classes, show=8):
+    def __init__(self, detector, images, truths, class_names, show=8):
         super().__init__()
         self.detector = detector
         self.images = images
         self.truths = truths
-        self.num_classes = num_classes
+        self.class_names = list(class_names)
         self.show = show
 
     def evaluate(self):
-        return evaluate(self.detector, self.images, self.truths, self.num_classes)
+        return evaluate(self.detector, self.images, self.truths, len(self.class_names))
 
     def log_media(self, detections, step):
         n = min(self.show, len(self.images))
         tf.summary.image("eval/boxes (green: truth, red: detected)",
-                         drawn_boxes(self.images[:n], self.truths[:n], detections[:n]), max_outputs=n)
+                         drawn_boxes(self.images[:n], self.truths[:n], detections[:n], self.class_names),
+                         max_outputs=n)
+        log_precision_recall(detections, self.truths, self.class_names, step)
 
 
 def serving_endpoints(detector, class_names):
