@@ -39,6 +39,33 @@ def test_iou_on_hand_made_boxes():
     np.testing.assert_allclose(B.iou_numpy(a, b), expected, atol=1e-6)
 
 
+def test_box_maths_agree_with_keras_and_keras_cv_where_both_exist():
+    """The hand-written IoU, encoding and anchors (suite/detection/boxes.py says why each stays) against
+    keras.utils.bounding_boxes and keras_cv.layers.AnchorGenerator on real boxes."""
+    import keras
+    import keras_cv
+
+    rng = np.random.default_rng(0)
+    corner = rng.uniform(0, 0.5, (2, 30, 2))
+    a = np.concatenate([corner, corner + rng.uniform(0.01, 0.5, (2, 30, 2))], -1).astype("float32")
+    b = a[:, ::-1][:, :7].copy()
+    library = keras.utils.bounding_boxes
+    np.testing.assert_allclose(B.iou(a, b).numpy(), library.compute_iou(a, b, "yxyx"), atol=1e-5)
+    for stds in ((1.0, 1.0, 1.0, 1.0), faster_rcnn.HEAD_STDS):
+        deltas = B.encode(a[1], a[0], stds)
+        np.testing.assert_allclose(deltas, library.encode_box_to_deltas(a[0], a[1], "yxyx", "yxyx", variance=stds),
+                                   atol=1e-5)
+        np.testing.assert_allclose(B.decode(deltas, a[0], stds),
+                                   library.decode_deltas_to_boxes(a[0], deltas, "yxyx", "yxyx", variance=stds),
+                                   atol=1e-5)
+    ours = B.anchors((12, 12), (96, 96), 8, (16, 32, 64)) * 96
+    theirs = np.concatenate([keras_cv.layers.AnchorGenerator("yxyx", sizes=[s], scales=[1.0], aspect_ratios=[0.5, 1, 2],
+                                                             strides=[8], clip_boxes=False)(image_shape=(96, 96, 3))[0]
+                             for s in (16, 32, 64)])
+    np.testing.assert_allclose(np.array(sorted(map(tuple, ours))), np.array(sorted(map(tuple, np.asarray(theirs)))),
+                               atol=1e-3)
+
+
 def test_anchors_have_the_ratios_scales_and_strides():
     scales, ratios = (16, 32, 64), (0.5, 1.0, 2.0)
     a = B.anchors((6, 8), (96, 128), 16, scales, ratios)

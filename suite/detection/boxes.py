@@ -20,6 +20,8 @@ BOX_CLIP = math.log(1000.0 / 16)  # largest tw/th decoded (the reference impleme
 
 
 # ------------------------------------------------------------------ geometry
+# Hand-written: keras.utils.bounding_boxes.compute_iou takes [N, 4] or [B, N, 4] only (YOLO's are [N, S, S, B, 4]);
+# the two agree where both apply (tests/test_detection.py)
 def iou(a, b):
     """IoU of every box of ``a`` [..., N, 4] with every box of ``b`` [..., M, 4]: [..., N, M].
     Boxes of zero area have IoU 0 with everything."""
@@ -55,6 +57,9 @@ def _centre_size(boxes):
     return boxes[..., 0] + 0.5 * h, boxes[..., 1] + 0.5 * w, h, w
 
 
+# Hand-written: keras.utils.bounding_boxes.encode_box_to_deltas takes the log of a padded slot's zero size (a NaN
+# that masking by multiplication keeps) and decode_deltas_to_boxes has no bound on decoded sizes (the reference
+# implementation's BOX_CLIP); on real boxes the two pairs agree (tests/test_detection.py)
 def encode(boxes, anchors, stds=(1.0, 1.0, 1.0, 1.0)):
     """(ty, tx, th, tw) of ``boxes`` relative to ``anchors`` (same shape [..., 4]), divided by ``stds``.
     The order follows the boxes' (y, x) order."""
@@ -82,6 +87,8 @@ def clip_boxes(boxes):
 
 
 # ------------------------------------------------------------------ anchors
+# Hand-written: keras_cv.layers.AnchorGenerator gives the same anchors (tests/test_detection.py) but laid out by
+# size, not by feature cell as the RPN's outputs are
 def anchors(feature_size, image_size, stride, scales, ratios=(0.5, 1.0, 2.0)):
     """Faster R-CNN anchors, normalised: [fh * fw * len(scales) * len(ratios), 4], ordered by
     feature cell (row-major) then scale then ratio, as the RPN's outputs are laid out.
