@@ -434,6 +434,41 @@ def test_ucf101_layout_reads_and_decodes(tmp_path):
     assert clips["frames"].shape == (3, 10, 16, 16, 3)  # 12 frames hold clips of 10 at starts 0, 1, 2 only
 
 
+@pytest.mark.parametrize("suffix,codec", [(".avi", "MJPG"), (".mp4", "mp4v")])
+def test_a_clip_read_by_seeking_equals_the_same_frames_of_a_full_decode(tmp_path, suffix, codec):
+    import cv2
+
+    path = str(tmp_path / f"v{suffix}")
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*codec), 25, (32, 24))
+    base = cv2.resize(_texture(32, 1), (32, 24))
+    for t in range(30):
+        writer.write(np.roll(base, 2 * t, axis=1))
+    writer.release()
+    whole = video.decode_video(path)
+    assert whole.shape == (30, 24, 32, 3)
+    for start, count in ((0, 5), (7, 10), (25, 5), (26, 10)):  # the last runs past the end: what is there
+        np.testing.assert_array_equal(video.decode_video(path, start=start, count=count),
+                                      whole[start:start + count])
+    with pytest.raises(DataError, match="no frame could be decoded"):
+        video.decode_video(path, start=40, count=2)
+
+
+def test_folder_clips_are_read_by_seeking_and_end_at_the_last_frame(tmp_path, monkeypatch):
+    root = tmp_path / "UCF-101"
+    _ucf(root, {"Archery/v_a.avi": 20, "Bowling/v_b.avi": 12})
+    s = video.video_set(str(root), "train", size=16, min_frames=10)
+    assert s.num_frames(0) == 20 and not s.rendered
+    decoded = []
+    real = video.decode_video
+    monkeypatch.setattr(video, "decode_video", lambda *a, **k: decoded.append((a, k)) or real(*a, **k))
+    clip = s.clip(0, 6, 10)
+    assert len(decoded) == 1 and decoded[0][0][2:] == (6, 10)  # only the clip's frames
+    np.testing.assert_array_equal(clip, real(str(root / "Archery" / "v_a.avi"), 16)[6:16])
+    # a header that counts more frames than the file has: the clip ends at the last frame there is
+    assert s.num_frames(1) == 12
+    np.testing.assert_array_equal(s.load_clip(1, 5, 10), real(str(root / "Bowling" / "v_b.avi"), 16)[2:12])
+
+
 def test_hmdb51_layout_reads(tmp_path):
     root = tmp_path / "hmdb51"
     for cls in ("brush_hair", "cartwheel"):

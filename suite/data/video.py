@@ -239,6 +239,7 @@ class VideoSet:
     flow_cache: FlowCache = None
     load_clip: Callable = None  # (i, start, length) -> frames; default: a slice of load(i)
     lengths: Callable = None  # i -> number of frames; default: len(load(i))
+    rendered: bool = False  # frames cost nothing to make again: flow is computed per clip, never cached
 
     def __len__(self):
         return len(self.labels)
@@ -258,10 +259,10 @@ class VideoSet:
         return self.flow_cache.get(self.keys[i], lambda: self.load(i))
 
     def flow_window(self, i, start, count):
-        """Flow fields ``start`` .. ``start + count`` of video ``i``. Rendered videos (``load_clip``
-        given) compute them from the window's frames each time -- as cheap as reading a cache, and
-        a large embedded set never fills one; decoded videos read the cached whole-video flow."""
-        if self.load_clip is not None:
+        """Flow fields ``start`` .. ``start + count`` of video ``i``. Rendered videos compute them from
+        the window's frames each time -- as cheap as reading a cache, and a large embedded set never
+        fills one; decoded videos read the cached whole-video flow."""
+        if self.rendered:
             bound = self.flow_cache.bound if self.flow_cache is not None else FLOW_BOUND
             return quantize_flow(farneback_flow(self.clip(i, start, count + 1)), bound)
         return self.flow(i)[start:start + count]
@@ -269,7 +270,7 @@ class VideoSet:
     def precompute_flow(self, progress=False):
         """Computes (or loads) every decoded video's flow once, with a progress bar when asked
         (rendered videos compute theirs per clip)."""
-        if self.load_clip is not None:
+        if self.rendered:
             return
         indices = range(len(self))
         if progress:
@@ -305,12 +306,15 @@ def embedded_set(count, size=32, frames=20, seed=0, split="train", flow_cache=No
     videos = EmbeddedVideos(count, size, frames, seed, split)
     keys = [f"motion-v{MOTION_VERSION}-{seed}-{split}-{size}-{frames}-{i}" for i in range(count)]
     return VideoSet(videos.labels, MOTIONS, videos.load, keys, size, flow_cache,
-                    load_clip=videos.load_clip, lengths=lambda i: frames)
+                    load_clip=videos.load_clip, lengths=lambda i: frames, rendered=True)
 
 
-def decode_video(path, size=None):
-    """All frames of a video file (OpenCV), RGB uint8 [F, H, W, 3], resized to size x size when
-    given. A file OpenCV cannot open or that has no frame is a DataError naming it."""
+def decode_video(path, size=None, start=0, count=None):
+    """The frames ``start`` .. ``start + count`` (all from ``start`` by default) of a video file
+    (OpenCV), RGB uint8 [F, H, W, 3], resized to size x size when given. A clip is read by seeking
+    to its first frame, not by decoding the frames before it (where the container cannot seek
+    exactly, they are skipped without being decoded: ``grab``). A file OpenCV cannot open or that has
+    no frame there is a DataError naming it."""
     cv2 = _cv2()
     if not os.path.isfile(path):
         raise DataError(f"{path}: no such video file")
@@ -319,7 +323,14 @@ def decode_video(path, size=None):
     try:
         if not capture.isOpened():
             raise DataError(f"{path}: not a readable video (OpenCV could not open it)")
-        while True:
+        if start:
+            capture.set(cv2.CAP_PROP_POS_FRAMES, start)
+            if int(capture.get(cv2.CAP_PROP_POS_FRAMES)) != start:  # no exact seek: from the start, undecoded
+                capture.release()
+                capture = cv2.VideoCapture(path)
+                for _ in range(start):
+                    capture.grab()
+        while count is None or len(frames) < count:
             ok, frame = capture.read()
             if not ok:
                 break
@@ -366,16 +377,45 @@ def check_video_files(paths, min_frames, progress=False, bad=None):
 
 
 def _folder_loader(paths, size, min_frames):
+    """(load, load_clip, lengths) of video files: ``load(i)`` decodes a whole video (kept for the 16
+    latest: Farneback flow is computed once per video from all its frames), ``load_clip(i, start,
+    length)`` seeks to the clip and decodes only its frames, ``lengths(i)`` the frame count from the
+    file's header, corrected when a clip finds the video shorter."""
     import functools
+
+    cv2 = _cv2()
+    counted = {}
 
     @functools.lru_cache(maxsize=16)  # a video's clips are often read together (evaluation)
     def load(i):
         frames = decode_video(paths[i], size)
         if len(frames) < min_frames:
             raise DataError(f"{paths[i]}: {len(frames)} frames, shorter than the clip length {min_frames}")
+        counted[i] = len(frames)
         return frames
 
-    return load
+    def lengths(i):
+        if i not in counted:
+            capture = cv2.VideoCapture(paths[i])
+            try:
+                counted[i] = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+            finally:
+                capture.release()
+            if counted[i] <= 0:  # no count in the header: decode once
+                counted[i] = len(load(i))
+        return counted[i]
+
+    def load_clip(i, start, length):
+        frames = decode_video(paths[i], size, start, length)
+        if len(frames) < length:  # the header counted more frames than there are: the clip ends at the last
+            counted[i] = start + len(frames)
+            if counted[i] < max(length, min_frames):
+                raise DataError(f"{paths[i]}: {counted[i]} frames, shorter than the clip length "
+                                f"{max(length, min_frames)}")
+            frames = decode_video(paths[i], size, counted[i] - length, length)
+        return frames
+
+    return load, load_clip, lengths
 
 
 def _check_listed(root, entries, split_file):
@@ -470,7 +510,8 @@ def folder_set(root, split="train", size=32, min_frames=1, fold=1, flow_cache=No
             raise DataError(f"--data {root}: no readable video in the {split} split of fold {fold}")
     paths = [os.path.join(root, rel) for rel, _ in entries]
     labels = np.array([label for _, label in entries], np.int32)
-    return VideoSet(labels, names, _folder_loader(paths, size, min_frames), paths, size, flow_cache)
+    load, load_clip, lengths = _folder_loader(paths, size, min_frames)
+    return VideoSet(labels, names, load, paths, size, flow_cache, load_clip=load_clip, lengths=lengths)
 
 
 def tfds_set(name, split="train", size=32, min_frames=1, flow_cache=None, data_dir=None):
