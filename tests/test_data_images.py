@@ -47,6 +47,18 @@ def test_pipeline_batches_and_shards():
     assert batch.shape == (5, 8, 8, 3) and batch.dtype == tf.float32
 
 
+def test_pipeline_keeps_images_in_memory_only_when_they_are_few(monkeypatch):
+    from suite.data import images
+
+    def cached(ds):
+        return b"CacheDataset" in ds._as_serialized_graph().numpy()
+
+    assert cached(image_pipeline("shapes", 8, 5, num_images=40))  # 40 x 8 x 8 x 3 bytes
+    monkeypatch.setattr(images, "MEMORY_CACHE_BYTES", 40 * 8 * 8 * 3 - 1)
+    assert not cached(image_pipeline("shapes", 8, 5, num_images=40))  # decoded again each epoch instead
+    assert not cached(image_pipeline("shapes", 8, 5, num_images=40, cache=False))
+
+
 def _write_images(folder):
     rng = np.random.default_rng(0)
     (folder / "sub").mkdir(parents=True)

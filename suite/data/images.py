@@ -344,18 +344,24 @@ def to_uint8(images):
     return tf.cast(tf.round(tf.clip_by_value((tf.cast(images, tf.float32) + 1.0) * 127.5, 0.0, 255.0)), tf.uint8)
 
 
+MEMORY_CACHE_BYTES = 1 << 30  # decoded images are kept in memory only when they take no more (1 GiB)
+
+
 def image_pipeline(data, resolution, batch_size, seed=0, num_images=10000, shard=None, cache=True, start=0):
     """The training pipeline: float32 batches [batch_size, R, R, 3] in [-1, 1], endless.
 
     ``shard=(count, index)`` keeps one worker's share. Decoded uint8 images
-    are cached in memory when ``cache`` (the embedded data and small folders),
-    then shuffled, repeated, converted, batched (full batches only) and
-    prefetched, from the ``start``-th batch of that seeded order (a resumed run).
+    are cached in memory when ``cache`` and they fit in ``MEMORY_CACHE_BYTES``
+    (the embedded data and small folders; a large folder or a TFDS set, whose
+    size is not known up front, is decoded again each epoch rather than filling
+    the host's memory), then shuffled, repeated, converted, batched (full
+    batches only) and prefetched, from the ``start``-th batch of that seeded
+    order (a resumed run).
     """
     ds, count = image_source(data, resolution, seed, num_images)
     if shard is not None and shard[0] > 1:
         ds = ds.shard(shard[0], shard[1])
-    if cache:
+    if cache and count is not None and count * resolution * resolution * 3 <= MEMORY_CACHE_BYTES:
         ds = ds.cache()
     ds = ds.shuffle(min(count or 10000, 10000), seed=seed, reshuffle_each_iteration=True).repeat()
     ds = ds.skip(start * batch_size).map(to_float, num_parallel_calls=AUTOTUNE)
