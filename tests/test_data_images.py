@@ -79,6 +79,31 @@ def test_folder_reader_resizes_and_crops_any_size(tmp_path):
     assert batch.shape == (2, 16, 16, 3)
 
 
+@pytest.mark.parametrize("source", ["shapes", "folder"])
+def test_two_workers_read_disjoint_shares_whose_union_is_the_whole_set(tmp_path, source):
+    """Sharded before decoding: each input pipeline lists (and so reads or renders) only its own share."""
+    if source == "folder":
+        rng = np.random.default_rng(1)
+        for k in range(7):
+            Image.fromarray(rng.integers(0, 255, (12, 12, 3), dtype=np.uint8)).save(tmp_path / f"{k}.png")
+    data = str(tmp_path) if source == "folder" else "shapes"
+    whole, count = image_source(data, 8, seed=2, num_images=7)
+    shares = [image_source(data, 8, seed=2, num_images=7, shard=(2, k)) for k in (0, 1)]
+
+    def contents(ds):
+        return sorted(x.numpy().tobytes() for x in ds)
+
+    assert count == 7 and [n for _, n in shares] == [4, 3]
+    first, second = contents(shares[0][0]), contents(shares[1][0])
+    assert len(first) == 4 and not set(first) & set(second) and sorted(first + second) == contents(whole)
+
+
+def test_a_worker_without_a_file_is_refused(tmp_path):
+    _write_images(tmp_path)
+    with pytest.raises(DataError, match="3 images for 4 input pipelines: pipeline 3 has none"):
+        image_source(str(tmp_path), 8, shard=(4, 3))
+
+
 def test_folder_reader_keeps_content_of_a_square_image(tmp_path):
     img = np.zeros((64, 64, 3), np.uint8)
     img[:32] = 255

@@ -124,14 +124,16 @@ def _scene(index, resolution, seed, supersample=2, labels=False, soft=None, murk
     return img, kind, tf.stack(kinds), tf.stack(areas), tf.stack([tf.reduce_sum(m) for m in masks])
 
 
-def shapes_images(resolution, num_images, seed):
-    """The embedded dataset: ``num_images`` uint8 scenes (see render_shapes)."""
+def shapes_images(resolution, num_images, seed, shard=None):
+    """The embedded dataset: ``num_images`` uint8 scenes (see render_shapes); with ``shard`` = (count,
+    index) one worker's share (every count-th scene), the others never rendered."""
     check_resolution(resolution)
     if num_images < 1:
         raise DataError(f"num_images must be positive, got {num_images}")
-    return tf.data.Dataset.range(num_images).map(
-        lambda i: render_shapes(i, resolution, seed), num_parallel_calls=AUTOTUNE, deterministic=True
-    )
+    indices = tf.data.Dataset.range(num_images)
+    if shard is not None and shard[0] > 1:
+        indices = indices.shard(*shard)
+    return indices.map(lambda i: render_shapes(i, resolution, seed), num_parallel_calls=AUTOTUNE, deterministic=True)
 
 
 # ---------------------------------------------------------------- folder reader
@@ -182,9 +184,16 @@ def _to_rgb(image):
     return tf.ensure_shape(image, [None, None, 3])
 
 
-def folder_images(path, resolution):
-    """A folder's images (``path``), or the files ``list_image_files`` kept (a list), fit to squares."""
+def folder_images(path, resolution, shard=None):
+    """A folder's images (``path``), or the files ``list_image_files`` kept (a list), fit to squares;
+    with ``shard`` = (count, index) one worker's share of the files (every count-th), the only ones it
+    reads."""
     files = list(path) if isinstance(path, (list, tuple)) else list_image_files(path)
+    if shard is not None and shard[0] > 1:
+        total, files = len(files), files[shard[1]::shard[0]]
+        if not files:
+            raise DataError(f"--data {path if not isinstance(path, (list, tuple)) else 'folder'}: {total} images "
+                            f"for {shard[0]} input pipelines: pipeline {shard[1]} has none")
 
     def load(f):
         image = tf.io.decode_image(tf.io.read_file(f), channels=3, expand_animations=False)
@@ -220,11 +229,16 @@ def decode_images(image_bytes, resize, name="image_bytes"):
 
 
 # ---------------------------------------------------------------- TFDS
-def tfds_images(name, resolution, split="train"):
+def tfds_images(name, resolution, split="train", shard=None):
+    """A TFDS split's images fit to squares; with ``shard`` = (count, index) one worker's share of its
+    record files (TFDS's own file-level sharding)."""
     import tensorflow_datasets as tfds
 
+    read_config = None
+    if shard is not None and shard[0] > 1:
+        read_config = tfds.ReadConfig(input_context=tf.distribute.InputContext(shard[0], shard[1]))
     try:
-        ds, info = tfds.load(name, split=split, with_info=True, shuffle_files=False)
+        ds, info = tfds.load(name, split=split, with_info=True, shuffle_files=False, read_config=read_config)
     except Exception as e:  # DatasetNotFoundError, missing download, bad split ...
         raise DataError(
             f"--data tfds:{name}: cannot load split {split!r} ({type(e).__name__}: {e}). "
@@ -232,7 +246,7 @@ def tfds_images(name, resolution, split="train"):
         ) from e
     if "image" not in info.features:
         raise DataError(f"--data tfds:{name}: the dataset has no 'image' feature")
-    count = info.splits[split].num_examples if split in info.splits else None
+    count = info.splits[split].num_examples if split in info.splits and read_config is None else None
     ds = ds.map(lambda ex: fit_square(_to_rgb(ex["image"]), resolution), num_parallel_calls=AUTOTUNE)
     return ds, count
 
@@ -294,20 +308,22 @@ def labelled_images(data, resolution, files=None):
 
 
 # ---------------------------------------------------------------- entry point
-def image_source(data, resolution, seed=0, num_images=10000):
+def image_source(data, resolution, seed=0, num_images=10000, shard=None):
     """uint8 images for a ``--data`` value: ``shapes``, ``tfds:NAME`` or a folder (or the list of its
-    checked files).
+    checked files); with ``shard`` = (count, index) one worker's share, split before anything is
+    decoded (scenes, files, TFDS record files), so each worker reads only its own.
 
-    Returns (dataset of uint8 [R, R, 3], number of images or None).
+    Returns (dataset of uint8 [R, R, 3], number of images in it or None).
     """
     resolution = check_resolution(resolution)
     if isinstance(data, (list, tuple)):  # the checked files of a folder
-        return folder_images(data, resolution)
+        return folder_images(data, resolution, shard)
     if data in (None, "", EMBEDDED):
-        return shapes_images(resolution, num_images, seed), num_images
+        share = len(range(num_images)[shard[1]::shard[0]]) if shard is not None and shard[0] > 1 else num_images
+        return shapes_images(resolution, num_images, seed, shard), share
     if data.startswith("tfds:"):
-        return tfds_images(data[len("tfds:"):], resolution)
-    return folder_images(os.fspath(data), resolution)
+        return tfds_images(data[len("tfds:"):], resolution, shard=shard)
+    return folder_images(os.fspath(data), resolution, shard)
 
 
 def to_float(images):
@@ -358,9 +374,7 @@ def image_pipeline(data, resolution, batch_size, seed=0, num_images=10000, shard
     batches only) and prefetched, from the ``start``-th batch of that seeded
     order (a resumed run).
     """
-    ds, count = image_source(data, resolution, seed, num_images)
-    if shard is not None and shard[0] > 1:
-        ds = ds.shard(shard[0], shard[1])
+    ds, count = image_source(data, resolution, seed, num_images, shard)
     if cache and count is not None and count * resolution * resolution * 3 <= MEMORY_CACHE_BYTES:
         ds = ds.cache()
     ds = ds.shuffle(min(count or 10000, 10000), seed=seed, reshuffle_each_iteration=True).repeat()
