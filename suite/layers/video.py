@@ -141,9 +141,8 @@ def optical_flow(first, second, levels=3, iterations=4, window=2.5, presmooth=1.
         levels = max(1, min(levels, int(math.floor(math.log2(max(small, 8) / 8))) + 1))
     pair = _blur(tf.concat([first, second], -1), smooth)  # both images as two channels
     pyramid = [pair]
-    for _ in range(levels - 1):
-        size = (tf.shape(pyramid[-1])[1:3] + 1) // 2
-        pyramid.append(tf.image.resize(_blur(pyramid[-1], smooth), size, method="area"))
+    for _ in range(levels - 1):  # halved by 2x2 means of the blurred level (XLA has no area resize)
+        pyramid.append(tf.nn.avg_pool2d(_blur(pyramid[-1], smooth), 2, 2, "SAME"))
     flow = None
     for pair in reversed(pyramid):
         a, b = pair[..., :1], pair[..., 1:]
