@@ -38,8 +38,10 @@ RUNS = {
     "pggan": (["-m", "recipes.pggan", *TINY, "--swd-images", "256"], 300, 110),
     # the MLP GAN learns far more slowly than the convolutional ones ("hard to get started")
     "gan": (*_gan("gan", 6, 500), 75),
+    # two-stream with its optical flow in the network: video top-1 0.73 after 300 steps (Farneback's: 0.72); the
+    # flow costs every step (76 s alone against 59 s on Farneback, so about 200 job-seconds in the CI, estimated)
     "action_two_stream": (["-m", "recipes.action", *TINY, "--model", "two_stream", "--steps-per-epoch", "150"],
-                          None, 155),
+                          None, 200),
     # WGAN's clipped critic moves slowly: SWD 143 -> 107 after 500 steps, 51 after 750, 48 after 1,000
     "wgan": (*_gan("wgan", 4, 250), 105),
     "wgan_gp": (_gan("wgan", 2, 250, "--gradient-penalty", "10")[0], None, 90),
