@@ -76,3 +76,47 @@ def test_epoch_order_visits_every_example_once_per_epoch_in_a_new_order():
     assert [next(later) for _ in range(8)] == [p for e in epochs for p in e][7:15]
     with pytest.raises(ValueError, match="empty"):
         next(epoch_order([], [0]))
+
+
+def _recording_sets(loaded):
+    """A detection, a video and a speech set of 10 examples whose loaders record which they read."""
+    scene = detection.embedded_set(10, 32, seed=1)
+
+    def load_scene(i):
+        loaded.append(i)
+        return scene.load(i)
+
+    clips = video.embedded_set(10, size=16, frames=8, seed=1)
+
+    def load_clip(i, start, length):
+        loaded.append(i)
+        return clips.load_clip(i, start, length)
+
+    lengths = np.full(10, 1600)
+
+    def load_wave(i):
+        loaded.append(i)
+        return np.full(lengths[i], i, np.float32)
+
+    return {
+        "detection": lambda shard: detection.detection_dataset(
+            detection.DetectionSet(scene.class_names, 32, 10, load_scene), 1, 4, seed=1, flip=False, shard=shard),
+        "video": lambda shard: video.clip_dataset(
+            video.VideoSet(clips.labels, clips.class_names, clips.load, clips.keys, 16, load_clip=load_clip,
+                           lengths=lambda i: 8, rendered=True), 4, 1, seed=1, shard=shard),
+        "speech": lambda shard: speech.speech_dataset(
+            speech.SpeechSet("toy", ["ab"] * 10, lengths, load_wave, [str(i) for i in range(10)]), 1, seed=1,
+            buckets=1, shard=shard),
+    }
+
+
+@pytest.mark.parametrize("name", ["detection", "video", "speech"])
+def test_two_workers_read_disjoint_examples_whose_union_is_the_whole_set(name):
+    """Input contexts 0 and 1 of 2 (MultiWorkerMirrored's file-level sharding): over an epoch each reads
+    only its own examples, and together all of them."""
+    shares = []
+    for k in (0, 1):
+        loaded = []
+        _numpy(_recording_sets(loaded)[name]((2, k)), 5)  # an epoch of its 5 examples, batch 1
+        shares.append(set(int(i) for i in loaded))
+    assert not shares[0] & shares[1] and shares[0] | shares[1] == set(range(10)), shares
