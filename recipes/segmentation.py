@@ -118,7 +118,7 @@ class Segmentation(Recipe):
 
     def build(self, run):
         model = models.Segmenter(run.config, seed=run.args.seed)
-        model.compile()
+        model.compile(total_steps=run.epochs * run.steps)  # the paper presets' poly decay runs to 0 at the end
         return model
 
     def settings(self, run):

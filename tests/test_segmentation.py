@@ -98,6 +98,30 @@ def test_v2_fuses_its_scales_by_the_pixelwise_maximum():
     np.testing.assert_allclose(net(x).numpy(), fused.numpy(), atol=1e-4)
 
 
+def test_v2_trains_on_the_fused_loss_and_each_scales_own():
+    c = M.get_config("tiny", "deeplab_v2", scales=(0.5, 1.0))
+    task = M.Segmenter(c)
+    task.compile()
+    batch = {"images": tf.cast(tf.random.stateless_uniform([2, 64, 64, 3], [1, 2], maxval=255.0), tf.uint8),
+             "labels": tf.cast(tf.random.stateless_uniform([2, 64, 64], [3, 4], maxval=6, dtype=tf.int32), tf.uint8)}
+    logs = task.train_step(batch)
+    assert {"cross_entropy", "cross_entropy/scale_0.5", "cross_entropy/scale_1"} <= set(logs)
+    terms = [float(logs[k]) for k in ("cross_entropy", "cross_entropy/scale_0.5", "cross_entropy/scale_1")]
+    assert float(logs["loss"]) == pytest.approx(sum(terms), rel=1e-5) and all(t > 0 for t in terms)
+    assert task.scales_net.weights[0] is task.net.weights[0]  # one network, two views of it
+    one_scale = M.Segmenter(M.get_config("tiny", "deeplab_v3"))
+    assert one_scale.scales_net is one_scale.net
+
+
+def test_paper_presets_decay_deeplabs_rate_by_poly():
+    assert M.get_config("paper", "deeplab_v3plus").schedule == "poly"  # (1 - step / total) ** 0.9
+    assert M.get_config("paper", "fcn8s").schedule == "constant"  # FCN's fixed rate
+    from suite.training.optimizers import OptimizerSpec
+
+    spec = OptimizerSpec.from_config(M.get_config("paper", "deeplab_v1"))  # what the Segmenter builds
+    assert (spec.name, spec.schedule, spec.power) == ("sgd", "poly", 0.9)
+
+
 def test_weights_move_to_another_output_stride():
     c = M.get_config("tiny", "deeplab_v3plus", "resnet50")
     net = M.build_network(c)

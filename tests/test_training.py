@@ -279,6 +279,10 @@ def test_optimizer_spec_builds_what_it_names():
         OptimizerSpec("lion")
     with pytest.raises(ValueError, match="needs the run's total steps"):
         OptimizerSpec(schedule="linear").build()
+    poly = OptimizerSpec("sgd", 0.01, schedule="poly").learning_rate_schedule(total_steps=100)  # DeepLab's
+    assert [float(poly(s)) for s in (0, 50, 100)] == pytest.approx([0.01, 0.01 * 0.5 ** 0.9, 0.0])
+    with pytest.raises(ValueError, match="poly schedule has no warm-up"):
+        OptimizerSpec(schedule="poly", warmup=0.1)
 
 
 # ------------------------------------------------------------------ the evaluator base

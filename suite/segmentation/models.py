@@ -15,8 +15,8 @@ the supervised task that trains them with the per-pixel softmax cross-entropy (l
   rate 2, fc6 a 3x3 convolution of 1024 at rate 12, fc7 1x1 1024, output stride 8.
 * ``deeplab_v2``: ResNet-101 at output stride 8, ASPP-L: four 3x3 classifiers at rates 6, 12, 18,
   24 summed; multi-scale inputs (``scales`` 0.5, 0.75, 1.0 in the paper preset) through the shared
-  network, their logits fused by the pixel-wise maximum (trained on the fused logits only; the
-  paper adds a loss per scale).
+  network, their logits fused by the pixel-wise maximum; trained, as the paper, on the sum of the
+  fused logits' loss and each scale's own.
 * ``deeplab_v3``: ResNet at output stride 16 with multi-grid (1, 2, 4) in conv5; ASPP of a 1x1 and
   three 3x3 convolutions at rates 6, 12, 18 (doubled at output stride 8) and the image-level
   branch (global average pooling, 1x1, upsampled), each 256 channels with batch norm, concatenated,
@@ -75,6 +75,7 @@ class SegmentationConfig:
     optimizer: str = "sgd"
     learning_rate: float = 7e-3
     momentum: float = 0.9
+    schedule: str = "constant"  # the paper presets of DeepLab: "poly" (power 0.9)
     weight_decay: float = 1e-4  # L2 on every convolution kernel (Caffe's weight_decay: lambda/2 ||w||^2)
 
     def __post_init__(self):
@@ -100,15 +101,15 @@ class SegmentationConfig:
         return tuple(r * base // self.output_stride for r in self.aspp_rates)
 
 
-# the papers' solvers: SGD with momentum (FCN 0.99, DeepLab 0.9); DeepLab's "poly" decay is not in the
-# optimizer factory, so the paper presets keep the initial rate
+# the papers' solvers: SGD with momentum (FCN 0.99 at a fixed rate; DeepLab 0.9 with the "poly" decay,
+# (1 - step / total) ** 0.9)
 PAPER = {
     "fcn32s": dict(fc_filters=4096, learning_rate=1e-4, momentum=0.99, weight_decay=5e-4, image_size=512),
-    "deeplab_v1": dict(fc_filters=1024, learning_rate=1e-3, weight_decay=5e-4, image_size=320),
+    "deeplab_v1": dict(fc_filters=1024, learning_rate=1e-3, weight_decay=5e-4, image_size=320, schedule="poly"),
     "deeplab_v2": dict(aspp_rates=(6, 12, 18, 24), scales=(0.5, 0.75, 1.0), learning_rate=2.5e-4, multi_grid=(1, 1, 1),
-                       weight_decay=5e-4, image_size=321),
-    "deeplab_v3": dict(learning_rate=7e-3),
-    "deeplab_v3plus": dict(learning_rate=7e-3),
+                       weight_decay=5e-4, image_size=321, schedule="poly"),
+    "deeplab_v3": dict(learning_rate=7e-3, schedule="poly"),
+    "deeplab_v3plus": dict(learning_rate=7e-3, schedule="poly"),
 }
 # The papers' atrous rates suit 513-pixel crops (33x33 maps at stride 16); an atrous 3x3 wider than its
 # map degenerates to a 1x1 (v3, section 3.3) and costs 3-6x the step time on a CPU, so the small presets
@@ -235,12 +236,16 @@ def _deeplab_logits(images, trunk, c):
     return x
 
 
-def build_network(c, output_stride=None):
-    """images float [N, H, W, 3] in 0..255 (any H, W) -> logits float32 [N, H, W, classes]."""
+def build_network(c, output_stride=None, scale_outputs=False):
+    """images float [N, H, W, 3] in 0..255 (any H, W) -> logits float32 [N, H, W, classes]; with
+    ``per_scale`` also, for training, the network whose outputs are those logits and each scale's
+    own (DeepLab v2's multi-scale inputs), at the input's size, sharing the same layers (the network
+    itself again when there is one scale): (network, that network)."""
     images = keras.Input((None, None, 3), name="images")
     trunk = build_backbone(c, output_stride)
     if c.model.startswith("fcn"):
-        return keras.Model(images, _fcn(images, trunk(images), c), name=c.model)
+        net = keras.Model(images, _fcn(images, trunk(images), c), name=c.model)
+        return (net, net) if scale_outputs else net
     head_input = keras.Input((None, None, 3), name="head_images")
     head = keras.Model(head_input, _deeplab_logits(head_input, trunk, c), name="deeplab")
     per_scale = []
@@ -254,7 +259,13 @@ def build_network(c, output_stride=None):
         logits = keras.layers.Maximum(name="max_fusion")(per_scale)
     else:
         logits = per_scale[0]
-    return keras.Model(images, ResizeLike(name="to_input")(logits, images), name=c.model)
+    net = keras.Model(images, ResizeLike(name="to_input")(logits, images), name=c.model)
+    if not scale_outputs:
+        return net
+    if len(per_scale) == 1:
+        return net, net
+    scales = [ResizeLike(name=f"scale_{i}_to_input")(p, images) for i, p in enumerate(per_scale)]
+    return net, keras.Model(images, [net.output, *scales], name=f"{c.model}_per_scale")
 
 
 def network_at(net, c, output_stride):
@@ -299,16 +310,23 @@ class Segmenter(SupervisedTask):
 
     def __init__(self, config, seed=0, **kwargs):
         super().__init__(config, seed=seed, **kwargs)
-        self.net = build_network(config)
+        self.net, self.scales_net = build_network(config, scale_outputs=True)
 
     def loss_terms(self, batch, training, seeds):
-        logits = self.net(tf.cast(batch["images"], tf.float32), training=training)
+        images = tf.cast(batch["images"], tf.float32)
+        extra = {}
+        if self.scales_net is self.net:
+            logits = self.net(images, training=training)
+        else:  # DeepLab v2's multi-scale inputs: the fused logits' loss and each scale's
+            logits, *scales = self.scales_net(images, training=training)
+            for scale, scale_logits in zip(self.config.scales, scales):
+                extra[f"cross_entropy/scale_{scale:g}"] = pixel_loss(batch["labels"], scale_logits)
         loss, counts = pixel_loss(batch["labels"], logits)
         labels = tf.cast(batch["labels"], tf.int32)
         valid = tf.cast(tf.not_equal(labels, IGNORE), tf.float32)
         right = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels), tf.float32) * valid
         accuracy = tf.math.divide_no_nan(tf.reduce_sum(right, [1, 2]), counts)
-        return {"cross_entropy": (loss, counts)}, {"pixel_accuracy": (accuracy, counts)}
+        return {"cross_entropy": (loss, counts), **extra}, {"pixel_accuracy": (accuracy, counts)}
 
     def regularization_loss(self):
         """Weight decay on the convolution kernels (the papers' solver setting), beside the base's."""

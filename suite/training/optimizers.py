@@ -13,7 +13,7 @@ import keras
 import tensorflow as tf
 
 OPTIMIZERS = ("adam", "adamw", "adamax", "sgd", "rmsprop", "adagrad", "adadelta")
-SCHEDULES = ("constant", "linear", "cosine")
+SCHEDULES = ("constant", "linear", "cosine", "poly")
 
 
 @keras.saving.register_keras_serializable(package="suite.training")
@@ -38,8 +38,9 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
 class OptimizerSpec:
     """``name``: adam, adamw (decoupled ``weight_decay``), adamax, sgd (with ``momentum``),
     rmsprop, adagrad, adadelta (decay ``rho``: CRNN's). ``schedule``: constant, linear (warm-up over ``warmup`` of the steps, then
-    linear decay to 0) or cosine (the same warm-up, then cosine decay to 0); the last two need the
-    run's total steps. ``clipnorm`` clips each variable's gradient, ``global_clipnorm`` all of
+    linear decay to 0), cosine (the same warm-up, then cosine decay to 0) or poly (DeepLab's:
+    ``learning_rate * (1 - step / total) ** power``, no warm-up); all but constant need the run's
+    total steps. ``clipnorm`` clips each variable's gradient, ``global_clipnorm`` all of
     them together."""
 
     name: str = "adam"
@@ -54,6 +55,7 @@ class OptimizerSpec:
     global_clipnorm: float | None = None
     schedule: str = "constant"
     warmup: float = 0.0
+    power: float = 0.9  # the poly schedule's
     exclude_from_weight_decay: tuple = ()
 
     def __post_init__(self):
@@ -65,6 +67,8 @@ class OptimizerSpec:
             raise ValueError(f"learning rate must be > 0, got {self.learning_rate}")
         if not 0 <= self.warmup < 1:
             raise ValueError(f"warmup is a share of the steps in [0, 1), got {self.warmup}")
+        if self.schedule == "poly" and self.warmup:
+            raise ValueError("the poly schedule has no warm-up (DeepLab's): warmup must be 0")
 
     @classmethod
     def from_config(cls, config, **overrides):
@@ -82,6 +86,8 @@ class OptimizerSpec:
         if not total_steps:
             raise ValueError(f"the {self.schedule} learning-rate schedule needs the run's total steps")
         warmup = int(self.warmup * total_steps)
+        if self.schedule == "poly":
+            return keras.optimizers.schedules.PolynomialDecay(self.learning_rate, total_steps, 0.0, power=self.power)
         if self.schedule == "linear":
             return WarmupLinearDecay(self.learning_rate, warmup, total_steps)
         return keras.optimizers.schedules.CosineDecay(0.0 if warmup else self.learning_rate,
