@@ -31,6 +31,9 @@ class PGGAN(GANRecipe):
         g.add_argument("--final-images", type=int, default=None,
                        help="real images shown in the last stabilisation phase, at the target resolution "
                             "(default: the preset's: small 80000, others --images-per-phase)")
+        g.add_argument("--loss", default=None, choices=("wgan-gp", "logistic-r1"),
+                       help="wgan-gp (the paper's, with its drift term) or logistic-r1 (the non-saturating logistic "
+                            "loss with the R1 penalty, as the paper's authors' StyleGAN) (default: the preset's)")
         g.add_argument("--num-images", type=int, default=10000, help="size of the embedded dataset")
 
     def check_flags(self, parser, args):
@@ -43,7 +46,7 @@ class PGGAN(GANRecipe):
     def configure(self, run):
         a = run.args
         return pggan.get_config(a.preset, resolution=a.resolution, images_per_phase=a.images_per_phase,
-                                final_images=a.final_images, batch_size=a.batch_size)
+                                final_images=a.final_images, batch_size=a.batch_size, loss=a.loss)
 
     def schedule(self, run):  # --epochs caps the phases' steps
         return run.config.batch_size, run.args.epochs, run.args.steps_per_epoch
@@ -60,7 +63,7 @@ class PGGAN(GANRecipe):
     def settings(self, run):
         c = run.config
         return {"model": "pggan", "resolution": c.resolution, "latent_dim": c.latent_dim,
-                "fmap_base": c.fmap_base, "fmap_max": c.fmap_max}
+                "fmap_base": c.fmap_base, "fmap_max": c.fmap_max, "loss": c.loss}
 
     # Train: 4x4, then a fade-in and a stabilisation phase per resolution
     def stages(self, run):

@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from suite.gan.gan import GAN
 from suite.gan.losses import (
+    logistic_r1_discriminator_loss,
     minimax_discriminator_loss,
     minimax_generator_loss,
     nonsaturating_generator_loss,
@@ -27,6 +28,23 @@ def test_minimax_and_nonsaturating_losses_match_their_formulas():
     np.testing.assert_allclose(minimax_generator_loss(fake), np.log(1 - _sigmoid(fake[:, 0])), rtol=1e-5)
     np.testing.assert_allclose(nonsaturating_generator_loss(fake), -np.log(_sigmoid(fake[:, 0])), rtol=1e-5)
     np.testing.assert_allclose(wasserstein_discriminator_loss(None, None, None, real, fake), fake[:, 0] - real[:, 0])
+
+
+def test_logistic_r1_loss_adds_half_gamma_times_the_squared_gradient_at_the_reals():
+    """A linear critic D(x) = sum(w x): its gradient at any x is w, so R1 = ||w||^2; R1 is taken
+    at the reals only (the fakes' values never enter it), under a loss scale too."""
+    w = tf.constant(np.random.default_rng(0).normal(size=(1, 4, 4, 3)), tf.float32)
+
+    def critic(x, training=True):
+        return tf.reduce_sum(w * x, axis=[1, 2, 3])[:, None]
+
+    reals, fakes = tf.ones([2, 4, 4, 3]), tf.zeros([2, 4, 4, 3])
+    real_scores, fake_scores = critic(reals), np.array([[0.5], [-3.0]], "float32")
+    expected = (np.log1p(np.exp(-real_scores.numpy()[:, 0])) + np.log1p(np.exp(fake_scores[:, 0]))
+                + 0.5 * 10.0 * float(tf.reduce_sum(w * w)))
+    for scale in (None, tf.constant(1024.0)):
+        loss = logistic_r1_discriminator_loss(10.0)(critic, reals, fakes, real_scores, fake_scores, scale=scale)
+        np.testing.assert_allclose(loss, expected, rtol=1e-5)
 
 
 def test_nonsaturating_loss_keeps_gradient_where_minimax_saturates():

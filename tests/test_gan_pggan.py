@@ -53,6 +53,17 @@ def test_config_errors():
         pggan.get_config("tiny", resolution=48)
     with pytest.raises(ValueError, match="unknown preset 'huge'"):
         pggan.get_config("huge")
+    with pytest.raises(ValueError, match="unknown PGGAN loss 'hinge'"):
+        pggan.get_config("tiny", loss="hinge")
+
+
+def test_the_logistic_r1_loss_trains_a_step(tiny):
+    config = pggan.get_config("tiny", resolution=16, loss="logistic-r1")
+    gan = pggan.ProgressiveGAN(config)
+    gan.compile(*pggan.make_optimizers(config))
+    gan.set_level(1, reset=True)
+    logs = gan.train_step(tf.random.uniform([4, 16, 16, 3], -1, 1), alpha=0.5)
+    assert all(np.isfinite(float(v)) for v in logs.values()) and float(logs["d_loss"]) > 0
 
 
 def test_fade_in_blends_previous_resolution(tiny):

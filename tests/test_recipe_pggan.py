@@ -14,7 +14,7 @@ def test_help_documents_every_flag(python):
     out = python(["-m", "recipes.pggan", "--help"]).stdout
     for flag in ("--data", "--preset", "--epochs", "--steps-per-epoch", "--batch-size", "--strategy",
                  "--mixed-precision", "--jit-compile", "--logdir", "--export-dir", "--version", "--seed",
-                 "--resolution", "--images-per-phase", "--final-images", "--no-quality"):
+                 "--resolution", "--images-per-phase", "--final-images", "--loss", "--no-quality"):
         assert flag in out
 
 

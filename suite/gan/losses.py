@@ -79,6 +79,33 @@ def nonsaturating_generator_loss(fake_scores):
     return tf.nn.softplus(-_flat(fake_scores))
 
 
+# ---------------------------------------------------------------- Mescheder et al. 2018 (StyleGAN's)
+def r1_penalty(critic, reals, scale=None):
+    """``||grad_x D(x)||^2`` per example at the real images (R1: the critic is flat on the data).
+    ``scale`` as in ``gradient_penalty``."""
+    with tf.GradientTape() as tape:
+        tape.watch(reals)
+        objective = tf.reduce_sum(_flat(critic(reals, training=True)))
+        if scale is not None:
+            objective = objective * scale
+    grads = tf.cast(tape.gradient(objective, reals), tf.float32)
+    if scale is not None:
+        grads = grads / scale
+    return tf.reduce_sum(tf.square(grads), axis=[1, 2, 3])
+
+
+def logistic_r1_discriminator_loss(gamma=10.0):
+    """The non-saturating logistic loss with the R1 penalty (Mescheder et al. 2018; StyleGAN's, by
+    PGGAN's authors): ``softplus(-D(x)) + softplus(D(G(z))) + gamma / 2 * R1``; with
+    ``nonsaturating_generator_loss``."""
+
+    def loss(critic, reals, fakes, real_scores, fake_scores, scale=None, seeds=None):
+        return (tf.nn.softplus(-_flat(real_scores)) + tf.nn.softplus(_flat(fake_scores))
+                + 0.5 * gamma * r1_penalty(critic, reals, scale))
+
+    return loss
+
+
 # ---------------------------------------------------------------- Arjovsky et al. 2017
 def wasserstein_discriminator_loss(critic, reals, fakes, real_scores, fake_scores, scale=None, seeds=None):
     """``D(G(z)) - D(x)``; the Lipschitz constraint comes from weight clipping (``GAN(clip_value=)``)."""

@@ -16,9 +16,13 @@ import tensorflow as tf
 
 from suite.data.errors import DataError
 from suite.gan.gan import GAN
-from suite.gan.losses import wgan_generator_loss, wgan_gp_discriminator_loss
+from suite.gan.losses import (logistic_r1_discriminator_loss, nonsaturating_generator_loss, wgan_generator_loss,
+                              wgan_gp_discriminator_loss)
 from suite.layers import EqualizedConv2D, EqualizedDense, MinibatchStdDev, PixelNormalization, WeightedSum
 from suite.training.optimizers import make_optimizer, reset_optimizer
+
+
+LOSSES = ("wgan-gp", "logistic-r1")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,14 +42,18 @@ class PGGANConfig:
     beta_1: float = 0.0
     beta_2: float = 0.99
     epsilon: float = 1e-8
+    loss: str = "wgan-gp"  # the paper's (with the drift term), or "logistic-r1" (StyleGAN's: non-saturating + R1)
     gp_weight: float = 10.0
     drift: float = 0.001
+    r1_gamma: float = 10.0
     ema_decay: float = 0.999
 
     def __post_init__(self):
         r = self.resolution
         if not isinstance(r, int) or r < 4 or r & (r - 1):
             raise DataError(f"PGGAN resolution {r!r} is not a power of two >= 4")
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown PGGAN loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
 
     @property
     def levels(self):
@@ -186,15 +194,18 @@ def _level_models(config, level, nets, ema):
 
 
 class ProgressiveGAN(GAN):
-    """PGGAN: WGAN-GP + drift, one D step per G step, EMA generator, levels grown per phase."""
+    """PGGAN: WGAN-GP + drift (or the logistic loss with R1: ``config.loss``), one D step per G step, EMA
+    generator, levels grown per phase."""
 
     def __init__(self, config, seed=0, name="pggan", **kwargs):
         nets = PGGANNetworks(config, name=f"{name}")
         ema = PGGANNetworks(config, name=f"{name}_ema")
         g, d, gs = _level_models(config, config.levels - 1, nets, ema)
         super().__init__(g, d, latent_dim=config.latent_dim,
-                         d_loss=wgan_gp_discriminator_loss(config.gp_weight, config.drift),
-                         g_loss=wgan_generator_loss, d_steps=1, ema_generator=gs,
+                         d_loss=(wgan_gp_discriminator_loss(config.gp_weight, config.drift) if config.loss == "wgan-gp"
+                                 else logistic_r1_discriminator_loss(config.r1_gamma)),
+                         g_loss=wgan_generator_loss if config.loss == "wgan-gp" else nonsaturating_generator_loss,
+                         d_steps=1, ema_generator=gs,
                          ema_decay=config.ema_decay, seed=seed, name=name, **kwargs)
         self.config = config
         self.networks, self.ema_networks = nets, ema
