@@ -30,16 +30,22 @@ def gradient_penalty(critic, reals, fakes, scale=None, target=1.0, seeds=None):
     else:
         u = tf.cast(randomness.uniform(seeds, [1, 1, 1], GP_SALT), reals.dtype)
     mixed = reals + u * (tf.cast(fakes, reals.dtype) - reals)
+    norms = tf.sqrt(_squared_input_gradient(critic, mixed, scale) + 1e-12)
+    return tf.square(norms - target)
+
+
+def _squared_input_gradient(critic, points, scale=None):
+    """``||grad_x D(x)||^2`` per example at ``points``; ``scale`` multiplies the objective before
+    differentiation and divides the gradient after (a float16 loss scale)."""
     with tf.GradientTape() as tape:
-        tape.watch(mixed)
-        objective = tf.reduce_sum(_flat(critic(mixed, training=True)))
+        tape.watch(points)
+        objective = tf.reduce_sum(_flat(critic(points, training=True)))
         if scale is not None:
             objective = objective * scale
-    grads = tf.cast(tape.gradient(objective, mixed), tf.float32)
+    grads = tf.cast(tape.gradient(objective, points), tf.float32)
     if scale is not None:
         grads = grads / scale
-    norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]) + 1e-12)
-    return tf.square(norms - target)
+    return tf.reduce_sum(tf.square(grads), axis=[1, 2, 3])
 
 
 def wgan_gp_discriminator_loss(gp_weight=10.0, drift=0.0):
@@ -83,15 +89,7 @@ def nonsaturating_generator_loss(fake_scores):
 def r1_penalty(critic, reals, scale=None):
     """``||grad_x D(x)||^2`` per example at the real images (R1: the critic is flat on the data).
     ``scale`` as in ``gradient_penalty``."""
-    with tf.GradientTape() as tape:
-        tape.watch(reals)
-        objective = tf.reduce_sum(_flat(critic(reals, training=True)))
-        if scale is not None:
-            objective = objective * scale
-    grads = tf.cast(tape.gradient(objective, reals), tf.float32)
-    if scale is not None:
-        grads = grads / scale
-    return tf.reduce_sum(tf.square(grads), axis=[1, 2, 3])
+    return _squared_input_gradient(critic, reals, scale)
 
 
 def logistic_r1_discriminator_loss(gamma=10.0):
