@@ -38,8 +38,8 @@ RUNS = {
     "pggan": (["-m", "recipes.pggan", *TINY, "--swd-images", "256"], 300, 110),
     # the MLP GAN learns far more slowly than the convolutional ones ("hard to get started")
     "gan": (*_gan("gan", 6, 500), 75),
-    # two-stream with its optical flow in the network: video top-1 0.69 after 300 steps in the CI (0.73 alone; Farneback 0.72); the
-    # flow costs every step (76 s alone against 59 s on Farneback; 182 job-seconds in the CI at 89e116c)
+    # two-stream with its optical flow in the network: video top-1 0.69 after 300 steps in the CI (0.73 alone;
+    # Farneback 0.72); the flow costs every step (76 s alone against 59 s on Farneback; 182 job-seconds in the CI)
     "action_two_stream": (["-m", "recipes.action", *TINY, "--model", "two_stream", "--steps-per-epoch", "150"],
                           None, 200),
     # WGAN's clipped critic moves slowly: SWD 143 -> 107 after 500 steps, 51 after 750, 48 after 1,000
