@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from suite.data import nlu
+from suite.nlu import pretraining
 
 
 def test_deterministic_per_seed_and_split():
@@ -108,3 +109,25 @@ def test_pretraining_documents_are_stories():
     for doc in nlu.documents(20, seed=2):
         nouns = [{w for w in s.split() if w in nlu.NOUNS} for s in doc]
         assert set.intersection(*nouns)
+
+
+def _tense_and_voice(sentence):
+    words = sentence.split()
+    voice = "passive" if " by " in sentence else "active" if " to " in sentence else "double_object"
+    tense = "future" if "will" in words else "present" if {"is", *map(nlu.present, (v[2] for v in nlu.VERBS))} & set(
+        words) else "past"
+    return tense, voice
+
+
+def test_a_story_keeps_its_tense_and_voice_so_a_random_next_sentence_mostly_breaks_them():
+    docs = nlu.documents(300, seed=3)
+    kinds = [{_tense_and_voice(s) for s in doc} for doc in docs]
+    assert all(len(k) == 1 for k in kinds), [d for d, k in zip(docs, kinds) if len(k) > 1][:2]
+    counts = collections.Counter(k.pop() for k in kinds)
+    assert len(counts) == 9 and min(counts.values()) > 15, counts  # every tense in every voice
+    # next-sentence prediction's negatives: a sentence of another story breaks the tense or the voice 8 times in 9
+    pairs = pretraining.next_sentence_pairs(docs, seed=0)
+    negatives = [(a, b) for a, b, label in pairs if label == 0]
+    broken = np.mean([_tense_and_voice(a) != _tense_and_voice(b) for a, b in negatives])
+    assert 0.8 < broken < 0.95, broken
+    assert all(_tense_and_voice(a) == _tense_and_voice(b) for a, b, label in pairs if label == 1)

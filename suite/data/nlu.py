@@ -25,10 +25,14 @@ of words cannot solve it:
   sentences, exactly one of which answers it; the others are the same event
   with roles swapped or one role changed.
 
-Pre-training documents are stories: the recipient of one event passes the
-object on in the next, so a true next sentence continues its predecessor
-(next-sentence prediction is learnable) and masked words are predictable
-from their context.
+Pre-training documents are stories that cohere as a text does: the
+recipient of one event passes the same object on in the next, and a story is
+told in one tense (past "gave", present "gives", future "will give") and one
+voice (active, double object or passive) throughout, so a true next sentence
+continues its predecessor while a sentence of another story mostly breaks
+its tense or voice (next-sentence prediction is learnable by a small model;
+with entities alone it was not), and masked words are predictable from their
+context. The tasks' sentences stay in the past tense.
 
 Everything is deterministic from ``seed``; lower-case, space-separated.
 """
@@ -78,20 +82,30 @@ def random_event(rng, exclude_agent=None):
                  NOUNS[rng.integers(len(NOUNS))], NAMES[recipient], PLACES[rng.integers(len(PLACES))])
 
 
-def realize(event, form="active", negated=False, place=True, adjective=True):
-    """The event as a sentence in one surface form."""
+TENSES = ("past", "present", "future")
+
+
+def present(base):
+    """The third person singular present of a base form ("give" -> "gives", "pass" -> "passes")."""
+    return base + ("es" if base.endswith(("s", "sh", "ch")) else "s")
+
+
+def realize(event, form="active", negated=False, place=True, adjective=True, tense="past"):
+    """The event as a sentence in one surface form and tense."""
     past, participle, base = VERBS[event.verb]
     obj = f"the {event.adjective} {event.noun}" if adjective else f"the {event.noun}"
     where = f" in the {event.place}" if place else ""
-    if form == "active":
-        verb = f"did not {base}" if negated else past
-        return f"{event.agent} {verb} {obj} to {event.recipient}{where}"
-    if form == "double_object":
-        verb = f"did not {base}" if negated else past
+    if tense not in TENSES:
+        raise ValueError(f"unknown tense {tense!r}")
+    if form in ("active", "double_object"):
+        verb = {"past": (past, f"did not {base}"), "present": (present(base), f"does not {base}"),
+                "future": (f"will {base}", f"will not {base}")}[tense][int(negated)]
+        if form == "active":
+            return f"{event.agent} {verb} {obj} to {event.recipient}{where}"
         return f"{event.agent} {verb} {event.recipient} {obj}{where}"
     if form == "passive":
-        aux = "was not" if negated else "was"
-        return f"{obj} {aux} {participle} to {event.recipient} by {event.agent}{where}"
+        aux = {"past": ("was", "was not"), "present": ("is", "is not"), "future": ("will be", "will not be")}[tense]
+        return f"{obj} {aux[int(negated)]} {participle} to {event.recipient} by {event.agent}{where}"
     raise ValueError(f"unknown form {form!r}")
 
 
@@ -127,14 +141,16 @@ ROLES = ("agent", "verb", "noun", "recipient", "place")
 
 # ------------------------------------------------------------------ pre-training
 def documents(num_documents, seed=0, min_sentences=3, max_sentences=8):
-    """Stories: each sentence's recipient passes the object on in the next one."""
+    """Stories: each sentence's recipient passes the object on in the next one, the whole story in
+    one tense and one voice."""
     rng = np.random.default_rng([seed, 1])
     docs = []
     for _ in range(num_documents):
         event = random_event(rng)
+        tense, form = TENSES[rng.integers(len(TENSES))], _form(rng)
         sentences = []
         for _ in range(int(rng.integers(min_sentences, max_sentences + 1))):
-            sentences.append(realize(event, _form(rng), negated=False, place=bool(rng.random() < 0.8)))
+            sentences.append(realize(event, form, negated=False, place=bool(rng.random() < 0.8), tense=tense))
             nxt = random_event(rng, exclude_agent=event.recipient)
             keep_place = rng.random() < 0.5
             event = dataclasses.replace(nxt, agent=event.recipient, adjective=event.adjective, noun=event.noun,
@@ -276,8 +292,8 @@ def vocabulary_words():
     """Every word the generator can emit (for checks; the WordPiece vocabulary is learnt from text)."""
     words = set(NAMES + NOUNS + ADJECTIVES + PLACES + SENTIMENT_TOPICS + POSITIVE + NEGATIVE)
     for v in VERBS:
-        words.update(v)
-    words.update("the to in by did not was who what whom where but although".split())
+        words.update((*v, present(v[2])))
+    words.update("the to in by did does will not was is be who what whom where but although".split())
     return sorted(words)
 
 

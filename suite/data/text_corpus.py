@@ -6,7 +6,7 @@ A corpus is a list of sentences, each a list of words: lower-cased, split on whi
 punctuation at either end of a word split off as its own token (``tokenize``; the exports do the
 same in TensorFlow ops). ``--data corpus`` is the NLU topic's embedded stories
 (``suite.data.nlu.documents``), whose words fall in semantic classes (people, objects, adjectives,
-places, verbs in the past and as participles), so that word vectors can be checked against them:
+places, verbs in the past or present, and as participles), so that word vectors can be checked against them:
 the embedded similarity set scores word pairs by class. A file holds one sentence (or paragraph) per line; a folder, ``.txt``
 files. An empty or binary file, or one that is not UTF-8, is refused naming it.
 
@@ -295,12 +295,14 @@ def _is_number(text):
 
 def embedded_similarity():
     """Word pairs of the embedded stories scored by class: two words of one class 7 (people, objects,
-    adjectives, places, verbs in the past, verbs' participles), of different classes 1 (the stories
+    adjectives, places, verbs in the past or present (the stories use them in one slot), verbs' participles), of
+    different classes 1 (the stories
     hold no relation a finer score or an analogy could rest on: a person gives any object)."""
     from suite.data import nlu
 
     classes = {"person": nlu.NAMES, "object": nlu.NOUNS, "adjective": nlu.ADJECTIVES, "place": nlu.PLACES,
-               "past": tuple(v[0] for v in nlu.VERBS), "participle": tuple(v[1] for v in nlu.VERBS if v[1] != v[0])}
+               "finite": tuple(v[0] for v in nlu.VERBS) + tuple(nlu.present(v[2]) for v in nlu.VERBS),
+               "participle": tuple(v[1] for v in nlu.VERBS if v[1] != v[0])}
     rng = np.random.default_rng(7)
     pairs = set()
     names = sorted(classes)

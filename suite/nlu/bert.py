@@ -127,7 +127,7 @@ class PretrainingConfig:
 
 
 PRETRAINING_PRESETS = {
-    "tiny": PretrainingConfig(PRESETS["tiny"], batch_size=32, learning_rate=1e-3, warmup_steps=50, epochs=2,
+    "tiny": PretrainingConfig(PRESETS["tiny"], batch_size=32, learning_rate=1e-3, warmup_steps=50, epochs=4,
                               steps_per_epoch=250, num_documents=3000),
     "small": PretrainingConfig(PRESETS["small"], batch_size=64, learning_rate=5e-4, warmup_steps=300, epochs=10,
                                steps_per_epoch=300, num_documents=20000),
