@@ -11,7 +11,10 @@ transformations and auxiliary LM loss (``recipes.gpt_finetune``) and (e) BERT fi
 layer (``recipes.mtdnn --tasks TASK --init-from``: single-task MT-DNN is BERT's fine-tuning), each for
 ``--finetune-epochs`` passes over the task (8, as many as the task models get; both papers took 3
 at their scale, which leaves the tiny transformers near chance on STS and QNLI). The table gives each task's
-development scores, the untrained task model's, and what each pre-training reached.
+development scores, the untrained task model's, and what each pre-training reached. A last row is
+the polysemy probe (``suite.lm.polysemy``): the accuracy of a linear probe telling a polysemous word's
+sense from its vector, on contexts the probe never saw, for each generation and for the contextual
+networks untrained.
 """
 import argparse
 import os
@@ -49,6 +52,19 @@ def pretrain(args, workdir):
         out[name] = run_recipe(["-m", f"recipes.{name}", *common, "--logdir", os.path.join(workdir, name),
                                 "--export-dir", os.path.join(workdir, "export")], f"recipes.{name}")
     return out
+
+
+def polysemy_scores(workdir):
+    """{generation: the polysemy probe's accuracy} of the pre-trained runs in ``workdir`` (and the
+    contextual networks untrained)."""
+    from suite.data.nlu import polysemy_probe
+    from suite.lm import polysemy
+
+    generations = polysemy.of_runs(os.path.join(workdir, "word2vec"), os.path.join(workdir, "elmo"),
+                                   os.path.join(workdir, "gpt"), os.path.join(workdir, "bert", "encoder"),
+                                   untrained=True)
+    train, test = polysemy_probe(300, split="train"), polysemy_probe(300, split="test")
+    return {name: polysemy.probe_accuracy(c, train, test)["accuracy"] for name, c in generations.items()}
 
 
 def fine_tune(args, workdir, generation, task, size):
@@ -98,6 +114,8 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as workdir:
         print("pre-training word2vec, ELMo, GPT and BERT ...", file=sys.stderr)
         done = pretrain(args, workdir)
+        print("the polysemy probe ...", file=sys.stderr)
+        probe = polysemy_scores(workdir)
         words, vectors, spearman = done["word2vec"]
         elmo_config, net, perplexity = done["elmo"]
         for task in tasks:
@@ -118,6 +136,9 @@ def main(argv=None):
         metrics = EMBEDDED_TASKS[task].metrics
         lines.append(f"| {task} | {' / '.join(metrics)} | {fmt(rows[task, NAMES[0]]['initial'], metrics)} | "
                      + " | ".join(fmt(rows[task, n]["final"], metrics) for n in NAMES) + " |")
+    lines.append(f"| polysemy probe | sense accuracy (chance 0.5) | ELMo / GPT / BERT untrained "
+                 f"{probe['ELMo untrained']:.3f} / {probe['GPT untrained']:.3f} / {probe['BERT untrained']:.3f} | - | "
+                 + " | ".join(f"{probe[n]:.3f}" for n in ("word2vec", "ELMo", "GPT", "BERT")) + " |")
     gpt, bert = done["gpt"]["eval"], done["bert"]["eval"]
     lines.append(f"| pre-training | | | none | Spearman {spearman:.3f} on the embedded similarity set | perplexity "
                  f"{perplexity['forward/perplexity']:.2f} forward, {perplexity['backward/perplexity']:.2f} backward "

@@ -106,7 +106,8 @@ class BERT(Recipe):
 
     # Evaluate: held-out masked-LM and next-sentence accuracy, a sentence with its guesses
     def evaluator(self, run):
-        return pretraining.PretrainingMonitor(run.model, run.data["lexicon"], run.data["held_out"])
+        return pretraining.PretrainingMonitor(run.model, run.data["lexicon"], run.data["held_out"],
+                                              probe=run.args.data == "nlu")
 
     # Serve: the encoder as a text embedder, tokenised in the graph
     def serving(self, run):

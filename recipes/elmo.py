@@ -13,7 +13,7 @@ The export ``saved_models/elmo/<version>/`` takes ``sentences`` string [N] (toke
 and returns ``tokens`` string [N, T], ``mask`` bool [N, T], ``vectors`` float32 [N, T, D] (the mean
 of the layers) and ``layers`` float32 [N, T, 3, D] (the token layer and both LSTM layers).
 """
-from suite.data.text_corpus import DATA_HELP
+from suite.data.text_corpus import DATA_HELP, EMBEDDED
 from suite.training.cli import check_positive
 from suite.training.runner import Recipe, lazy
 
@@ -77,7 +77,8 @@ class Elmo(Recipe):
 
     # Evaluate: both held-out perplexities against the unigram model's, both LMs' predictions
     def evaluator(self, run):
-        return elmo.ElmoEvaluator(run.model, run.data, run.args.prompts or elmo.PROMPTS)
+        return elmo.ElmoEvaluator(run.model, run.data, run.args.prompts or elmo.PROMPTS,
+                                  probe=run.args.data == EMBEDDED)
 
     # Serve: sentences to contextual vectors, tokenised in the graph
     def serving(self, run):

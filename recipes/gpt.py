@@ -12,7 +12,7 @@ The export ``saved_models/gpt/<version>/`` generates in the graph: ``prompts`` s
 ``max_new_tokens`` int32 [] -> ``completion`` string [N] (to the end of the sentence), ``num_tokens``
 int32 [N]; greedy (``serving_default``), ``top_k`` (+ ``k``, ``temperature``) or ``top_p`` (+ ``p``, ``temperature``).
 """
-from suite.data.text_corpus import DATA_HELP
+from suite.data.text_corpus import DATA_HELP, EMBEDDED
 from suite.training.cli import check_positive
 from suite.training.runner import Recipe, lazy
 
@@ -78,7 +78,8 @@ class GPT(Recipe):
 
     # Evaluate: held-out perplexity against the unigram model's, greedy completions
     def evaluator(self, run):
-        return gpt.GPTEvaluator.of(run.model, run.config, run.data, run.args.prompts or gpt.PROMPTS)
+        return gpt.GPTEvaluator.of(run.model, run.config, run.data, run.args.prompts or gpt.PROMPTS,
+                                   probe=run.args.data == EMBEDDED)
 
     # Serve: prompts to completions, tokenised and sampled in the graph
     def serving(self, run):

@@ -32,7 +32,10 @@ voice (active, double object or passive) throughout, so a true next sentence
 continues its predecessor while a sentence of another story mostly breaks
 its tense or voice (next-sentence prediction is learnable by a small model;
 with entities alone it was not), and masked words are predictable from their
-context. The tasks' sentences stay in the past tense.
+context. A story is set at home or at work, which chooses its places and its
+object; three words (mouse, file, tablet) are objects in both settings, one
+sense in each, for the polysemy probe (``polysemy_probe``). The tasks'
+sentences stay in the past tense and draw from every object and place.
 
 Everything is deterministic from ``seed``; lower-case, space-separated.
 """
@@ -57,6 +60,18 @@ SENTIMENT_TOPICS = ("food", "service", "music", "film", "hotel", "room", "staff"
 POSITIVE = ("good", "great", "wonderful", "excellent", "pleasant", "lovely", "superb", "fine")
 NEGATIVE = ("bad", "awful", "terrible", "poor", "dreadful", "boring", "horrible", "dull")
 
+# Stories are set at home or at work: a story's places and object come from its setting (tasks draw from
+# all). Three words have a sense in each setting (a pet mouse and a computer mouse, a nail file and a
+# document file, a pill and a computer tablet), so only the rest of the sentence tells the sense.
+SETTINGS = {"home": {"places": ("kitchen", "garden", "park", "harbour", "market"),
+                     "nouns": ("ball", "cup", "lamp", "hat", "kite", "clock", "ring", "vase"),
+                     "adjectives": ("wooden", "old", "green", "small", "broken", "yellow")},
+            "work": {"places": ("office", "library", "school", "station", "museum"),
+                     "nouns": ("book", "key", "letter", "coin", "map", "box", "pen", "phone"),
+                     "adjectives": ("new", "shiny", "blue", "large", "heavy", "red")}}
+POLYSEMOUS = ("mouse", "file", "tablet")
+SENSES = tuple(SETTINGS)
+
 TASKS = ("cola", "sst", "sts", "nli", "qnli")
 NLI_LABELS = ("entailment", "neutral", "contradiction")
 
@@ -74,12 +89,12 @@ class Event:
         return (self.agent, self.verb, self.noun, self.recipient, self.place)
 
 
-def random_event(rng, exclude_agent=None):
+def random_event(rng, exclude_agent=None, nouns=NOUNS, places=PLACES, adjectives=ADJECTIVES):
     agent, recipient = rng.choice(len(NAMES), 2, replace=False)
     if exclude_agent is not None and NAMES[agent] == exclude_agent:
         agent, recipient = recipient, agent
-    return Event(NAMES[agent], int(rng.integers(len(VERBS))), ADJECTIVES[rng.integers(len(ADJECTIVES))],
-                 NOUNS[rng.integers(len(NOUNS))], NAMES[recipient], PLACES[rng.integers(len(PLACES))])
+    return Event(NAMES[agent], int(rng.integers(len(VERBS))), adjectives[rng.integers(len(adjectives))],
+                 nouns[rng.integers(len(nouns))], NAMES[recipient], places[rng.integers(len(places))])
 
 
 TENSES = ("past", "present", "future")
@@ -90,8 +105,10 @@ def present(base):
     return base + ("es" if base.endswith(("s", "sh", "ch")) else "s")
 
 
-def realize(event, form="active", negated=False, place=True, adjective=True, tense="past"):
-    """The event as a sentence in one surface form and tense."""
+def realize(event, form="active", negated=False, place=True, adjective=True, tense="past", place_first=False):
+    """The event as a sentence in one surface form and tense (``place_first``: "in the park alice ...")."""
+    if place and place_first:
+        return f"in the {event.place} " + realize(event, form, negated, False, adjective, tense)
     past, participle, base = VERBS[event.verb]
     obj = f"the {event.adjective} {event.noun}" if adjective else f"the {event.noun}"
     where = f" in the {event.place}" if place else ""
@@ -142,22 +159,47 @@ ROLES = ("agent", "verb", "noun", "recipient", "place")
 # ------------------------------------------------------------------ pre-training
 def documents(num_documents, seed=0, min_sentences=3, max_sentences=8):
     """Stories: each sentence's recipient passes the object on in the next one, the whole story in
-    one tense and one voice."""
+    one tense, one voice and one setting (its places and object; a polysemous object takes the
+    setting's sense); a place is named in 4 sentences of 5, first in 3 of those 10."""
     rng = np.random.default_rng([seed, 1])
     docs = []
     for _ in range(num_documents):
-        event = random_event(rng)
+        setting = SETTINGS[SENSES[rng.integers(len(SENSES))]]
+        nouns, places, adjectives = setting["nouns"] + POLYSEMOUS, setting["places"], setting["adjectives"]
+        event = random_event(rng, nouns=nouns, places=places, adjectives=adjectives)
         tense, form = TENSES[rng.integers(len(TENSES))], _form(rng)
         sentences = []
         for _ in range(int(rng.integers(min_sentences, max_sentences + 1))):
-            sentences.append(realize(event, form, negated=False, place=bool(rng.random() < 0.8), tense=tense))
-            nxt = random_event(rng, exclude_agent=event.recipient)
+            sentences.append(realize(event, form, negated=False, place=bool(rng.random() < 0.8), tense=tense,
+                                     place_first=bool(rng.random() < 0.3)))
+            nxt = random_event(rng, exclude_agent=event.recipient, nouns=nouns, places=places, adjectives=adjectives)
             keep_place = rng.random() < 0.5
             event = dataclasses.replace(nxt, agent=event.recipient, adjective=event.adjective, noun=event.noun,
                                         place=event.place if keep_place else nxt.place,
                                         recipient=nxt.recipient if nxt.recipient != event.recipient else nxt.agent)
         docs.append(sentences)
     return docs
+
+
+def polysemy_probe(count, seed=0, split="train"):
+    """The held-out polysemy probe: ``count`` (sentence, word index, word, sense) of story sentences
+    with a polysemous word as the object, in each sense in turn (balanced), the setting's place
+    named (first in half of them). The train split names the first two places of each setting, the
+    others the other three: a probe trained on one meets places it never saw in the other, so only
+    what a pre-trained model learnt of those places (which objects they hold) carries it over."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}: choose one of {', '.join(SPLITS)}")
+    rng = np.random.default_rng([seed, 3, SPLITS[split]])
+    out = []
+    for i in range(count):
+        word, sense = POLYSEMOUS[i % len(POLYSEMOUS)], SENSES[(i // len(POLYSEMOUS)) % len(SENSES)]
+        places, adjectives = SETTINGS[sense]["places"], SETTINGS[sense]["adjectives"]
+        places, adjectives = (places[:2], adjectives[:3]) if split == "train" else (places[2:], adjectives[3:])
+        event = dataclasses.replace(random_event(rng, places=places, adjectives=adjectives), noun=word)
+        sentence = realize(event, _form(rng),
+                           tense=TENSES[rng.integers(len(TENSES))], place_first=bool(rng.random() < 0.5))
+        out.append((sentence, sentence.split().index(word), word, sense))
+    return out
 
 
 # ------------------------------------------------------------------ tasks
@@ -290,7 +332,7 @@ def task_examples(task, count, seed=0, split="train"):
 
 def vocabulary_words():
     """Every word the generator can emit (for checks; the WordPiece vocabulary is learnt from text)."""
-    words = set(NAMES + NOUNS + ADJECTIVES + PLACES + SENTIMENT_TOPICS + POSITIVE + NEGATIVE)
+    words = set(NAMES + NOUNS + POLYSEMOUS + ADJECTIVES + PLACES + SENTIMENT_TOPICS + POSITIVE + NEGATIVE)
     for v in VERBS:
         words.update((*v, present(v[2])))
     words.update("the to in by did does will not was is be who what whom where but although".split())

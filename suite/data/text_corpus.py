@@ -294,15 +294,17 @@ def _is_number(text):
 
 
 def embedded_similarity():
-    """Word pairs of the embedded stories scored by class: two words of one class 7 (people, objects,
-    adjectives, places, verbs in the past or present (the stories use them in one slot), verbs' participles), of
-    different classes 1 (the stories
-    hold no relation a finer score or an analogy could rest on: a person gives any object)."""
+    """Word pairs of the embedded stories scored by class and setting: two words of one class 7 (people,
+    objects, adjectives, places, verbs in the past or present (the stories use them in one slot), verbs'
+    participles), 5 if the two belong to different settings (objects, adjectives and places of the stories
+    at home against those at work), of different classes 1 (the stories hold no relation an analogy
+    could rest on: a person gives any object of the setting)."""
     from suite.data import nlu
 
     classes = {"person": nlu.NAMES, "object": nlu.NOUNS, "adjective": nlu.ADJECTIVES, "place": nlu.PLACES,
                "finite": tuple(v[0] for v in nlu.VERBS) + tuple(nlu.present(v[2]) for v in nlu.VERBS),
                "participle": tuple(v[1] for v in nlu.VERBS if v[1] != v[0])}
+    setting = {w: name for name, kinds in nlu.SETTINGS.items() for words in kinds.values() for w in words}
     rng = np.random.default_rng(7)
     pairs = set()
     names = sorted(classes)
@@ -310,7 +312,7 @@ def embedded_similarity():
         words = classes[name]
         for _ in range(12):
             a, b = rng.choice(len(words), 2, replace=False)
-            pairs.add((words[a], words[b], 7.0))
+            pairs.add((words[a], words[b], 7.0 if setting.get(words[a]) == setting.get(words[b]) else 5.0))
             other = classes[names[(names.index(name) + 1 + int(rng.integers(len(names) - 1))) % len(names)]]
             if other[int(rng.integers(len(other)))] not in words:
                 pairs.add((words[a], other[int(rng.integers(len(other)))], 1.0))

@@ -345,23 +345,36 @@ def predictions(model, vocabulary, prompts, k=3):
 class ElmoEvaluator(Evaluator):
     """At the end of every epoch (chief only): each direction's held-out perplexity beside the unigram
     model's (the bar) and its accuracy, and both language models' likeliest words after and before
-    ``prompts`` in TensorBoard (``eval/predictions``)."""
+    ``prompts`` in TensorBoard (``eval/predictions``); with ``probe`` (the embedded stories), the
+    polysemy probe's accuracy and its sense neighbours (``suite.lm.polysemy``)."""
 
-    def __init__(self, model, text, prompts=()):
+    def __init__(self, model, text, prompts=(), probe=False):
+        from suite.lm.polysemy import Probe
+
         super().__init__()
         self.model, self.text, self.prompts = model, text, list(prompts)
         self.held = held_windows(text, model.config.sequence_length)
         self.unigram = unigram_perplexity(text, self.held)
+        self.probe = Probe() if probe else None
 
     def evaluate(self):
+        from suite.lm import polysemy
+
         found = evaluate_lm(self.model, self.held)
         scores = {"perplexity": float(np.sqrt(found["forward"][0] * found["backward"][0])),
                   "unigram_perplexity": self.unigram}
         for d, (perplexity, accuracy) in found.items():
             scores[f"{d}/perplexity"], scores[f"{d}/accuracy"] = perplexity, accuracy
-        return scores, predictions(self.model, self.text["vocabulary"], self.prompts) if self.prompts else []
+        table = None
+        if self.probe:
+            scores["polysemy_probe"], table = self.probe(polysemy.elmo(self.model.net, self.model.config))
+        return scores, (predictions(self.model, self.text["vocabulary"], self.prompts) if self.prompts else [], table)
 
-    def log_media(self, rows, step):
+    def log_media(self, media, step):
+        from suite.lm.polysemy import Probe
+
+        rows, table = media
+        Probe.log(table, step)
         if rows:
             table = "\n".join(f"| {p} | {', '.join(f)} | {', '.join(b)} |" for p, f, b in rows)
             tf.summary.text("eval/predictions", "| text | next word (forward LM) | word before (backward LM) |\n"

@@ -376,20 +376,24 @@ def serving_endpoints(net, config, lexicon, samplers):
 class GPTEvaluator(Evaluator):
     """At the end of every epoch (chief only): the held-out perplexity per WordPiece beside the
     unigram model's (the bar), the next-token accuracy, and greedy completions of ``prompts`` in
-    TensorBoard (``eval/samples``)."""
+    TensorBoard (``eval/samples``); with ``probe`` (the embedded stories), the polysemy probe's
+    accuracy and its sense neighbours (``suite.lm.polysemy``)."""
 
     @classmethod
-    def of(cls, model, config, text, prompts=()):
+    def of(cls, model, config, text, prompts=(), probe=False):
         """The evaluator of a run's ``text`` (``load_text``), the unigram bar counted from its stream."""
         unigram = unigram_perplexity(text["ids"], text["held_windows"], text["lexicon"].vocabulary_size)
-        return cls(model, config, text["lexicon"], text["held_windows"], unigram, prompts)
+        return cls(model, config, text["lexicon"], text["held_windows"], unigram, prompts, probe=probe)
 
-    def __init__(self, model, config, lexicon, held_windows, unigram, prompts=(), max_new_tokens=12):
+    def __init__(self, model, config, lexicon, held_windows, unigram, prompts=(), max_new_tokens=12, probe=False):
+        from suite.lm.polysemy import Probe
+
         super().__init__()
         self.model, self.config, self.lexicon = model, config, lexicon
         self.held_windows, self.unigram, self.prompts = held_windows, unigram, list(prompts)
         self.max_new_tokens = max_new_tokens
         self._generate = None
+        self.probe = Probe() if probe else None
 
     def samples(self):
         if not self.prompts:
@@ -403,11 +407,21 @@ class GPTEvaluator(Evaluator):
         return [(p, c.decode("utf-8")) for p, c in zip(self.prompts, out["completion"].numpy())]
 
     def evaluate(self):
-        perplexity, accuracy = evaluate_lm(self.model.net, self.held_windows)
-        return ({"perplexity": perplexity, "unigram_perplexity": self.unigram, "next_token_accuracy": accuracy},
-                self.samples())
+        from suite.lm import polysemy
 
-    def log_media(self, samples, step):
+        perplexity, accuracy = evaluate_lm(self.model.net, self.held_windows)
+        scores, table = {"perplexity": perplexity, "unigram_perplexity": self.unigram,
+                         "next_token_accuracy": accuracy}, None
+        if self.probe:
+            scores["polysemy_probe"], table = self.probe(
+                polysemy.gpt(self.model.net, self.lexicon, self.config.sequence_length))
+        return scores, (self.samples(), table)
+
+    def log_media(self, media, step):
+        from suite.lm.polysemy import Probe
+
+        samples, table = media
+        Probe.log(table, step)
         if samples:
             rows = "\n".join(f"| {p} | {c} |" for p, c in samples)
             tf.summary.text("eval/samples", "| prompt | greedy completion |\n|---|---|\n" + rows, step=step)

@@ -124,11 +124,15 @@ def evaluate_pretraining(model, dataset):
 class PretrainingMonitor(Evaluator):
     """At the end of every stage (chief only): masked-LM and next-sentence accuracy on held-out
     documents (``eval/...`` in TensorBoard) and, in the text tab, a held-out sentence with its masked
-    words and the model's guesses."""
+    words and the model's guesses; with ``probe`` (the embedded stories), the polysemy probe's
+    accuracy and its sense neighbours (``suite.lm.polysemy``)."""
 
-    def __init__(self, model, lexicon, held_out):
+    def __init__(self, model, lexicon, held_out, probe=False):
+        from suite.lm.polysemy import Probe
+
         super().__init__()
         self.model, self.lexicon, self.held_out = model, lexicon, held_out
+        self.probe = Probe() if probe else None
 
     def example(self):
         inputs, targets, weights = next(iter(self.held_out))
@@ -142,7 +146,16 @@ class PretrainingMonitor(Evaluator):
         return " ".join(shown) + "\n\n" + "; ".join(rows)
 
     def evaluate(self):
-        return evaluate_pretraining(self.model, self.held_out), self.example()
+        from suite.lm import polysemy
 
-    def log_media(self, example, step):
+        scores, table = evaluate_pretraining(self.model, self.held_out), None
+        if self.probe:
+            scores["polysemy_probe"], table = self.probe(polysemy.bert(self.model.backbone, self.lexicon))
+        return scores, (self.example(), table)
+
+    def log_media(self, media, step):
+        from suite.lm.polysemy import Probe
+
+        example, table = media
         tf.summary.text("masked_words", example)
+        Probe.log(table, step)
