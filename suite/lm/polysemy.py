@@ -167,9 +167,12 @@ def probe_accuracy(contextual, train, test, test_rows=None):
 
 
 def sense_neighbours(contextual, examples, k=5, rows=None):
-    """[(word, sense, [the k nearest words])]: each polysemous word's mean vector in each sense
-    against the mean vectors of every other word of the same sentences (cosine): in a model that
-    tells the senses apart, the word at home sits near the home's places, objects and adjectives."""
+    """[(word, sense, [the k nearest places and adjectives])]: each polysemous word's own direction in
+    each sense (its mean vector in that sense minus its mean over both) against the probe sentences'
+    places and adjectives (their mean vectors, centred; cosine). In a model that tells the senses
+    apart, the word at home points to the home's places and adjectives, at work to work's."""
+    from suite.data.nlu import ADJECTIVES, PLACES
+
     rows = contextual([s for s, *_ in examples]) if rows is None else rows
     sums, counts = {}, {}
     for row, (sentence, at, word, sense) in zip(rows, examples):
@@ -177,20 +180,23 @@ def sense_neighbours(contextual, examples, k=5, rows=None):
             key = (word, sense) if j == at else w
             sums[key] = sums.get(key, 0.0) + row[j]
             counts[key] = counts.get(key, 0) + 1
-    others = [w for w in sums if isinstance(w, str)]
-    table = np.stack([sums[w] / counts[w] for w in others])
+    cues = sorted(w for w in sums if isinstance(w, str) and w in set(PLACES + ADJECTIVES))
+    table = np.stack([sums[w] / counts[w] for w in cues])
+    table -= table.mean(0)
     table /= np.linalg.norm(table, axis=1, keepdims=True) + 1e-9
+    senses = sorted(key for key in sums if not isinstance(key, str))
     out = []
-    for key in sorted(k_ for k_ in sums if not isinstance(k_, str)):
-        v = sums[key] / counts[key]
-        near = np.argsort(-(table @ (v / (np.linalg.norm(v) + 1e-9))))[:k]
-        out.append((*key, [others[i] for i in near]))
+    for word, sense in senses:
+        both = [key for key in senses if key[0] == word]
+        direction = sums[word, sense] / counts[word, sense] - sum(sums[b] for b in both) / sum(counts[b] for b in both)
+        near = np.argsort(-(table @ (direction / (np.linalg.norm(direction) + 1e-9))))[:k]
+        out.append((word, sense, [cues[i] for i in near]))
     return out
 
 
 def neighbours_markdown(rows):
     """``sense_neighbours`` as a Markdown table (TensorBoard's text tab)."""
-    lines = ["| word | sense | nearest words |", "|---|---|---|"]
+    lines = ["| word | sense | nearest places and adjectives |", "|---|---|---|"]
     return "\n".join(lines + [f"| {w} | {s} | {', '.join(near)} |" for w, s, near in rows])
 
 
