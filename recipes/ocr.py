@@ -11,7 +11,9 @@ upright in the graph (a projective transform), then read by the recognizer as
 it reads any crop. Before the export is written, the composition is measured
 on held-out scenes (--data, --eval-images): the detector's precision, recall
 and F, and the end-to-end F of the ICDAR 2015 protocol (a detection counts
-only with its word read right, case-insensitively), printed as one JSON line.
+only with its word read right, case-insensitively), printed as one JSON line
+and written to TensorBoard (--logdir) with held-out scenes drawn with the
+words read.
 
 The export ``saved_models/ocr/<version>/`` takes ``images`` uint8 [N, H, W, 3]
 (one size, any size) or ``image_bytes`` (JPEG, PNG, GIF or BMP, each of its own
@@ -53,6 +55,9 @@ def parse_args(argv=None):
     p.add_argument("--eval-images", type=int, default=100, help="held-out scenes measured (default 100)")
     p.add_argument("--image-size", type=int, default=128, help="the embedded scenes' size in pixels (default 128)")
     p.add_argument("--seed", type=int, default=0, help="the embedded scenes' seed (default 0)")
+    p.add_argument("--logdir", default=os.path.join("logs", NAME),
+                   help="TensorBoard log directory: the scores and held-out scenes drawn with the words read "
+                        "(default logs/ocr)")
     p.add_argument("--export-dir", default="saved_models", help="where the export goes (default saved_models)")
     p.add_argument("--version", type=int, default=None, help="the export's version (default: the next free one)")
     args = p.parse_args(argv)
@@ -66,6 +71,7 @@ def main(argv=None):
     args = parse_args(argv)
     from suite.data.text_scenes import scene_set
     from suite.export import resolve_version
+    from suite.training.cli import check_output_dir
 
     detector = args.detector or newest(args.export_dir, "text_detection_pixellink", "--detector")
     recognizer = args.recognizer or newest(args.export_dir, "text_recognition", "--recognizer")
@@ -73,13 +79,14 @@ def main(argv=None):
         if not os.path.isfile(os.path.join(path, "saved_model.pb")):
             raise ValueError(f"{flag} {path}: not a SavedModel directory (no saved_model.pb)")
     resolve_version(args.export_dir, NAME, args.version)  # a taken --version is refused before any work
+    check_output_dir("--logdir", args.logdir)
     held_out = scene_set(args.data, "validation", args.image_size, args.seed, args.eval_images).examples(
         args.eval_images)
 
     from suite.ocr.end_to_end import SceneReader, measure, write_export
 
     reader = SceneReader(detector, recognizer)
-    scores = measure(reader, held_out)
+    scores = measure(reader, held_out, logdir=args.logdir)
     path = write_export(reader, NAME, args.export_dir, args.version, held_out[0][0])
     result = {"name": NAME, "export": path, "detector": detector, "recognizer": recognizer, "data": args.data,
               "eval_images": len(held_out), **scores}

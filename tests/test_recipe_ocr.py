@@ -6,13 +6,14 @@ import json
 import numpy as np
 import pytest
 
-from conftest import learned, readme_figure, refused, replay_warmup, run_python, serve_cases, tensorflow_only
+from conftest import (learned, readme_figure, refused, replay_warmup, run_python, serve_cases, tensorboard_tags,
+                      tensorflow_only)
 
 
 def test_help_documents_every_flag(python):
     out = python(["-m", "recipes.ocr", "--help"]).stdout
-    for flag in ("--detector", "--recognizer", "--data", "--eval-images", "--image-size", "--seed", "--export-dir",
-                 "--version"):
+    for flag in ("--detector", "--recognizer", "--data", "--eval-images", "--image-size", "--seed", "--logdir",
+                 "--export-dir", "--version"):
         assert flag in out, flag
 
 
@@ -21,7 +22,7 @@ def composed(trained, tmp_path_factory):
     detector, recognizer = trained.get("text_detection"), trained.get("text_recognition")
     export_dir = tmp_path_factory.mktemp("ocr")
     proc = run_python(["-m", "recipes.ocr", "--detector", str(detector.export), "--recognizer",
-                       str(recognizer.export), "--export-dir", str(export_dir)])
+                       str(recognizer.export), "--export-dir", str(export_dir), "--logdir", str(export_dir / "logs")])
     return json.loads(proc.stdout.strip().splitlines()[-1]), export_dir
 
 
@@ -33,6 +34,10 @@ def test_the_composed_export_reads_the_scenes_words(composed):
     assert result["export"] == str(export_dir / "ocr" / "1") and result["eval_images"] == 100
     assert result["detection"]["f"] > 0.5, result
     assert learned(0.0, result["end_to_end"]["f"], readme_figure("ocr", "end-to-end F")) >= 0.5, result
+    tags, _ = tensorboard_tags(export_dir / "logs")  # the scores, scenes drawn with the words read, the words
+    assert {"eval/detection/f", "eval/end_to_end/f", "eval/end_to_end/precision"} <= tags["scalars"], tags
+    assert {f"eval/read (truth green, read red)/{k}" for k in range(4)} <= tags["images"], tags
+    assert "eval/words" in tags["text"], tags
 
 
 @pytest.mark.slow
@@ -92,8 +97,9 @@ def test_wrong_exports_are_refused_before_anything_is_written(trained, tmp_path)
             (["--detector", str(detector), "--recognizer", str(detector)], "not a text recognizer export"),
             (["--detector", str(tmp_path / "none"), "--recognizer", str(recognizer)], "no saved_model.pb"),
             (["--recognizer", str(recognizer)], "--detector: no export under")):
-        refused(run_python(["-m", "recipes.ocr", *args, "--export-dir", str(export_dir)], check=False), message)
-        assert not export_dir.exists()
+        refused(run_python(["-m", "recipes.ocr", *args, "--export-dir", str(export_dir), "--logdir",
+                            str(tmp_path / "logs")], check=False), message)
+        assert not export_dir.exists() and not (tmp_path / "logs").exists()
 
 
 @pytest.mark.slow

@@ -44,18 +44,22 @@ def detect_words(model, images):
     return to_image_pixels(polygons, sizes, size), scores, counts
 
 
-def draw(image, truth, detected):
-    """The image with ground-truth polygons in green (do-not-care in grey) and detections in red."""
+def draw(image, truth, detected, texts=False):
+    """The image with ground-truth polygons in green (do-not-care in grey) and detections in red; with
+    ``texts``, each detection's word written in red at its polygon's top and each truth's in green at its
+    bottom."""
     from PIL import Image, ImageDraw
 
     scale = max(1, 256 // max(image.shape[:2]))
     im = Image.fromarray(image).resize((image.shape[1] * scale, image.shape[0] * scale), Image.NEAREST)
     pen = ImageDraw.Draw(im)
-    for word in truth:
-        pen.polygon([tuple(p) for p in np.asarray(word.polygon) * scale],
-                    outline=(160, 160, 160) if word.dont_care else (0, 255, 0))
-    for word in detected:
-        pen.polygon([tuple(p) for p in np.asarray(word.polygon) * scale], outline=(255, 0, 0))
+    for words, colour, grey in ((truth, (0, 255, 0), (160, 160, 160)), (detected, (255, 0, 0), None)):
+        for word in words:
+            corners = np.asarray(word.polygon) * scale
+            pen.polygon([tuple(p) for p in corners], outline=grey if grey and word.dont_care else colour)
+            if texts and word.text and not word.dont_care:
+                x, y = corners[:, 0].min(), corners[:, 1].min() - 11 if grey is None else corners[:, 1].max() + 1
+                pen.text((float(x), float(max(0, y))), word.text, fill=colour)
     return np.asarray(im)
 
 

@@ -122,9 +122,11 @@ class SceneReader(tf.Module):
                 "image_bytes": (tf.function(self.read_bytes), [tf.TensorSpec([None], tf.string, name="image_bytes")])}
 
 
-def measure(reader, scenes, batch=16):
+def measure(reader, scenes, batch=16, logdir=None, samples=4):
     """{"detection": P/R/F, "end_to_end": P/R/F, "words_per_image"} of a ``SceneReader`` on scenes
-    [(image, quads, texts)], sent as PNG bytes."""
+    [(image, quads, texts)], sent as PNG bytes; with ``logdir``, the scores as TensorBoard scalars
+    (``eval/...``) and ``samples`` scenes drawn with their words, truth in green and read in red
+    (``eval/read``), and a table of the words read (``eval/words``)."""
     import numpy as np
 
     from suite.ocr.metrics import Word, evaluate
@@ -136,8 +138,26 @@ def measure(reader, scenes, batch=16):
         out = {k: v.numpy() for k, v in reader.read_bytes(encoded).items()}
         found += [[Word(p, t.decode()) for p, t in zip(out["polygons"][i][:n], out["texts"][i][:n])]
                   for i, n in enumerate(out["num_words"])]
-    return {"detection": evaluate(truths, found), "end_to_end": evaluate(truths, found, end_to_end=True),
-            "words_per_image": float(np.mean([len(f) for f in found]))}
+    scores = {"detection": evaluate(truths, found), "end_to_end": evaluate(truths, found, end_to_end=True),
+              "words_per_image": float(np.mean([len(f) for f in found]))}
+    if logdir:
+        log_reads(logdir, scores, scenes[:samples], truths, found)
+    return scores
+
+
+def log_reads(logdir, scores, scenes, truths, found):
+    """The measured composition in TensorBoard at step 0: scores, scenes drawn with the words read."""
+    from suite.ocr.detection import draw
+    from suite.training.evaluator import flatten
+
+    with tf.summary.create_file_writer(logdir).as_default(step=0):
+        for tag, value in flatten(scores, "eval").items():
+            tf.summary.scalar(tag, value)
+        rows = []
+        for k, ((image, _, _), truth, read) in enumerate(zip(scenes, truths, found)):
+            tf.summary.image(f"eval/read (truth green, read red)/{k}", draw(image, truth, read, texts=True)[None])
+            rows.append(f"| {k} | {', '.join(w.text for w in truth)} | {', '.join(w.text for w in read)} |")
+        tf.summary.text("eval/words", "| scene | truth | read |\n|---|---|---|\n" + "\n".join(rows))
 
 
 def write_export(reader, name, export_dir, version, image):
