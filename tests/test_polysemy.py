@@ -15,6 +15,13 @@ def _setting_of(word):
     return {name for name, kinds in nlu.SETTINGS.items() for words in kinds.values() if word in words}
 
 
+def test_the_settings_split_the_tasks_objects_places_and_adjectives():
+    for kind, every in (("nouns", nlu.NOUNS), ("places", nlu.PLACES), ("adjectives", nlu.ADJECTIVES)):
+        home, work = (nlu.SETTINGS[s][kind] for s in nlu.SENSES)
+        assert sorted(home + work) == sorted(every) and not set(home) & set(work), kind
+    assert not set(nlu.POLYSEMOUS) & set(nlu.NOUNS + nlu.NAMES + nlu.PLACES + nlu.ADJECTIVES)
+
+
 def test_stories_keep_one_setting_and_use_each_polysemous_word_in_both():
     senses = collections.Counter()
     for doc in nlu.documents(400, seed=1):
@@ -72,7 +79,7 @@ def test_wordpiece_vectors_are_read_at_each_words_first_piece():
     from suite.nlu.lexicon import RESERVED, Lexicon
 
     lexicon = Lexicon([*RESERVED, "the", "mo", "##use", "ran"], 16)
-    assert list(polysemy._first_pieces(lexicon, "the mouse ran")) == [0, 1, 3]
+    assert [list(p) for p in polysemy.first_pieces(lexicon, ["the mouse ran", "ran the"])] == [[0, 1, 3], [0, 1]]
 
     def encode(sentences):
         return lexicon.encode(tf.constant(sentences)), 1

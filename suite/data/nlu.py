@@ -32,8 +32,8 @@ voice (active, double object or passive) throughout, so a true next sentence
 continues its predecessor while a sentence of another story mostly breaks
 its tense or voice (next-sentence prediction is learnable by a small model;
 with entities alone it was not), and masked words are predictable from their
-context. A story is set at home or at work, which chooses its places and its
-object; three words (mouse, file, tablet) are objects in both settings, one
+context. A story is set at home or at work, which chooses its places, its
+object and its adjectives; three words (mouse, file, tablet) are objects in both settings, one
 sense in each, for the polysemy probe (``polysemy_probe``). The tasks'
 sentences stay in the past tense and draw from every object and place.
 
@@ -159,7 +159,7 @@ ROLES = ("agent", "verb", "noun", "recipient", "place")
 # ------------------------------------------------------------------ pre-training
 def documents(num_documents, seed=0, min_sentences=3, max_sentences=8):
     """Stories: each sentence's recipient passes the object on in the next one, the whole story in
-    one tense, one voice and one setting (its places and object; a polysemous object takes the
+    one tense, one voice and one setting (its places, object and adjectives; a polysemous object takes the
     setting's sense); a place is named in 4 sentences of 5, first in 3 of those 10."""
     rng = np.random.default_rng([seed, 1])
     docs = []
@@ -184,9 +184,10 @@ def documents(num_documents, seed=0, min_sentences=3, max_sentences=8):
 def polysemy_probe(count, seed=0, split="train"):
     """The held-out polysemy probe: ``count`` (sentence, word index, word, sense) of story sentences
     with a polysemous word as the object, in each sense in turn (balanced), the setting's place
-    named (first in half of them). The train split names the first two places of each setting, the
-    others the other three: a probe trained on one meets places it never saw in the other, so only
-    what a pre-trained model learnt of those places (which objects they hold) carries it over."""
+    named (first in half of them). The train split uses the first two places and three adjectives of
+    each setting, the others the rest: a probe trained on one meets places and adjectives it never saw
+    in the other, so only what a pre-trained model learnt of those words (which objects go with them)
+    carries it over."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}: choose one of {', '.join(SPLITS)}")
     rng = np.random.default_rng([seed, 3, SPLITS[split]])

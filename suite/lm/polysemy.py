@@ -46,10 +46,12 @@ def elmo(net, config, batch=256):
     return contextual
 
 
-def _first_pieces(lexicon, sentence):
-    """The position of each word's first WordPiece among the sentence's pieces."""
-    lengths = [len(p) for p in lexicon.tokenize(tf.constant(sentence.split())).to_list()]
-    return np.cumsum([0] + lengths[:-1])
+def first_pieces(lexicon, sentences):
+    """Per sentence, the position of each word's first WordPiece among the sentence's pieces (each
+    distinct word tokenised once)."""
+    words = sorted({w for s in sentences for w in s.split()})
+    count = dict(zip(words, (len(p) for p in lexicon.tokenize(tf.constant(words)).to_list()))) if words else {}
+    return [np.cumsum([0] + [count[w] for w in s.split()][:-1]) for s in sentences]
 
 
 def wordpiece(lexicon, encode, hidden, batch=256):
@@ -62,9 +64,8 @@ def wordpiece(lexicon, encode, hidden, batch=256):
             chunk = list(sentences[i:i + batch])
             inputs, offset = encode(chunk)
             states = np.asarray(hidden(inputs), np.float32)
-            for k, s in enumerate(chunk):
-                at = np.minimum(offset + _first_pieces(lexicon, s), states.shape[1] - 1)
-                out.append(states[k, at])
+            for k, at in enumerate(first_pieces(lexicon, chunk)):
+                out.append(states[k, np.minimum(offset + at, states.shape[1] - 1)])
         return out
 
     return contextual
