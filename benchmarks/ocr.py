@@ -3,8 +3,8 @@ decodings, and detection and recognition composed end to end.
 
     python -m benchmarks ocr [--detector-steps 1000] [--recognizer-steps 1000] [--output ocr.md]
 
-Trains, in this process and with the recipes' tasks and data (tiny presets, seed 0): PixelLink and
-CTPN, each once on the multi-oriented scenes and once on the horizontal ones, each measured on both
+Trains, in this process and with the recipes' tasks and data (tiny presets, seed 0): PixelLink,
+CTPN and RRPN, each once on the multi-oriented scenes and once on the horizontal ones, each measured on both
 held-out sets (precision, recall and F of the ICDAR 2015 protocol; CTPN's axis-aligned lines cannot
 fit rotated words); CRNN on the embedded word crops,
 measured by word accuracy and CER with best-path and beam decoding (and lexicon-constrained
@@ -40,10 +40,10 @@ def train_detector(model, kind, args):
     import keras
 
     from suite.data import text_scenes as data
-    from suite.ocr import ctpn, pixellink
+    from suite.ocr import ctpn, pixellink, rrpn
 
     keras.utils.set_random_seed(args.seed)
-    module, cls = (ctpn, ctpn.CTPN) if model == "ctpn" else (pixellink, pixellink.PixelLink)
+    module, cls = {"ctpn": (ctpn, ctpn.CTPN), "rrpn": (rrpn, rrpn.RRPN), "pixellink": (pixellink, pixellink.PixelLink)}[model]
     c = module.get_config("tiny")
     task = cls(c, seed=args.seed)
     task.compile()
@@ -136,7 +136,8 @@ def measure(detectors, recognizer, args):
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m benchmarks ocr", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--detectors", nargs="+", default=["pixellink", "ctpn"], choices=("pixellink", "ctpn"),
+    p.add_argument("--detectors", nargs="+", default=["pixellink", "ctpn", "rrpn"],
+                   choices=("pixellink", "ctpn", "rrpn"),
                    help="the detectors trained")
     p.add_argument("--detector-steps", type=int, default=1000, help="each detector's training steps on each set")
     p.add_argument("--recognizer-steps", type=int, default=1000, help="CRNN's training steps")

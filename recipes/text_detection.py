@@ -1,8 +1,9 @@
-"""Scene-text detection: PixelLink (Deng et al. 2018), text found by linking pixels, and CTPN (Tian et
-al. 2016), text lines joined from fine-scale proposals.
+"""Scene-text detection: PixelLink (Deng et al. 2018), text found by linking pixels, CTPN (Tian et al.
+2016), text lines joined from fine-scale proposals, and RRPN (Ma et al. 2018), rotated proposals.
 
     python -m recipes.text_detection                          # PixelLink on the embedded multi-oriented scenes
     python -m recipes.text_detection --model ctpn --data scenes-horizontal
+    python -m recipes.text_detection --model rrpn
     python -m recipes.text_detection --preset paper --data ~/icdar2015 --image-size 768
     tensorboard --logdir logs
 
@@ -10,7 +11,10 @@ PixelLink classifies every pixel text or not, and links it or not to each of
 its 8 neighbours; the pixels joined by links are a word, and its minimum-area
 rectangle the detection. CTPN scores 16-pixel-wide proposals of 10 heights
 along each row (convolutions, then a bidirectional LSTM across the row) and
-joins neighbouring ones into horizontal lines. Both decode in the graph.
+joins neighbouring ones into horizontal lines. RRPN proposes rotated boxes
+from 54 anchors a position (3 sizes, 3 ratios, 6 angles) and a Fast R-CNN
+head classifies and refines them from rotated RoI pooling. All three decode
+in the graph.
 Each epoch ends with the
 precision, recall and F of the ICDAR 2015 protocol on held-out scenes, and
 held-out scenes with their truth and detections drawn in TensorBoard.
@@ -27,9 +31,10 @@ from suite.training.runner import Recipe, lazy
 data = lazy("suite.data.text_scenes")
 pixellink = lazy("suite.ocr.pixellink")
 ctpn = lazy("suite.ocr.ctpn")
+rrpn = lazy("suite.ocr.rrpn")
 detection = lazy("suite.ocr.detection")
 
-MODELS = ("pixellink", "ctpn")
+MODELS = ("pixellink", "ctpn", "rrpn")
 COUNTS = {"tiny": (20000, 100), "small": (50000, 300), "paper": (50000, 300)}  # embedded train, held-out
 
 
@@ -53,10 +58,11 @@ class TextDetection(Recipe):
 
     def add_flags(self, g):
         g.add_argument("--model", choices=MODELS, default="pixellink",
-                       help="the detector: pixellink (default; any orientation) or ctpn (horizontal lines)")
+                       help="the detector: pixellink (default; any orientation), ctpn (horizontal lines) or rrpn "
+                            "(rotated proposals; any orientation)")
         g.add_argument("--image-size", type=int, default=None,
                        help="the square input the images are resized to, a multiple of 16 (default: the preset's: "
-                            "tiny 128, small 256, paper 512 for PixelLink, 608 for CTPN)")
+                            "tiny 128, small 256, paper 512 for PixelLink, 608 for CTPN and RRPN)")
         g.add_argument("--stride", type=int, choices=(2, 4), default=None,
                        help="PixelLink's output stride: 4 (VGG16 4s, default) or 2 (2s: conv2_2 fused too)")
         g.add_argument("--proposal-score", type=float, default=None,
@@ -89,10 +95,10 @@ class TextDetection(Recipe):
     def check_model_flags(self, p, args):
         given = [f for f, v in (("--stride", args.stride), ("--pixel-threshold", args.pixel_threshold),
                                 ("--link-threshold", args.link_threshold)) if v is not None]
-        if args.model == "ctpn" and given:
-            p.error(f"{', '.join(given)}: PixelLink's, not CTPN's")
-        if args.model == "pixellink" and args.proposal_score is not None:
-            p.error("--proposal-score: CTPN's, not PixelLink's")
+        if args.model != "pixellink" and given:
+            p.error(f"{', '.join(given)}: PixelLink's, not {args.model.upper()}'s")
+        if args.model != "ctpn" and args.proposal_score is not None:
+            p.error(f"--proposal-score: CTPN's, not {'PixelLink' if args.model == 'pixellink' else 'RRPN'}'s")
         if args.proposal_score is not None and not 0 < args.proposal_score < 1:
             p.error(f"--proposal-score must be between 0 and 1, got {args.proposal_score}")
 
@@ -103,6 +109,8 @@ class TextDetection(Recipe):
         if a.model == "ctpn":
             return ctpn.get_config(a.preset, proposal_score=a.proposal_score, cudnn=False if a.jit_compile else None,
                                    **common)
+        if a.model == "rrpn":
+            return rrpn.get_config(a.preset, **common)
         return pixellink.get_config(a.preset, stride=a.stride, pixel_threshold=a.pixel_threshold,
                                     link_threshold=a.link_threshold, **common)
 
@@ -117,7 +125,8 @@ class TextDetection(Recipe):
         return sets[0], sets[1].examples(a.eval_images or eval_count)
 
     def build(self, run):
-        model = (ctpn.CTPN if run.args.model == "ctpn" else pixellink.PixelLink)(run.config, seed=run.args.seed)
+        model = {"ctpn": ctpn.CTPN, "rrpn": rrpn.RRPN, "pixellink": pixellink.PixelLink}[run.args.model](
+            run.config, seed=run.args.seed)
         model.compile()
         return model
 
@@ -134,7 +143,7 @@ class TextDetection(Recipe):
 
     # Serve: images of any size in, word polygons in their pixels out
     def serving(self, run):
-        return detection.serving_endpoints(run.model), [run.model.net]
+        return detection.serving_endpoints(run.model), list(run.model.networks().values())
 
     def warmup(self, run):  # a held-out scene, as pixels and as PNG bytes
         import tensorflow as tf
@@ -143,7 +152,7 @@ class TextDetection(Recipe):
         return {"serving_default": [image[None]], "image_bytes": [[tf.io.encode_png(image).numpy()]]}
 
     def finish(self, run, result):
-        result.update(model=run.args.model, parameters=int(run.model.net.count_params()),
+        result.update(model=run.args.model, parameters=sum(int(n.count_params()) for n in run.model.networks().values()),
                       skipped_words=len(run.data[0].skipped))
 
 

@@ -124,6 +124,47 @@ def test_ctpn_tiny_run_finds_level_words_and_serves_them_from_bytes(trained, tmp
     assert evaluate([[Word(q) for q in quads] for _, quads, _ in scenes], found)["f"] > 0.3
 
 
+@pytest.mark.slow
+@pytest.mark.trained("text_detection_rrpn")
+def test_rrpn_tiny_run_finds_rotated_words_and_serves_them_from_bytes(trained, tmp_path):
+    from PIL import Image
+
+    from suite.data.text_scenes import embedded_scenes
+    from suite.ocr import geometry
+    from suite.ocr.metrics import Word, evaluate
+
+    run = trained.get("text_detection_rrpn")
+    r = run.result
+    assert r["model"] == "rrpn" and r["step"] == 2 * flag("text_detection_rrpn", "--steps-per-epoch")
+    assert r["initial"]["f"] < 0.05 and r["parameters"] == 766_769
+    assert learned(r["initial"]["f"], r["eval"]["f"], readme_figure("text_detection rrpn", "F")) >= 0.5, r["eval"]
+    losses = loss_curve(run.logdir)
+    assert losses[-1][1] < 0.5 * losses[0][1], losses
+    tags, _ = tensorboard_tags(run.logdir)
+    assert {"loss/rpn_objectness", "loss/rpn_box", "loss/head_class", "loss/head_box", "head/accuracy",
+            "eval/f"} <= tags["scalars"], tags["scalars"]
+    assert r["export"].endswith("text_detection_rrpn/1")
+    out = serve_cases(run.export, [("serving_default", {"images": "tf.zeros([2, 90, 150, 3], tf.uint8)"}),
+                                   ("image_bytes", {"image_bytes": "tf.zeros([0], tf.string)"})], run.export_dir)
+    assert out[0] == {"polygons": [2, 16, 4, 2], "scores": [2, 16], "num_words": [2]} and out[1]["scores"] == [0, 16]
+    # rotated words, as PNG files: found as rotated rectangles, in the images' pixels
+    scenes = embedded_scenes(16, 128, seed=29, split="test").examples()
+    paths = [str(tmp_path / f"{k}.png") for k in range(len(scenes))]
+    for path, (image, _, _) in zip(paths, scenes):
+        Image.fromarray(image).save(path)
+    got = tensorflow_only(
+        f"m = tf.saved_model.load({str(run.export)!r})\n"
+        f"data = tf.constant([open(p, 'rb').read() for p in {paths!r}])\n"
+        "res = m.signatures['image_bytes'](image_bytes=data)\n"
+        "out = {k: v.numpy().tolist() for k, v in res.items()}\n", run.export_dir)
+    found = [[Word(p) for p in ps[:n]] for ps, n in zip(got["polygons"], got["num_words"])]
+    assert evaluate([[Word(q) for q in quads] for _, quads, _ in scenes], found)["f"] > 0.4
+    tilted = [w.polygon for ws in found for w in ws]
+    slopes = [abs(np.arctan2(p[1][1] - p[0][1], p[1][0] - p[0][0])) for p in np.array(tilted)]
+    assert max(slopes) > 0.2  # not only axis-aligned boxes
+    assert all(abs(geometry.area(p)) > 0 for p in tilted)
+
+
 def test_bad_data_and_flags_are_refused_before_anything_is_written(tmp_path):
     from test_ocr_detection import _scene_folder
 
@@ -139,3 +180,7 @@ def test_bad_data_and_flags_are_refused_before_anything_is_written(tmp_path):
     assert_refused_cleanly([*TD, "--data", str(tmp_path / "nowhere")], "no such folder", tmp_path)
     assert_refused_cleanly([*TD, "--model", "ctpn", "--stride", "2"], "--stride: PixelLink's, not CTPN's", tmp_path)
     assert_refused_cleanly([*TD, "--proposal-score", "0.5"], "--proposal-score: CTPN's, not PixelLink's", tmp_path)
+    assert_refused_cleanly([*TD, "--model", "rrpn", "--link-threshold", "0.5"], "--link-threshold: PixelLink's, not RRPN's",
+                           tmp_path)
+    assert_refused_cleanly([*TD, "--model", "rrpn", "--proposal-score", "0.5"], "--proposal-score: CTPN's, not RRPN's",
+                           tmp_path)
