@@ -5,6 +5,12 @@ SavedModel that goes from images to words, and measured on held-out scenes.
     python -m recipes.ocr                                      # the newest export of each
     python -m recipes.ocr --detector saved_models/text_detection_pixellink/3 --recognizer saved_models/text_recognition/2
     python -m recipes.predict saved_models/ocr/1 street.jpg
+    python -m recipes.ocr --train --detector-args "--model rrpn" --recognizer-args "--preset small"
+
+With --train, one command trains both first, as their own recipes would, in
+this process one after the other (the detector's logs under LOGDIR/text_detection,
+the recognizer's under LOGDIR/text_recognition; both resume from there when the
+command is run again), then composes what they exported.
 
 Each detected word is cut out of the image along its quadrilateral and turned
 upright in the graph (a projective transform), then read by the recognizer as
@@ -24,6 +30,7 @@ size) and returns ``polygons`` float32 [N, K, 4, 2] in each image's pixels,
 import argparse
 import json
 import os
+import shlex
 
 from suite.training.runner import exit_on_error
 
@@ -60,11 +67,50 @@ def parse_args(argv=None):
                         "(default logs/ocr)")
     p.add_argument("--export-dir", default="saved_models", help="where the export goes (default saved_models)")
     p.add_argument("--version", type=int, default=None, help="the export's version (default: the next free one)")
+    p.add_argument("--train", action="store_true",
+                   help="train a detector (recipes.text_detection) and a recognizer (recipes.text_recognition) "
+                        "first, one after the other in this process, and compose their exports")
+    p.add_argument("--detector-args", default="", metavar="FLAGS",
+                   help="with --train: recipes.text_detection's flags as one quoted string (e.g. '--model rrpn "
+                        "--preset small'; one word alone as --detector-args=--jit-compile); its --seed, --export-dir and "
+                        "--logdir (LOGDIR/text_detection) are this command's")
+    p.add_argument("--recognizer-args", default="", metavar="FLAGS",
+                   help="with --train: recipes.text_recognition's flags, likewise (logs in LOGDIR/text_recognition)")
     args = p.parse_args(argv)
     for name in ("eval_images", "image_size"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
+    if args.train and (args.detector or args.recognizer):
+        p.error("--train trains the detector and the recognizer: give neither --detector nor --recognizer")
+    if not args.train and (args.detector_args or args.recognizer_args):
+        p.error("--detector-args and --recognizer-args go with --train")
     return args
+
+
+OWN = ("--seed", "--export-dir", "--logdir")  # what --train sets in both recipes' flags
+
+
+def training_plan(args):
+    """[(recipe, its parsed flags)] of --train, every flag checked before either trains."""
+    from recipes import text_detection, text_recognition
+
+    plan = []
+    for recipe, flag, given in ((text_detection.recipe, "--detector-args", args.detector_args),
+                                (text_recognition.recipe, "--recognizer-args", args.recognizer_args)):
+        try:
+            words = shlex.split(given)
+        except ValueError as e:
+            raise ValueError(f"{flag}: {e}") from None
+        taken = [w for w in words if w.split("=")[0] in OWN]
+        if taken:
+            raise ValueError(f"{flag}: {', '.join(taken)} is set by recipes.ocr (give it to recipes.ocr itself)")
+        words += ["--seed", str(args.seed), "--export-dir", args.export_dir,
+                  "--logdir", os.path.join(args.logdir, recipe.name)]
+        try:
+            plan.append((recipe, recipe.parse_args(words)))
+        except SystemExit:  # the recipe's parser printed what is wrong
+            raise ValueError(f"{flag} {given!r}: refused by recipes.{recipe.name} (above)") from None
+    return plan
 
 
 def main(argv=None):
@@ -73,6 +119,17 @@ def main(argv=None):
     from suite.export import resolve_version
     from suite.training.cli import check_output_dir
 
+    trained = {}
+    if args.train:
+        from suite.training.runner import run
+
+        plan = training_plan(args)
+        resolve_version(args.export_dir, NAME, args.version)
+        check_output_dir("--logdir", args.logdir)
+        for (recipe, recipe_args), role in zip(plan, ("detector", "recognizer")):
+            result, _ = run(recipe, recipe_args)
+            trained[role] = {k: result[k] for k in ("name", "step", "initial", "eval", "export")}
+        args.detector, args.recognizer = trained["detector"]["export"], trained["recognizer"]["export"]
     detector = args.detector or newest(args.export_dir, "text_detection_pixellink", "--detector")
     recognizer = args.recognizer or newest(args.export_dir, "text_recognition", "--recognizer")
     for flag, path in (("--detector", detector), ("--recognizer", recognizer)):
@@ -89,7 +146,7 @@ def main(argv=None):
     scores = measure(reader, held_out, logdir=args.logdir)
     path = write_export(reader, NAME, args.export_dir, args.version, held_out[0][0])
     result = {"name": NAME, "export": path, "detector": detector, "recognizer": recognizer, "data": args.data,
-              "eval_images": len(held_out), **scores}
+              "eval_images": len(held_out), **scores, **({"trained": trained} if trained else {})}
     print(json.dumps(result))
     return result
 

@@ -13,7 +13,7 @@ from conftest import (learned, readme_figure, refused, replay_warmup, run_python
 def test_help_documents_every_flag(python):
     out = python(["-m", "recipes.ocr", "--help"]).stdout
     for flag in ("--detector", "--recognizer", "--data", "--eval-images", "--image-size", "--seed", "--logdir",
-                 "--export-dir", "--version"):
+                 "--export-dir", "--version", "--train", "--detector-args", "--recognizer-args"):
         assert flag in out, flag
 
 
@@ -116,3 +116,42 @@ def test_predict_prints_each_words_polygon_and_text(composed, tmp_path):
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["input"].endswith("scene.png") and len(out["words"]) >= 1
     assert all(set(w) == {"score", "polygon", "text"} and np.array(w["polygon"]).shape == (4, 2) for w in out["words"])
+
+
+JOINT = ["--eval-images", "8", "--detector-args", "--preset tiny --steps-per-epoch 3 --epochs 1 --num-images 32 "
+         "--eval-images 4 --no-progress --model rrpn", "--recognizer-args", "--preset tiny --steps-per-epoch 3 --epochs 1 "
+         "--num-words 64 --eval-words 8 --no-progress"]
+
+
+@pytest.mark.slow
+def test_a_joint_run_trains_both_and_composes_their_exports(tmp_path):
+    # plumbing only (three steps each): the shared runs above show the detector and recognizer learn
+    export_dir, logdir = tmp_path / "export", tmp_path / "logs"
+    proc = run_python(["-m", "recipes.ocr", "--train", *JOINT, "--export-dir", str(export_dir), "--logdir", str(logdir)])
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    trained = result["trained"]
+    assert trained["detector"]["name"] == "text_detection_rrpn" and trained["recognizer"]["name"] == "text_recognition"
+    assert trained["detector"]["step"] == 3 and trained["recognizer"]["step"] == 3
+    assert result["detector"] == str(export_dir / "text_detection_rrpn" / "1") == trained["detector"]["export"]
+    assert result["recognizer"] == str(export_dir / "text_recognition" / "1") == trained["recognizer"]["export"]
+    assert result["export"] == str(export_dir / "ocr" / "1") and (export_dir / "ocr" / "1" / "saved_model.pb").is_file()
+    assert result["eval_images"] == 8 and 0 <= result["end_to_end"]["f"] <= 1
+    for name in ("text_detection", "text_recognition"):  # each recipe's own logs, and the composition's beside them
+        assert "eval/f" in tensorboard_tags(logdir / "text_detection")[0]["scalars"]
+        assert any(p.name.startswith("events.out") for p in (logdir / name).iterdir())
+    assert "eval/end_to_end/f" in tensorboard_tags(logdir)[0]["scalars"]
+
+
+def test_joint_run_flags_are_checked_before_anything_trains(tmp_path):
+    export_dir, logdir = tmp_path / "export", tmp_path / "logs"
+    own = ["--export-dir", str(export_dir), "--logdir", str(logdir)]
+    for args, message in (
+            (["--train", "--detector", str(tmp_path)], "give neither --detector nor --recognizer"),
+            (["--detector-args", "--model rrpn"], "--detector-args and --recognizer-args go with --train"),
+            (["--train", "--detector-args", "--seed 3"], "--detector-args: --seed is set by recipes.ocr"),
+            (["--train", "--recognizer-args=--logdir=/tmp/x"], "--recognizer-args: --logdir=/tmp/x is set by"),
+            (["--train", "--detector-args", "--model nope"], "refused by recipes.text_detection"),
+            (["--train", "--recognizer-args", "--preset tiny --num-words 0"], "refused by recipes.text_recognition"),
+            (["--train", "--detector-args", "--model 'rrpn"], "--detector-args: No closing quotation")):
+        refused(run_python(["-m", "recipes.ocr", *args, *own], check=False), message)
+        assert not export_dir.exists() and not logdir.exists(), args
