@@ -89,6 +89,15 @@ def test_encoding_round_trips_and_wraps_the_angle():
     a = tf.constant([[10, 10, 20, 5, -math.pi / 4 + 0.05]], tf.float32)
     b = tf.constant([[10, 10, 20, 5, 3 * math.pi / 4 - 0.05]], tf.float32)
     assert np.isclose(rrpn.encode(b, a).numpy()[0, 4], -0.1, atol=1e-5)
+    # boxes of no size (padding words, a proposal decoded to nothing): finite targets, finite gradients
+    empty = tf.zeros([2, 5])
+    assert np.all(np.isfinite(rrpn.encode(empty, empty).numpy()))
+    deltas = tf.Variable(tf.zeros([2, 5]))
+    with tf.GradientTape() as tape:
+        from suite.detection import boxes as B
+
+        loss = tf.reduce_sum(tf.where([[True], [False]], B.smooth_l1(deltas - rrpn.encode(empty, empty)), 0.0))
+    assert np.all(np.isfinite(tape.gradient(loss, deltas).numpy()))
 
 
 def test_anchor_labels_follow_the_iou_and_angle_rules():

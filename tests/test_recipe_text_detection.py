@@ -95,11 +95,27 @@ def test_tensorboard_has_the_promised_views(tiny):
     assert hparams["recipe"] == "text_detection" and hparams["model"] == "pixellink"
 
 
+def _served_from_png_files(run, scenes, tmp_path):
+    """The words ``run``'s export finds in ``scenes`` saved as PNG files, read in a TensorFlow-only process:
+    [[Word]] per scene, in its pixels."""
+    from PIL import Image
+
+    from suite.ocr.metrics import Word
+
+    paths = [str(tmp_path / f"{k}.png") for k in range(len(scenes))]
+    for path, (image, _, _) in zip(paths, scenes):
+        Image.fromarray(image).save(path)
+    got = tensorflow_only(
+        f"m = tf.saved_model.load({str(run.export)!r})\n"
+        f"data = tf.constant([open(p, 'rb').read() for p in {paths!r}])\n"
+        "res = m.signatures['image_bytes'](image_bytes=data)\n"
+        "out = {k: v.numpy().tolist() for k, v in res.items()}\n", run.export_dir)
+    return [[Word(p) for p in ps[:n]] for ps, n in zip(got["polygons"], got["num_words"])]
+
+
 @pytest.mark.slow
 @pytest.mark.trained("text_detection_ctpn")
 def test_ctpn_tiny_run_finds_level_words_and_serves_them_from_bytes(trained, tmp_path):
-    from PIL import Image
-
     from suite.data.text_scenes import embedded_scenes
     from suite.ocr.metrics import Word, evaluate
 
@@ -112,23 +128,13 @@ def test_ctpn_tiny_run_finds_level_words_and_serves_them_from_bytes(trained, tmp
                                    ("image_bytes", {"image_bytes": "tf.zeros([0], tf.string)"})], run.export_dir)
     assert out[0] == {"polygons": [2, 16, 4, 2], "scores": [2, 16], "num_words": [2]} and out[1]["scores"] == [0, 16]
     scenes = embedded_scenes(16, 128, seed=23, split="test", oriented=False).examples()
-    paths = [str(tmp_path / f"{k}.png") for k in range(len(scenes))]
-    for path, (image, _, _) in zip(paths, scenes):
-        Image.fromarray(image).save(path)
-    got = tensorflow_only(
-        f"m = tf.saved_model.load({str(run.export)!r})\n"
-        f"data = tf.constant([open(p, 'rb').read() for p in {paths!r}])\n"
-        "res = m.signatures['image_bytes'](image_bytes=data)\n"
-        "out = {k: v.numpy().tolist() for k, v in res.items()}\n", run.export_dir)
-    found = [[Word(p) for p in ps[:n]] for ps, n in zip(got["polygons"], got["num_words"])]
+    found = _served_from_png_files(run, scenes, tmp_path)
     assert evaluate([[Word(q) for q in quads] for _, quads, _ in scenes], found)["f"] > 0.3
 
 
 @pytest.mark.slow
 @pytest.mark.trained("text_detection_rrpn")
 def test_rrpn_tiny_run_finds_rotated_words_and_serves_them_from_bytes(trained, tmp_path):
-    from PIL import Image
-
     from suite.data.text_scenes import embedded_scenes
     from suite.ocr import geometry
     from suite.ocr.metrics import Word, evaluate
@@ -149,15 +155,7 @@ def test_rrpn_tiny_run_finds_rotated_words_and_serves_them_from_bytes(trained, t
     assert out[0] == {"polygons": [2, 16, 4, 2], "scores": [2, 16], "num_words": [2]} and out[1]["scores"] == [0, 16]
     # rotated words, as PNG files: found as rotated rectangles, in the images' pixels
     scenes = embedded_scenes(16, 128, seed=29, split="test").examples()
-    paths = [str(tmp_path / f"{k}.png") for k in range(len(scenes))]
-    for path, (image, _, _) in zip(paths, scenes):
-        Image.fromarray(image).save(path)
-    got = tensorflow_only(
-        f"m = tf.saved_model.load({str(run.export)!r})\n"
-        f"data = tf.constant([open(p, 'rb').read() for p in {paths!r}])\n"
-        "res = m.signatures['image_bytes'](image_bytes=data)\n"
-        "out = {k: v.numpy().tolist() for k, v in res.items()}\n", run.export_dir)
-    found = [[Word(p) for p in ps[:n]] for ps, n in zip(got["polygons"], got["num_words"])]
+    found = _served_from_png_files(run, scenes, tmp_path)
     assert evaluate([[Word(q) for q in quads] for _, quads, _ in scenes], found)["f"] > 0.4
     tilted = [w.polygon for ws in found for w in ws]
     slopes = [abs(np.arctan2(p[1][1] - p[0][1], p[1][0] - p[0][0])) for p in np.array(tilted)]

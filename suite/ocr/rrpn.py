@@ -240,7 +240,9 @@ def encode(boxes, anchors, stds=(1.0,) * 5):
     x, y, w, h, t = tf.unstack(boxes, axis=-1)
     xa, ya, wa, ha, ta = tf.unstack(anchors, axis=-1)
     dt = tf.math.floormod(t - ta + math.pi / 2, math.pi) - math.pi / 2
-    w, h = tf.maximum(w, 1e-3), tf.maximum(h, 1e-3)  # a padding word's zeros: finite targets, never used
+    # a padding word's zeros, a proposal shrunk to nothing: finite targets, so that no unused one puts an
+    # infinity into the smooth L1 whose gradient tf.where then turns into NaN (0 x inf)
+    w, h, wa, ha = (tf.maximum(v, 1e-3) for v in (w, h, wa, ha))
     out = tf.stack([(x - xa) / wa, (y - ya) / ha, tf.math.log(w / wa), tf.math.log(h / ha), dt], -1)
     return out / tf.constant(stds, out.dtype)
 
