@@ -22,6 +22,18 @@ def _targets(words, kinds, size=32, stride=4):
 
 
 # ------------------------------------------------------------------ targets
+
+def steps_on_one_batch(model, kind, steps=5):
+    """Compiles a tiny detector task and trains it ``steps`` steps on one batch of 8 embedded 128-pixel
+    scenes of ``kind``: (the first step's logs, the last's, the batch)."""
+    model.compile()
+    batch = next(iter(data.scene_dataset(data.scene_set(kind, "train", 128, count=8), 8, 128)))
+    step = tf.function(model.train_step)
+    first = step(batch)
+    for _ in range(steps - 1):
+        last = step(batch)
+    return first, last, batch
+
 def test_targets_text_overlap_dont_care_weights_and_links_by_hand():
     # on an 8x8 map (stride 4): word 1 covers columns 0-3 of rows 1-2, word 2 columns 5-7 of row 5,
     # word 3 overlaps word 1 at column 3, a do-not-care region covers rows 6-7 of columns 0-1
@@ -128,13 +140,7 @@ def test_paper_network_is_vgg16_4s_with_fc6_fc7():
 
 def test_one_train_step_lowers_the_loss():
     c = pl.get_config("tiny")
-    model = pl.PixelLink(c, seed=0)
-    model.compile()
-    batch = next(iter(data.scene_dataset(data.scene_set("scenes", "train", 128, count=8), 8, 128)))
-    step = tf.function(model.train_step)
-    first = step(batch)
-    for _ in range(4):
-        last = step(batch)
+    first, last, _ = steps_on_one_batch(pl.PixelLink(c, seed=0), "scenes")
     assert set(first) >= {"loss/pixel", "loss/link_positive", "loss/link_negative", "pixel_accuracy"}
     assert float(last["loss"]) < float(first["loss"])
 
@@ -270,12 +276,6 @@ def test_ctpn_network_and_one_train_step():
     assert net.output["scores"].shape[1:] == (14, 14, 10, 2) and net.output["side"].shape[1:] == (14, 14, 10)
     assert net.get_layer("blstm").layer.forward_layer.units == 128 and net.get_layer("fc").units == 512
     assert net.get_layer("window").kernel_size == (3, 3) and net.get_layer("window").filters == 512
-    model = ctpn.CTPN(ctpn.get_config("tiny"), seed=0)
-    model.compile()
-    batch = next(iter(data.scene_dataset(data.scene_set("scenes-horizontal", "train", 128, count=8), 8, 128)))
-    step = tf.function(model.train_step)
-    first = step(batch)
-    for _ in range(4):
-        last = step(batch)
+    first, last, _ = steps_on_one_batch(ctpn.CTPN(ctpn.get_config("tiny"), seed=0), "scenes-horizontal")
     assert {"loss/score", "loss/vertical", "loss/side", "anchor_accuracy"} <= set(first)
     assert float(last["loss"]) < float(first["loss"])

@@ -165,7 +165,7 @@ def test_rotated_roi_pooling_lays_bins_along_the_box():
 
 
 def test_paper_network_and_a_tiny_train_step_and_detection():
-    from suite.data import text_scenes as data
+    from test_ocr_detection import steps_on_one_batch
 
     paper = rrpn.RRPN(rrpn.get_config("paper", image_size=224))
     net, head = paper.net, paper.head
@@ -174,12 +174,7 @@ def test_paper_network_and_a_tiny_train_step_and_detection():
     # VGG16's 14.7M convolution parameters, the RPN's 2.6M, fc6 / fc7 on 7 x 7 x 512 RoIs 119.6M
     assert abs(net.count_params() - 17.3e6) < 0.1e6 and abs(head.count_params() - 119.6e6) < 0.1e6
     model = rrpn.RRPN(rrpn.get_config("tiny"), seed=0)
-    model.compile()
-    batch = next(iter(data.scene_dataset(data.scene_set("scenes", "train", 128, count=8), 8, 128)))
-    step = tf.function(model.train_step)
-    first = step(batch)
-    for _ in range(4):
-        last = step(batch)
+    first, last, batch = steps_on_one_batch(model, "scenes")
     assert {"loss/rpn_objectness", "loss/rpn_box", "loss/head_class", "loss/head_box", "head/accuracy"} <= set(first)
     assert float(first["rpn/positives"]) >= 1 and float(last["loss"]) < float(first["loss"])
     polygons, scores, counts = model.detect(tf.cast(batch["images"], tf.float32))
