@@ -377,8 +377,12 @@ def test_two_replicas_train_the_weights_one_replica_trains(replica_results, kind
     assert r["steps"] == (1 if kind == "segmentation_deeplab" else 3), r
     assert r["difference_per_update"] < 1e-2, r
     assert r["worst_variable_difference_per_update"] < 0.1, r
+    # the last step's logged losses: the global batch's mean on both. Rounding moves them by 1e-5 or less, but
+    # Faster R-CNN's proposals (top-k and NMS of the RPN's scores) can swap a near-tied box after two updates
+    # and move its loss by 2.2e-4 (measured on one 2-core machine; 1.2e-5 on another); a replica that logged
+    # its own half's mean would be off by percents (the negative control: 4.3x)
     for name, (one, two) in r["logs"].items():
-        assert one == pytest.approx(two, rel=1e-4), (name, one, two)
+        assert one == pytest.approx(two, rel=1e-3), (name, one, two)
 
 
 @reads_the_replica_matrix
