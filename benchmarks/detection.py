@@ -1,16 +1,19 @@
-"""The two detector families on one dataset: accuracy (mAP) against speed (images per second).
+"""The detector families on one dataset: accuracy (mAP) against speed (images per second).
 
     python -m benchmarks detection [--preset tiny] [--output detection.md]
 
-Trains ``recipes.faster_rcnn`` and ``recipes.yolo`` on the embedded shapes
-scenes (seed 0), one after the other in fresh processes, each for its own
-number of steps and batch (the two train very differently: Faster R-CNN
-samples 256 anchors and 64-128 RoIs per image and converges in few images;
-YOLO's single regression needs many more), and tabulates held-out VOC
-mAP@0.5 (11-point and all-point) and COCO mAP@[.5:.95], training and
+Trains ``recipes.faster_rcnn``, ``recipes.fast_rcnn`` (on selective search's
+proposals, computed as each image is loaded) and ``recipes.yolo`` on the
+embedded shapes scenes (seed 0), one after the other in fresh processes,
+each for its own number of steps and batch (they train very differently:
+the two-stage detectors sample 64-128 RoIs per image and converge in few
+images; YOLO's single regression needs many more), and tabulates held-out
+VOC mAP@0.5 (11-point and all-point) and COCO mAP@[.5:.95], training and
 inference images per second and each one's ratio to Faster R-CNN's (the
-reference), and the parameters. The course's claim: YOLO is much faster at
-inference, Faster R-CNN more precise.
+reference; Fast R-CNN's inference is given its proposals, selective search's
+time is apart), and the parameters. The course's claims: YOLO is much faster
+at inference, Faster R-CNN more precise; Faster R-CNN's RPN replaces the
+proposals Fast R-CNN takes from outside at no loss.
 """
 import argparse
 import os
@@ -18,11 +21,13 @@ import sys
 import tempfile
 
 from benchmarks import report, run_recipe
+from suite.detection.proposals import MODES
 
 
 def run(recipe, steps, batch, args, workdir):
-    cmd = ["-m", f"recipes.{recipe}", "--preset", args.preset, "--data", args.data, "--epochs", str(args.epochs),
-           "--steps-per-epoch", str(max(1, steps // args.epochs)), "--batch-size", str(batch), "--seed",
+    extra = ["--selective-search", args.selective_search] if recipe == "fast_rcnn" else []
+    cmd = ["-m", f"recipes.{recipe}", *extra, "--preset", args.preset, "--data", args.data, "--epochs",
+           str(args.epochs), "--steps-per-epoch", str(max(1, steps // args.epochs)), "--batch-size", str(batch), "--seed",
            str(args.seed), "--eval-images", str(args.eval_images), "--no-progress",
            "--logdir", os.path.join(workdir, "logs", recipe), "--export-dir", os.path.join(workdir, "export")]
     return run_recipe(cmd, f"recipes.{recipe}")
@@ -33,9 +38,10 @@ def parameters(recipe, preset):
         from suite.detection import yolo
 
         return yolo.build_yolo(yolo.get_config(preset)).count_params()
-    from suite.detection import faster_rcnn
+    from suite.detection import fast_rcnn, faster_rcnn
 
-    model = faster_rcnn.FasterRCNN(faster_rcnn.get_config(preset))
+    module = fast_rcnn if recipe == "fast_rcnn" else faster_rcnn
+    model = (fast_rcnn.FastRCNN if recipe == "fast_rcnn" else faster_rcnn.FasterRCNN)(module.get_config(preset))
     return sum(n.count_params() for n in model.networks().values())
 
 
@@ -60,6 +66,10 @@ def main(argv=None):
     p.add_argument("--preset", default="tiny", choices=("tiny", "small", "paper"))
     p.add_argument("--faster-rcnn-steps", type=int, default=1000, help="Faster R-CNN training steps")
     p.add_argument("--faster-rcnn-batch", type=int, default=8, help="Faster R-CNN images per step")
+    p.add_argument("--fast-rcnn-steps", type=int, default=1000, help="Fast R-CNN training steps")
+    p.add_argument("--fast-rcnn-batch", type=int, default=8, help="Fast R-CNN images per step")
+    p.add_argument("--selective-search", default="fast", choices=MODES,
+                   help="Fast R-CNN's proposals: selective search's mode")
     p.add_argument("--yolo-steps", type=int, default=2000, help="YOLO training steps")
     p.add_argument("--yolo-batch", type=int, default=32, help="YOLO images per step")
     p.add_argument("--epochs", type=int, default=2, help="evaluations (the steps are split over them)")
@@ -70,6 +80,7 @@ def main(argv=None):
     results = {}
     with tempfile.TemporaryDirectory(prefix="bench-detection-") as workdir:
         for recipe, steps, batch in (("faster_rcnn", args.faster_rcnn_steps, args.faster_rcnn_batch),
+                                     ("fast_rcnn", args.fast_rcnn_steps, args.fast_rcnn_batch),
                                      ("yolo", args.yolo_steps, args.yolo_batch)):
             print(f"training {recipe} ...", file=sys.stderr, flush=True)
             results[recipe] = (run(recipe, steps, batch, args, workdir), steps, batch)

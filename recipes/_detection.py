@@ -45,6 +45,12 @@ class DetectionRecipe(Recipe):
 
     # The data: every annotation parsed (and every image checked to exist) before training
     def load_data(self, run):
+        train, held_out, eval_count = self.detection_sets(run)
+        return train, held_out.examples(eval_count)
+
+    def detection_sets(self, run):
+        """(training set, held-out set, held-out images to evaluate on); the config made for the
+        training set's classes."""
         a = run.args
         train_count, eval_count = EMBEDDED_COUNTS[a.preset]
         eval_count = a.eval_images or eval_count
@@ -52,7 +58,7 @@ class DetectionRecipe(Recipe):
         train = data.detection_set(a.data, "train", size, seed=a.seed, count=a.num_images or train_count, bad=run.bad)
         held_out = data.detection_set(a.data, "validation", size, seed=a.seed, count=eval_count, bad=run.bad)
         run.config = self.make_config(run, len(train.class_names))
-        return train, held_out.examples(eval_count)
+        return train, held_out, eval_count
 
     def settings(self, run):
         return {"data": run.args.data, "preset": run.args.preset, "num_classes": run.config.num_classes}
@@ -61,13 +67,15 @@ class DetectionRecipe(Recipe):
         return data.detection_dataset(run.data[0], max_boxes=run.config.max_boxes, **feed)
 
     # Evaluate: VOC and COCO mAPs on the held-out images, boxes drawn
+    # (the held-out data: images, truths, and for Fast R-CNN the images' proposals)
     def evaluator(self, run):
-        images, truths = run.data[1]
-        return training.DetectionEvaluator(run.model, images, truths, run.data[0].class_names)
+        images, truths, *given = run.data[1]
+        return training.DetectionEvaluator(run.model, images, truths, run.data[0].class_names, proposals=given[0]
+                                           if given else None)
 
-    # Serve: images of any size in, the Object Detection API's outputs
+    # Serve: images of any size in (Fast R-CNN: with their proposals), the Object Detection API's outputs
     def serving(self, run):
-        return (training.serving_endpoints(run.model, run.data[0].class_names),
+        return (training.serving_endpoints(run.model, run.data[0].class_names, proposals=len(run.data[1]) > 2),
                 list(run.model.networks().values()))
 
     def warmup(self, run):  # a held-out image, as pixels and as PNG bytes
@@ -79,13 +87,15 @@ class DetectionRecipe(Recipe):
     def finish(self, run, result):
         result.update(model=run.name, classes=list(run.data[0].class_names))
         if run.chief:
-            result["detect_images_per_second"] = inference_speed(run.model, run.data[1][0])
+            images, _, *given = run.data[1]
+            result["detect_images_per_second"] = inference_speed(run.model, images, *given)
 
 
-def inference_speed(detector, images, repeats=3):
-    """Held-out images per second through ``detect`` (batches of 32, after one warm-up pass)."""
-    training.detections_of(detector, images[:32])
+def inference_speed(detector, images, proposals=None, repeats=3):
+    """Held-out images per second through ``detect`` (batches of 32, after one warm-up pass; Fast
+    R-CNN's with their ``proposals``)."""
+    training.detections_of(detector, images[:32], proposals=None if proposals is None else proposals[:32])
     started = time.perf_counter()
     for _ in range(repeats):
-        training.detections_of(detector, images)
+        training.detections_of(detector, images, proposals=proposals)
     return repeats * len(images) / max(time.perf_counter() - started, 1e-9)

@@ -16,7 +16,8 @@ import pytest
 RECIPES = {
     "pggan": [], "gan": [], "dcgan": [], "wgan": [], "word2vec": [], "elmo": [], "gpt": [],
     "gpt_finetune": ["--task", "sst", "--init-from", "/nonexistent/gpt"], "bert": [], "mtdnn": [], "action": [],
-    "faster_rcnn": [], "yolo": [], "segmentation": [], "rmdl": [], "text_recognition": [], "text_detection": [],
+    "faster_rcnn": [], "fast_rcnn": [], "yolo": [], "segmentation": [], "rmdl": [], "text_recognition": [],
+    "text_detection": [],
     "deepspeech": [],
 }
 

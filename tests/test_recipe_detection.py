@@ -17,6 +17,7 @@ DETECTORS = ["faster_rcnn", "yolo"]  # tiny runs (tests/runs.py): two epochs, ki
 
 
 @pytest.mark.parametrize("recipe, extra", [("faster_rcnn", ("--backbone", "--backbone-weights", "--pool")),
+                                           ("fast_rcnn", ("--proposals", "--selective-search", "--max-proposals")),
                                            ("yolo", ("--augment", "--no-augment"))])
 def test_help_documents_every_flag(python, recipe, extra):
     out = python(["-m", f"recipes.{recipe}", "--help"]).stdout
@@ -137,3 +138,85 @@ def test_bad_data_is_refused_before_anything_is_written(tmp_path):
                            "instances_train2017.json: image gone.jpg", tmp_path)
     assert_refused_cleanly(["-m", "recipes.faster_rcnn", "--preset", "tiny", "--data", str(tmp_path / "nowhere")],
                            "no such folder", tmp_path)
+
+
+# ------------------------------------------------------------------ Fast R-CNN on given proposals
+@pytest.mark.slow
+@pytest.mark.trained("fast_rcnn")
+def test_fast_rcnn_learns_from_selective_search_proposals_and_resumed_after_kill(trained):
+    run = trained.get("fast_rcnn")
+    r = run.result
+    assert run.resumed_at == RUNS["fast_rcnn"][1] and r["step"] == 2 * RUNS["fast_rcnn"][1]
+    assert r["initial"]["mAP50"] < 0.15  # the untrained head on good proposals: 0.07
+    assert learned(r["initial"]["mAP50"], r["eval"]["mAP50"], readme_figure("fast_rcnn", "mAP@0.5")) >= 0.5
+    losses = loss_curve(run.logdir)
+    assert losses[0][0] == 1 and losses[-1][1] < 0.5 * losses[0][1], losses
+    tags, hparams = tensorboard_tags(run.logdir)
+    assert {"loss/head_class", "loss/head_box", "eval/mAP50", "eval/mAP_coco"} <= tags["scalars"]
+    assert not {t for t in tags["scalars"] if t.startswith("loss/rpn")}  # no RPN: the proposals are given
+    assert "eval/boxes (green: truth, red: detected)" in tags["images"] and len(tags["pr_curves"]) == 5
+    assert hparams["proposals"] == "selective search (single)"
+
+
+@pytest.mark.slow
+@pytest.mark.trained("fast_rcnn")
+def test_fast_rcnn_export_detects_from_images_and_their_proposals(trained, tmp_path):
+    """What a client holds: encoded images of their own sizes and each one's proposals in its pixels
+    (from its own selective search), or uint8 images and normalised proposals."""
+    import io
+
+    from PIL import Image
+
+    from suite.data.detection import render_scene
+    from suite.detection.boxes import iou_numpy
+    from suite.detection.proposals import selective_search
+
+    run = trained.get("fast_rcnn")
+    files, pixels, truths, sizes = [], [], [], ((96, 96), (120, 160))
+    for i, (h, w) in enumerate(sizes):
+        scene, boxes, _ = render_scene(np.random.default_rng([77, i]), 96)
+        image = np.asarray(Image.fromarray(scene).resize((w, h)))
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, "PNG")
+        files.append(str(tmp_path / f"{i}.png"))
+        with open(files[-1], "wb") as f:
+            f.write(buffer.getvalue())
+        given = selective_search(image, "single")[:40]
+        rows = np.zeros((40, 4), np.float32)  # padded to one length: rows without area are no proposal
+        rows[:len(given)] = given[:, [1, 0, 3, 2]] * [w, h, w, h]
+        pixels.append(rows.tolist())
+        truths.append(boxes)
+    out = tensorflow_only(
+        f"m = tf.saved_model.load({run.export!r})\n"
+        f"data = tf.constant([open(p, 'rb').read() for p in {files!r}])\n"
+        f"res = m.signatures['image_bytes'](image_bytes=data, proposals_pixels=tf.constant({pixels!r}))\n"
+        "out = {k: (v.numpy().astype(str) if v.dtype == tf.string else v.numpy()).tolist() for k, v in res.items()}\n",
+        tmp_path)
+    _check_detections(out, 2)
+    for i, (h, w) in enumerate(sizes):  # each image's objects found where they are, in its own pixels
+        k = int(out["num_detections"][i])
+        scores = np.array(out["detection_scores"][i][:k])
+        found = np.array(out["detection_boxes"][i][:k]).reshape(-1, 4)[scores >= 0.5]
+        assert all(len(found) and iou_numpy(b, found).max() >= 0.5 for b in truths[i]), (truths[i], found)
+        np.testing.assert_allclose(np.array(out["detection_boxes_pixels"][i][:k]).reshape(-1, 4),
+                                   np.array(out["detection_boxes"][i][:k]).reshape(-1, 4) * [h, w, h, w], rtol=1e-5)
+    none, no_proposals, mismatched = serve_cases(run.export, [
+        ("serving_default", {"images": "tf.zeros([0, 96, 96, 3], tf.uint8)", "proposals": "tf.zeros([0, 5, 4])"}),
+        ("serving_default", {"images": "tf.zeros([2, 96, 96, 3], tf.uint8)", "proposals": "tf.zeros([2, 0, 4])"}),
+        ("serving_default", {"images": "tf.zeros([2, 96, 96, 3], tf.uint8)", "proposals": "tf.zeros([3, 5, 4])"})],
+        run.export_dir)
+    assert none["detection_boxes"][0] == 0 and none["num_detections"] == [0]
+    assert no_proposals["num_detections"] == [2]  # nothing to classify: nothing detected, no error
+    assert "proposals must have one row of proposals per image" in mismatched["error"]
+    warm = replay_warmup(run.export, run.export_dir)
+    assert sorted(warm) == ["image_bytes", "serving_default"]
+
+
+def test_fast_rcnn_refuses_proposals_it_cannot_match_to_images(tmp_path):
+    assert_refused_cleanly(["-m", "recipes.fast_rcnn", "--preset", "tiny", "--proposals", str(tmp_path)],
+                           "--proposals reads files named after the images: it needs a VOC or COCO folder", tmp_path)
+    voc = tmp_path / "VOC2007"
+    _write_voc(str(voc), [("dog", 0, (1, 1, 20, 15))])
+    (tmp_path / "props").mkdir()
+    assert_refused_cleanly(["-m", "recipes.fast_rcnn", "--preset", "tiny", "--data", str(voc), "--proposals",
+                            str(tmp_path / "props")], "no 000001.npy for image", tmp_path)

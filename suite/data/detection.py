@@ -135,6 +135,7 @@ class DetectionSet:
     length: int
     load: Callable[[int], tuple]
     source: str = ""
+    paths: tuple = ()  # each example's image file, for sets read from a folder
 
     def __len__(self):
         return self.length
@@ -177,7 +178,8 @@ def _records_set(records, class_names, size, source):
         path, boxes, classes, difficult = records[i]
         return _read_image(path, size), boxes, classes, difficult
 
-    return DetectionSet(tuple(class_names), size, len(records), load, source=source)
+    return DetectionSet(tuple(class_names), size, len(records), load, source=source,
+                        paths=tuple(r[0] for r in records))
 
 
 def parse_voc_annotation(path):
@@ -381,12 +383,14 @@ def pad_objects(boxes, classes, max_boxes):
 
 
 def detection_dataset(dataset, batch_size, max_boxes, seed=0, training=True, shard=None, flip=True, start=0,
-                      jitter=None):
+                      jitter=None, proposals=None, max_proposals=0):
     """tf.data of ({"images": uint8 [B, S, S, 3], "boxes": [B, max_boxes, 4], "classes": [B, max_boxes]})
     batches: random order, repeated, horizontally flipped with their boxes (``training``; from the
     ``start``-th batch of that order), or every example once in order. Difficult objects are left out
     of training targets. ``shard`` = (count, index). ``jitter``: also ``yolo_jitter`` with these keyword
-    arguments (a dict; ``{}`` for YOLO's own) after the flip."""
+    arguments (a dict; ``{}`` for YOLO's own) after the flip. ``proposals``: Fast R-CNN's, a callable
+    (index, image) -> normalised boxes [K, 4] (``suite.detection.proposals``), adds "proposals"
+    [B, max_proposals, 4] (the first ones, zeros after), flipped with the image."""
     import keras
     import tensorflow as tf
 
@@ -403,12 +407,15 @@ def detection_dataset(dataset, batch_size, max_boxes, seed=0, training=True, sha
         image, boxes, classes, difficult = dataset.load(int(i))
         if training:
             boxes, classes = boxes[~difficult], classes[~difficult]
-        return (image, *pad_objects(boxes, classes, max_boxes))
+        out = (image, *pad_objects(boxes, classes, max_boxes))
+        return out if proposals is None else (*out, pad_proposals(proposals(int(i), image), max_proposals))
 
     def example(i):
-        image, boxes, classes = tf.numpy_function(load, [i], (tf.uint8, tf.float32, tf.int32), stateful=False)
-        return {"images": tf.ensure_shape(image, [s, s, 3]), "boxes": tf.ensure_shape(boxes, [max_boxes, 4]),
-                "classes": tf.ensure_shape(classes, [max_boxes])}
+        types = (tf.uint8, tf.float32, tf.int32) + (() if proposals is None else (tf.float32,))
+        image, boxes, classes, *given = tf.numpy_function(load, [i], types, stateful=False)
+        out = {"images": tf.ensure_shape(image, [s, s, 3]), "boxes": tf.ensure_shape(boxes, [max_boxes, 4]),
+               "classes": tf.ensure_shape(classes, [max_boxes])}
+        return out if proposals is None else {**out, "proposals": tf.ensure_shape(given[0], [max_proposals, 4])}
 
     order = (order_dataset(indices, [seed, 29, 0 if shard is None else shard[1]], start * batch_size) if training
              else tf.data.Dataset.from_tensor_slices(indices.astype(np.int64)))
@@ -419,15 +426,33 @@ def detection_dataset(dataset, batch_size, max_boxes, seed=0, training=True, sha
 
         @tf.autograph.experimental.do_not_convert
         def augment(batch):
+            boxes, labels = batch["boxes"], batch["classes"]
+            if "proposals" in batch:  # flipped with the image too, as boxes of no class
+                boxes = tf.concat([boxes, batch["proposals"]], 1)
+                labels = tf.concat([labels, tf.zeros(tf.shape(batch["proposals"])[:2], tf.int32)], 1)
             out = flipper({"images": tf.cast(batch["images"], tf.float32),
-                           "bounding_boxes": {"boxes": batch["boxes"], "labels": batch["classes"]}}, training=True)
-            boxes = tf.where(batch["classes"][..., None] >= 0, out["bounding_boxes"]["boxes"], 0.0)
-            return {"images": tf.cast(tf.round(out["images"]), tf.uint8), "boxes": boxes, "classes": batch["classes"]}
+                           "bounding_boxes": {"boxes": boxes, "labels": labels}}, training=True)
+            flipped = out["bounding_boxes"]["boxes"]
+            result = {"images": tf.cast(tf.round(out["images"]), tf.uint8), "classes": batch["classes"],
+                      "boxes": tf.where(batch["classes"][..., None] >= 0, flipped[:, :max_boxes], 0.0)}
+            if "proposals" in batch:
+                given = batch["proposals"]
+                real = (given[..., 2] > given[..., 0]) & (given[..., 3] > given[..., 1])
+                result["proposals"] = tf.where(real[..., None], flipped[:, max_boxes:], 0.0)
+            return result
 
         ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
     if training and jitter is not None:
         ds = ds.map(yolo_jitter(seed=seed, **jitter), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def pad_proposals(boxes, count):
+    """The first ``count`` proposals [K, 4], padded with zeros (no area: not a proposal) to [count, 4]."""
+    out = np.zeros((count, 4), np.float32)
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)[:count]
+    out[:len(boxes)] = boxes
+    return out
 
 
 def yolo_jitter(scale=0.2, translation=0.2, exposure=1.5, saturation=1.5, seed=0):

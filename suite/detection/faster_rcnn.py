@@ -28,23 +28,16 @@ import keras
 import tensorflow as tf
 
 from suite.detection import boxes as B
-from suite.detection.backbones import build_backbone
-from suite.layers.detection import RoIPooling
+from suite.detection.fast_rcnn import HEAD_STDS, FastRCNN, FastRCNNConfig, build_head, nms_outputs  # noqa: F401
 from suite.training import randomness
-from suite.training.task import SupervisedTask
 
-HEAD_STDS = (0.1, 0.1, 0.2, 0.2)
-ANCHOR_SALT, ROI_SALT = 1, 2  # the step's two draws per image (``suite.training.randomness``)
+ANCHOR_SALT = 1  # the step's anchor draw per image (``suite.training.randomness``; the RoIs' is fast_rcnn's)
 
 
 @dataclasses.dataclass(frozen=True)
-class FasterRCNNConfig:
-    num_classes: int = 5
-    image_size: int = 96
-    backbone: str = "vgg"
-    blocks: tuple = ((16, 1), (32, 1), (64, 2))  # the 'vgg' backbone's blocks (filters, convolutions)
-    batch_norm: bool = True
-    sync_batch_norm: bool = False  # batch statistics over the global batch, not each replica's share
+class FasterRCNNConfig(FastRCNNConfig):
+    """Fast R-CNN's config (the backbone, the RoI minibatch, the head, inference) and the RPN's."""
+
     anchor_scales: tuple = (16, 32, 64)  # pixels (side of a square anchor of the same area)
     anchor_ratios: tuple = (0.5, 1.0, 2.0)  # height / width
     ignore_cross_boundary: bool = True  # anchors reaching outside the image take no part in the RPN loss
@@ -61,29 +54,13 @@ class FasterRCNNConfig:
     post_nms_train: int = 100
     pre_nms_test: int = 300
     post_nms_test: int = 50
-    roi_batch: int = 64
-    roi_positive_fraction: float = 0.25
-    roi_positive_iou: float = 0.5
     roi_negative_iou: float = 0.0  # background RoIs have IoU in [this, roi_positive_iou)
-    pool_size: int = 7
-    pool_mode: str = "max"  # max: RoI pooling; align: RoIAlign
-    head_units: tuple = (256, 256)
-    dropout: float = 0.0
-    max_boxes: int = 8  # ground-truth slots per image
-    max_detections: int = 100
-    score_threshold: float = 0.05
     nms_iou: float = 0.5
-    optimizer: str = "adam"
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-4
 
     def __post_init__(self):
-        if self.pool_mode not in ("max", "align"):
-            raise ValueError(f"pool_mode must be 'max' or 'align', got {self.pool_mode!r}")
+        super().__post_init__()
         if self.proposal_nms not in ("combined", "padded"):
             raise ValueError(f"proposal_nms must be 'combined' or 'padded', got {self.proposal_nms!r}")
-        if self.image_size % 16:
-            raise ValueError(f"image_size must be a multiple of 16, got {self.image_size}")
 
 
 PRESETS = {
@@ -123,37 +100,15 @@ def build_rpn(channels, num_anchors, feature_channels, weight_decay=0.0):
     return keras.Model(features, [logits, deltas], name="rpn")
 
 
-def build_head(config, feature_channels):
-    """The Fast R-CNN head: pooled RoIs [R, p, p, C] -> (class logits [R, classes + 1] (0 is the
-    background), per-class deltas [R, classes, 4])."""
-    c = config
-    reg = keras.regularizers.L2(c.weight_decay) if c.weight_decay else None
-    pooled = keras.Input((c.pool_size, c.pool_size, feature_channels), name="pooled")
-    x = keras.layers.Flatten(name="flatten")(pooled)
-    for i, units in enumerate(c.head_units):
-        x = keras.layers.Dense(units, activation="relu", kernel_regularizer=reg, name=f"fc{i + 6}")(x)
-        if c.dropout:
-            x = keras.layers.Dropout(c.dropout, name=f"drop{i + 6}")(x)
-    logits = keras.layers.Dense(c.num_classes + 1, kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
-                                kernel_regularizer=reg, name="cls_score", dtype="float32")(x)
-    deltas = keras.layers.Dense(4 * c.num_classes, kernel_initializer=keras.initializers.RandomNormal(stddev=0.001),
-                                kernel_regularizer=reg, name="bbox_pred", dtype="float32")(x)
-    deltas = keras.layers.Reshape((c.num_classes, 4), name="class_deltas", dtype="float32")(deltas)
-    return keras.Model(pooled, [logits, deltas], name="head")
-
-
-class FasterRCNN(SupervisedTask):
-    """Holds the functional backbone, RPN and head; its loss terms for the task base
-    (``suite.training.task``) and ``detect`` for evaluation and export. The anchors and RoIs a
-    step samples are drawn from each image's seed (``suite.training.randomness``)."""
+class FasterRCNN(FastRCNN):
+    """Fast R-CNN (the backbone and head, ``suite.detection.fast_rcnn``) with its proposals from
+    an RPN on the same features; its loss terms for the task base (``suite.training.task``) and
+    ``detect(images)`` for evaluation and export. The anchors and RoIs a step samples are drawn
+    from each image's seed (``suite.training.randomness``)."""
 
     def __init__(self, config, backbone_weights=None, seed=0, **kwargs):
-        super().__init__(config, seed=seed, **kwargs)
+        super().__init__(config, backbone_weights=backbone_weights, seed=seed, **kwargs)
         c = config
-        self.backbone, self.stride = build_backbone(c.backbone, c.image_size, blocks=c.blocks,
-                                                    batch_norm=c.batch_norm, weights=backbone_weights,
-                                                    sync_batch_norm=c.sync_batch_norm)
-        channels = self.backbone.output.shape[-1]
         self.feature_size = c.image_size // self.stride
         self.num_anchors = len(c.anchor_scales) * len(c.anchor_ratios)
         self.anchors = tf.constant(B.anchors((self.feature_size,) * 2, (c.image_size,) * 2, self.stride,
@@ -161,17 +116,13 @@ class FasterRCNN(SupervisedTask):
         # the anchors the RPN's training samples from: inside the image (a 1e-6 slack for rounding), or all
         inside = tf.reduce_all((self.anchors >= -1e-6) & (self.anchors <= 1 + 1e-6), -1)
         self.trainable_anchors = inside if c.ignore_cross_boundary else tf.ones_like(inside)
-        self.rpn = build_rpn(c.rpn_channels, self.num_anchors, channels, c.weight_decay)
-        self.head = build_head(c, channels)
-        self.pool = RoIPooling(c.pool_size, c.pool_mode)
+        self.rpn = build_rpn(c.rpn_channels, self.num_anchors, self.feature_channels, c.weight_decay)
 
     def networks(self):
         return {"backbone": self.backbone, "rpn": self.rpn, "head": self.head}
 
     def loss_terms(self, batch, training, seeds):
-        terms, stats = self.losses_of(batch["images"], batch["boxes"], batch["classes"], training=training,
-                                      seeds=seeds)
-        return terms, stats
+        return self.losses_of(batch["images"], batch["boxes"], batch["classes"], training=training, seeds=seeds)
 
     # ------------------------------------------------------------ proposals
     def proposals(self, logits, deltas, training):
@@ -213,49 +164,13 @@ class FasterRCNN(SupervisedTask):
         targets = B.encode(tf.gather(gt_boxes, index, batch_dims=1), anchors)
         return positive, negative, targets
 
-    def sample_rois(self, proposals, valid, gt_boxes, gt_classes, seeds=None):
-        """Fast R-CNN's RoI minibatch: (rois [N, R, 4], labels [N, R] (0: background), targets
-        [N, R, 4], weights [N, R] (0 for padding when too few candidates))."""
-        c = self.config
-        gt_valid = gt_classes >= 0
-        candidates = tf.concat([proposals, gt_boxes], 1)
-        candidate_valid = tf.concat([valid, gt_valid], 1)
-        best, index, _ = B.match(candidates, gt_boxes, gt_valid)
-        fg = candidate_valid & (best >= c.roi_positive_iou)
-        bg = candidate_valid & (best < c.roi_positive_iou) & (best >= c.roi_negative_iou)
-        bg = bg | (candidate_valid & (best < 0))  # an image without objects: all background
-        if seeds is None:
-            noise = tf.random.uniform(tf.shape(candidates)[:2])
-        else:
-            noise = randomness.uniform(seeds, [candidates.shape[1]], ROI_SALT)
-        fg, bg = B.balanced_sample(fg, bg, c.roi_batch, c.roi_positive_fraction, noise)
-        key = tf.cast(fg, tf.float32) * 2.0 + tf.cast(bg, tf.float32)
-        key += 0.5 * noise
-        _, picked = tf.math.top_k(key, c.roi_batch)
-        rois = tf.gather(candidates, picked, batch_dims=1)
-        fg = tf.gather(fg, picked, batch_dims=1)
-        weights = tf.cast(fg | tf.gather(bg, picked, batch_dims=1), tf.float32)
-        matched = tf.gather(index, picked, batch_dims=1)
-        labels = tf.where(fg, tf.gather(gt_classes, matched, batch_dims=1) + 1, 0)
-        targets = B.encode(tf.gather(gt_boxes, matched, batch_dims=1), rois, HEAD_STDS)
-        return rois, labels, targets, weights
-
     # ------------------------------------------------------------ forward
     def _features(self, images, training):
-        features = self.backbone(tf.cast(images, tf.float32), training=training)
+        features = self.features(images, training)
         logits, deltas = self.rpn(features, training=training)
         return features, logits, deltas
 
-    def _head(self, features, rois, training):
-        pooled = self.pool([features, rois])
-        n, r = tf.shape(rois)[0], tf.shape(rois)[1]
-        flat = tf.reshape(pooled, tf.concat([[n * r], tf.shape(pooled)[2:]], 0))
-        logits, deltas = self.head(flat, training=training)
-        return (tf.reshape(logits, [n, r, self.config.num_classes + 1]),
-                tf.reshape(deltas, [n, r, self.config.num_classes, 4]))
-
     def losses_of(self, images, gt_boxes, gt_classes, training=True, seeds=None):
-        c = self.config
         gt_valid = gt_classes >= 0
         features, logits, deltas = self._features(images, training)
         positive, negative, targets = self.rpn_targets(gt_boxes, gt_valid, seeds)
@@ -266,39 +181,14 @@ class FasterRCNN(SupervisedTask):
         rpn_reg = tf.reduce_sum(tf.reduce_sum(B.smooth_l1(deltas - targets, 1.0 / 9), -1)
                                 * tf.cast(positive, tf.float32), -1) / count
         proposals, valid = self.proposals(logits, deltas, training=True)
-        rois, labels, head_targets, weights = self.sample_rois(proposals, valid, gt_boxes, gt_classes, seeds)
-        cls_logits, class_deltas = self._head(features, rois, training)
-        ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, cls_logits)
-        roi_count = tf.maximum(tf.reduce_sum(weights, -1), 1.0)
-        head_cls = tf.reduce_sum(ce * weights, -1) / roi_count
-        own = tf.gather(class_deltas, tf.maximum(labels - 1, 0), batch_dims=2)  # the RoI's class's deltas
-        fg = tf.cast(labels > 0, tf.float32) * weights
-        head_reg = tf.reduce_sum(tf.reduce_sum(B.smooth_l1(own - head_targets), -1) * fg, -1) / roi_count
-        hits = tf.cast(tf.equal(tf.argmax(cls_logits, -1, output_type=tf.int32), labels), tf.float32)
-        stats = {"rpn/positives": tf.reduce_sum(tf.cast(positive, tf.float32), -1),
-                 "head/foreground": tf.reduce_sum(fg, -1),
-                 "head/accuracy": tf.reduce_sum(hits * weights, -1) / roi_count}
-        return {"loss/rpn_objectness": rpn_cls, "loss/rpn_box": rpn_reg, "loss/head_class": head_cls,
-                "loss/head_box": head_reg}, stats
+        terms, stats = self.head_losses(features, proposals, valid, gt_boxes, gt_classes, training, seeds)
+        return ({"loss/rpn_objectness": rpn_cls, "loss/rpn_box": rpn_reg, **terms},
+                {"rpn/positives": tf.reduce_sum(tf.cast(positive, tf.float32), -1), **stats})
 
     def detect(self, images):
         """Float or uint8 images [N, S, S, 3] (0..255) -> the Object Detection API's outputs, classes
         0-based: detection_boxes [N, D, 4], detection_scores [N, D], detection_classes [N, D],
         num_detections [N]."""
-        c = self.config
         features, logits, deltas = self._features(images, False)
         rois, valid = self.proposals(logits, deltas, training=False)
-        cls_logits, class_deltas = self._head(features, rois, False)
-        probs = tf.nn.softmax(cls_logits)[..., 1:] * tf.cast(valid, tf.float32)[..., None]
-        boxes = B.clip_boxes(B.decode(class_deltas, rois[:, :, None, :], HEAD_STDS))  # [N, R, C, 4]
-        return nms_outputs(boxes, probs, c.max_detections, c.nms_iou, c.score_threshold)
-
-
-def nms_outputs(boxes, scores, max_detections, iou, score_threshold):
-    """Class-wise NMS of per-class boxes [N, K, C or 1, 4] and scores [N, K, C] into the Object
-    Detection API's dict (classes 0-based here; the export adds 1)."""
-    boxes, scores, classes, count = tf.image.combined_non_max_suppression(
-        boxes, scores, max_detections, max_detections, iou_threshold=iou, score_threshold=score_threshold,
-        pad_per_class=False, clip_boxes=True)
-    return {"detection_boxes": boxes, "detection_scores": scores, "detection_classes": classes,
-            "num_detections": tf.cast(count, tf.float32)}
+        return self.classify(features, rois, valid)

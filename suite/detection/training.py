@@ -13,29 +13,30 @@ from suite.export import answer_empty_batch
 from suite.training.evaluator import Evaluator
 
 
-def detections_of(detector, images, batch_size=32):
-    """Runs ``detector.detect`` over uint8 images [N, S, S, 3]; one dict per image (boxes, scores,
-    classes 0-based) cut at its number of detections."""
+def detections_of(detector, images, batch_size=32, proposals=None):
+    """Runs ``detector.detect`` over uint8 images [N, S, S, 3] (and, for Fast R-CNN, their
+    ``proposals`` [N, P, 4]); one dict per image (boxes, scores, classes 0-based) cut at its number
+    of detections."""
     fn = getattr(detector, "_detect_fn", None)
     if fn is None:
         fn = detector._detect_fn = tf.function(detector.detect, reduce_retracing=True)
     out = []
     for s in range(0, len(images), batch_size):
-        chunk = images[s:s + batch_size]
-        pad = batch_size - len(chunk)  # one traced shape for every batch
-        result = fn(np.concatenate([chunk, np.zeros((pad,) + chunk.shape[1:], chunk.dtype)]) if pad else chunk)
+        inputs = [images[s:s + batch_size]] + ([] if proposals is None else [proposals[s:s + batch_size]])
+        pad = batch_size - len(inputs[0])  # one traced shape for every batch
+        result = fn(*[np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)]) if pad else x for x in inputs])
         result = {k: v.numpy() for k, v in result.items()}
-        for i in range(len(chunk)):
+        for i in range(len(inputs[0])):
             n = int(result["num_detections"][i])
             out.append({"boxes": result["detection_boxes"][i, :n], "scores": result["detection_scores"][i, :n],
                         "classes": result["detection_classes"][i, :n].astype(np.int32)})
     return out
 
 
-def evaluate(detector, images, truths, num_classes):
+def evaluate(detector, images, truths, num_classes, proposals=None):
     """VOC mAP@0.5 (11-point ``mAP50_voc07`` and all-point ``mAP50``) and COCO ``mAP_coco`` over
-    held-out images; returns (scores, detections)."""
-    detections = detections_of(detector, images)
+    held-out images (Fast R-CNN: with their ``proposals``); returns (scores, detections)."""
+    detections = detections_of(detector, images, proposals=proposals)
     return detection_scores(detections, truths, num_classes), detections
 
 
@@ -90,16 +91,17 @@ class DetectionEvaluator(Evaluator):
     (``eval/...``), each class's AP and precision-recall curve, and, as an image, the first ``show``
     held-out images with their ground truth (green) and detections (red), labelled."""
 
-    def __init__(self, detector, images, truths, class_names, show=8):
+    def __init__(self, detector, images, truths, class_names, show=8, proposals=None):
         super().__init__()
         self.detector = detector
         self.images = images
         self.truths = truths
         self.class_names = list(class_names)
         self.show = show
+        self.proposals = proposals
 
     def evaluate(self):
-        return evaluate(self.detector, self.images, self.truths, len(self.class_names))
+        return evaluate(self.detector, self.images, self.truths, len(self.class_names), self.proposals)
 
     def log_media(self, detections, step):
         n = min(self.show, len(self.images))
@@ -109,7 +111,7 @@ class DetectionEvaluator(Evaluator):
         log_precision_recall(detections, self.truths, self.class_names, step)
 
 
-def serving_endpoints(detector, class_names):
+def serving_endpoints(detector, class_names, proposals=False):
     """``serving_default``: uint8 images [N, H, W, 3] of any size (resized in the graph to the
     model's input) -> the TensorFlow Object Detection API's outputs: ``detection_boxes`` [N, D, 4]
     (normalised ymin, xmin, ymax, xmax: the same for the original image, since the resize
@@ -117,30 +119,62 @@ def serving_endpoints(detector, class_names):
     into the class list + 1), ``num_detections`` [N] (float); plus ``detection_class_names``
     [N, D] strings. ``image_bytes``: ``image_bytes`` string [N] of encoded images (JPEG, PNG, GIF
     or BMP; grey, RGB or RGBA; a different size each) -> the same, and ``detection_boxes_pixels``
-    [N, D, 4] in each image's own pixels. A batch of none gets empty outputs."""
+    [N, D, 4] in each image's own pixels. A batch of none gets empty outputs.
+
+    With ``proposals`` (Fast R-CNN), each signature also takes the images' proposals:
+    ``proposals`` float [N, P, 4] normalised (ymin, xmin, ymax, xmax) beside ``images``, and
+    ``proposals_pixels`` float [N, P, 4] (x1, y1, x2, y2 in each image's pixels, as selective
+    search gives them) beside ``image_bytes``; rows without area are padding."""
     size = detector.config.image_size
     names = tf.constant([str(n) for n in class_names])
 
     def resized(images):
         return tf.clip_by_value(tf.image.resize(tf.cast(images, tf.float32), [size, size], antialias=True), 0.0, 255.0)
 
-    def detect(x):
-        out = detector.detect(x)
+    def detect(x, *given):
+        out = detector.detect(x, *given)
         classes = tf.cast(out["detection_classes"], tf.int32)
         return {"detection_boxes": out["detection_boxes"], "detection_scores": out["detection_scores"],
                 "detection_classes": tf.cast(classes + 1, tf.float32), "num_detections": out["num_detections"],
                 "detection_class_names": tf.gather(names, classes)}
 
-    @tf.function
-    def serve(images):
-        return answer_empty_batch(lambda x: detect(resized(x)), images)
+    def pixels_of(sizes):  # (H, W, H, W) per image
+        return tf.cast(tf.tile(sizes, [1, 2]), tf.float32)[:, tf.newaxis, :]
+
+    def one_per_image(given, name, images, what):
+        check = tf.debugging.assert_equal(tf.shape(given)[0], tf.shape(images)[0], message=(
+            f"{name} must have one row of proposals per image (its first dimension is the {what}'s)"))
+        with tf.control_dependencies([check]):
+            return tf.identity(given)
+
+    if not proposals:
+        @tf.function
+        def serve(images):
+            return answer_empty_batch(lambda x: detect(resized(x)), images)
+
+        @tf.function
+        def serve_bytes(image_bytes):
+            x, sizes = decode_images(image_bytes, resized)
+            out = answer_empty_batch(detect, x)
+            return {**out, "detection_boxes_pixels": out["detection_boxes"] * pixels_of(sizes)}
+
+        return {"serving_default": (serve, [tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")]),
+                "image_bytes": (serve_bytes, [tf.TensorSpec([None], tf.string, name="image_bytes")])}
 
     @tf.function
-    def serve_bytes(image_bytes):
+    def serve_given(images, proposals):
+        proposals = one_per_image(proposals, "proposals", images, "images")
+        return answer_empty_batch(lambda x, p: detect(resized(x), p), images, proposals)
+
+    @tf.function
+    def serve_bytes_given(image_bytes, proposals_pixels):
+        proposals_pixels = one_per_image(proposals_pixels, "proposals_pixels", image_bytes, "image_bytes")
         x, sizes = decode_images(image_bytes, resized)
-        out = answer_empty_batch(detect, x)
-        pixels = tf.cast(tf.tile(sizes, [1, 2]), tf.float32)[:, tf.newaxis, :]  # (H, W, H, W) per image
-        return {**out, "detection_boxes_pixels": out["detection_boxes"] * pixels}
+        xyxy = proposals_pixels / tf.cast(tf.tile(sizes[:, ::-1], [1, 2]), tf.float32)[:, tf.newaxis, :]
+        out = answer_empty_batch(detect, x, tf.gather(xyxy, [1, 0, 3, 2], axis=-1))
+        return {**out, "detection_boxes_pixels": out["detection_boxes"] * pixels_of(sizes)}
 
-    return {"serving_default": (serve, [tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")]),
-            "image_bytes": (serve_bytes, [tf.TensorSpec([None], tf.string, name="image_bytes")])}
+    boxes = tf.TensorSpec([None, None, 4], tf.float32, name="proposals")
+    return {"serving_default": (serve_given, [tf.TensorSpec([None, None, None, 3], tf.uint8, name="images"), boxes]),
+            "image_bytes": (serve_bytes_given, [tf.TensorSpec([None], tf.string, name="image_bytes"),
+                                                tf.TensorSpec([None, None, 4], tf.float32, name="proposals_pixels")])}

@@ -1,0 +1,218 @@
+"""Fast R-CNN (Girshick 2015): a detection network on region proposals given from outside.
+
+* Input: an image and its proposals (selective search in the paper, ~2,000 an
+  image; ``suite.detection.proposals``), normalised (ymin, xmin, ymax, xmax);
+  rows without area are padding.
+* Backbone: a convolutional feature map of the whole image, computed once.
+* Training minibatch: the proposals and the ground-truth boxes, ``roi_batch``
+  RoIs sampled per image, a quarter foreground (IoU >= 0.5), the rest
+  background (IoU in [0.1, 0.5): the lower bound acts as hard example mining,
+  section 2.3).
+* RoI max pooling to 7x7 (``suite.layers.RoIPooling``), two fully connected
+  layers, then two sibling outputs: per-class scores (softmax over the classes
+  and background) and per-class box regression (targets divided by 0.1, 0.1,
+  0.2, 0.2, the code's normalisation).
+* The multi-task loss: log loss + [u >= 1] smooth L1 (beta 1), lambda 1.
+* Inference: per-class boxes decoded from each proposal, class-wise NMS at
+  0.3 (the paper's), the top ``max_detections``.
+
+Faster R-CNN (``suite.detection.faster_rcnn``) is this network with the
+proposals made by its own RPN on the same features.
+"""
+import dataclasses
+
+import keras
+import tensorflow as tf
+
+from suite.detection import boxes as B
+from suite.detection.backbones import build_backbone
+from suite.layers.detection import RoIPooling
+from suite.training import randomness
+from suite.training.task import SupervisedTask
+
+HEAD_STDS = (0.1, 0.1, 0.2, 0.2)
+ROI_SALT = 2  # the step's RoI draw per image (``suite.training.randomness``)
+
+
+@dataclasses.dataclass(frozen=True)
+class FastRCNNConfig:
+    num_classes: int = 5
+    image_size: int = 96
+    backbone: str = "vgg"
+    blocks: tuple = ((16, 1), (32, 1), (64, 2))  # the 'vgg' backbone's blocks (filters, convolutions)
+    batch_norm: bool = True
+    sync_batch_norm: bool = False  # batch statistics over the global batch, not each replica's share
+    max_proposals: int = 128  # proposal slots per image in training and evaluation (the first ones kept)
+    roi_batch: int = 64
+    roi_positive_fraction: float = 0.25
+    roi_positive_iou: float = 0.5
+    roi_negative_iou: float = 0.1  # background RoIs have IoU in [this, roi_positive_iou)
+    pool_size: int = 7
+    pool_mode: str = "max"  # max: RoI pooling; align: RoIAlign
+    head_units: tuple = (256, 256)
+    dropout: float = 0.0
+    max_boxes: int = 8  # ground-truth slots per image
+    max_detections: int = 100
+    score_threshold: float = 0.05
+    nms_iou: float = 0.3
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+
+    def __post_init__(self):
+        if self.pool_mode not in ("max", "align"):
+            raise ValueError(f"pool_mode must be 'max' or 'align', got {self.pool_mode!r}")
+        if self.image_size % 16:
+            raise ValueError(f"image_size must be a multiple of 16, got {self.image_size}")
+        if self.max_proposals < 1:
+            raise ValueError(f"max_proposals must be positive, got {self.max_proposals}")
+
+
+PRESETS = {
+    "tiny": {},
+    "small": dict(image_size=128, blocks=((32, 1), (64, 2), (128, 2), (256, 2)), max_proposals=512,
+                  head_units=(512, 512), roi_batch=128, dropout=0.2, max_boxes=20),
+    # Girshick 2015: VGG16 (conv5_3, stride 16), selective search's ~2,000 proposals, 64 RoIs an image
+    # (128 over a minibatch of 2), fc6/fc7 4096 with dropout, SGD momentum 0.9 at 1e-3, weight decay 5e-4,
+    # NMS 0.3
+    "paper": dict(image_size=608, backbone="vgg16", blocks=(), batch_norm=False, max_proposals=2000, roi_batch=64,
+                  head_units=(4096, 4096), dropout=0.5, max_boxes=50, optimizer="sgd", learning_rate=1e-3,
+                  weight_decay=5e-4),
+}
+
+
+def get_config(preset="small", **overrides):
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    return FastRCNNConfig(**{**PRESETS[preset], **overrides})
+
+
+def build_head(config, feature_channels):
+    """The Fast R-CNN head: pooled RoIs [R, p, p, C] -> (class logits [R, classes + 1] (0 is the
+    background), per-class deltas [R, classes, 4])."""
+    c = config
+    reg = keras.regularizers.L2(c.weight_decay) if c.weight_decay else None
+    pooled = keras.Input((c.pool_size, c.pool_size, feature_channels), name="pooled")
+    x = keras.layers.Flatten(name="flatten")(pooled)
+    for i, units in enumerate(c.head_units):
+        x = keras.layers.Dense(units, activation="relu", kernel_regularizer=reg, name=f"fc{i + 6}")(x)
+        if c.dropout:
+            x = keras.layers.Dropout(c.dropout, name=f"drop{i + 6}")(x)
+    logits = keras.layers.Dense(c.num_classes + 1, kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
+                                kernel_regularizer=reg, name="cls_score", dtype="float32")(x)
+    deltas = keras.layers.Dense(4 * c.num_classes, kernel_initializer=keras.initializers.RandomNormal(stddev=0.001),
+                                kernel_regularizer=reg, name="bbox_pred", dtype="float32")(x)
+    deltas = keras.layers.Reshape((c.num_classes, 4), name="class_deltas", dtype="float32")(deltas)
+    return keras.Model(pooled, [logits, deltas], name="head")
+
+
+def proposal_mask(proposals):
+    """Rows of ``proposals`` [..., 4] with an area: the padding (zeros) has none."""
+    return (proposals[..., 2] > proposals[..., 0]) & (proposals[..., 3] > proposals[..., 1])
+
+
+class FastRCNN(SupervisedTask):
+    """Holds the functional backbone and head; its loss terms for the task base
+    (``suite.training.task``) on batches with ``proposals``, and ``detect(images, proposals)``.
+    The RoIs a step samples are drawn from each image's seed (``suite.training.randomness``)."""
+
+    def __init__(self, config, backbone_weights=None, seed=0, **kwargs):
+        super().__init__(config, seed=seed, **kwargs)
+        c = config
+        self.backbone, self.stride = build_backbone(c.backbone, c.image_size, blocks=c.blocks,
+                                                    batch_norm=c.batch_norm, weights=backbone_weights,
+                                                    sync_batch_norm=c.sync_batch_norm)
+        self.feature_channels = self.backbone.output.shape[-1]
+        self.head = build_head(c, self.feature_channels)
+        self.pool = RoIPooling(c.pool_size, c.pool_mode)
+
+    def networks(self):
+        return {"backbone": self.backbone, "head": self.head}
+
+    def loss_terms(self, batch, training, seeds):
+        features = self.features(batch["images"], training)
+        proposals = tf.cast(batch["proposals"], tf.float32)
+        return self.head_losses(features, proposals, proposal_mask(proposals), batch["boxes"], batch["classes"],
+                                training, seeds)
+
+    # ------------------------------------------------------------ targets
+    def sample_rois(self, proposals, valid, gt_boxes, gt_classes, seeds=None):
+        """The RoI minibatch: (rois [N, R, 4], labels [N, R] (0: background), targets [N, R, 4],
+        weights [N, R] (0 for padding when too few candidates))."""
+        c = self.config
+        gt_valid = gt_classes >= 0
+        candidates = tf.concat([proposals, gt_boxes], 1)
+        candidate_valid = tf.concat([valid, gt_valid], 1)
+        best, index, _ = B.match(candidates, gt_boxes, gt_valid)
+        fg = candidate_valid & (best >= c.roi_positive_iou)
+        bg = candidate_valid & (best < c.roi_positive_iou) & (best >= c.roi_negative_iou)
+        bg = bg | (candidate_valid & (best < 0))  # an image without objects: all background
+        if seeds is None:
+            noise = tf.random.uniform(tf.shape(candidates)[:2])
+        else:
+            noise = randomness.uniform(seeds, [candidates.shape[1]], ROI_SALT)
+        fg, bg = B.balanced_sample(fg, bg, c.roi_batch, c.roi_positive_fraction, noise)
+        key = tf.cast(fg, tf.float32) * 2.0 + tf.cast(bg, tf.float32)
+        key += 0.5 * noise
+        _, picked = tf.math.top_k(key, c.roi_batch)
+        rois = tf.gather(candidates, picked, batch_dims=1)
+        fg = tf.gather(fg, picked, batch_dims=1)
+        weights = tf.cast(fg | tf.gather(bg, picked, batch_dims=1), tf.float32)
+        matched = tf.gather(index, picked, batch_dims=1)
+        labels = tf.where(fg, tf.gather(gt_classes, matched, batch_dims=1) + 1, 0)
+        targets = B.encode(tf.gather(gt_boxes, matched, batch_dims=1), rois, HEAD_STDS)
+        return rois, labels, targets, weights
+
+    # ------------------------------------------------------------ forward
+    def features(self, images, training):
+        return self.backbone(tf.cast(images, tf.float32), training=training)
+
+    def _head(self, features, rois, training):
+        pooled = self.pool([features, rois])
+        n, r = tf.shape(rois)[0], tf.shape(rois)[1]
+        flat = tf.reshape(pooled, tf.concat([[n * r], tf.shape(pooled)[2:]], 0))
+        logits, deltas = self.head(flat, training=training)
+        return (tf.reshape(logits, [n, r, self.config.num_classes + 1]),
+                tf.reshape(deltas, [n, r, self.config.num_classes, 4]))
+
+    def head_losses(self, features, proposals, valid, gt_boxes, gt_classes, training=True, seeds=None):
+        """The multi-task loss of the RoIs sampled from ``proposals`` [N, P, 4] (``valid`` [N, P]):
+        ({loss/head_class, loss/head_box}, stats)."""
+        rois, labels, head_targets, weights = self.sample_rois(proposals, valid, gt_boxes, gt_classes, seeds)
+        cls_logits, class_deltas = self._head(features, rois, training)
+        ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, cls_logits)
+        roi_count = tf.maximum(tf.reduce_sum(weights, -1), 1.0)
+        head_cls = tf.reduce_sum(ce * weights, -1) / roi_count
+        own = tf.gather(class_deltas, tf.maximum(labels - 1, 0), batch_dims=2)  # the RoI's class's deltas
+        fg = tf.cast(labels > 0, tf.float32) * weights
+        head_reg = tf.reduce_sum(tf.reduce_sum(B.smooth_l1(own - head_targets), -1) * fg, -1) / roi_count
+        hits = tf.cast(tf.equal(tf.argmax(cls_logits, -1, output_type=tf.int32), labels), tf.float32)
+        stats = {"head/foreground": tf.reduce_sum(fg, -1),
+                 "head/accuracy": tf.reduce_sum(hits * weights, -1) / roi_count}
+        return {"loss/head_class": head_cls, "loss/head_box": head_reg}, stats
+
+    def classify(self, features, rois, valid):
+        """Detections of the RoIs [N, R, 4] (``valid`` [N, R]) on ``features``: the Object Detection
+        API's dict, classes 0-based."""
+        c = self.config
+        cls_logits, class_deltas = self._head(features, rois, False)
+        probs = tf.nn.softmax(cls_logits)[..., 1:] * tf.cast(valid, tf.float32)[..., None]
+        boxes = B.clip_boxes(B.decode(class_deltas, rois[:, :, None, :], HEAD_STDS))  # [N, R, C, 4]
+        return nms_outputs(boxes, probs, c.max_detections, c.nms_iou, c.score_threshold)
+
+    def detect(self, images, proposals):
+        """Float or uint8 images [N, S, S, 3] (0..255) and their proposals [N, P, 4] (normalised
+        ymin, xmin, ymax, xmax; rows without area ignored) -> the Object Detection API's outputs,
+        classes 0-based."""
+        proposals = B.clip_boxes(tf.cast(proposals, tf.float32))
+        proposals = tf.pad(proposals, [[0, 0], [0, 1], [0, 0]])  # one padding row: an image may have none
+        return self.classify(self.features(images, False), proposals, proposal_mask(proposals))
+
+
+def nms_outputs(boxes, scores, max_detections, iou, score_threshold):
+    """Class-wise NMS of per-class boxes [N, K, C or 1, 4] and scores [N, K, C] into the Object
+    Detection API's dict (classes 0-based here; the export adds 1)."""
+    boxes, scores, classes, count = tf.image.combined_non_max_suppression(
+        boxes, scores, max_detections, max_detections, iou_threshold=iou, score_threshold=score_threshold,
+        pad_per_class=False, clip_boxes=True)
+    return {"detection_boxes": boxes, "detection_scores": scores, "detection_classes": classes,
+            "num_detections": tf.cast(count, tf.float32)}
