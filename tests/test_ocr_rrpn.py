@@ -123,6 +123,24 @@ def test_anchor_labels_follow_the_iou_and_angle_rules():
     assert positive.sum() >= 1 and positive.sum() + negative.sum() <= c.rpn_batch
 
 
+def test_anchor_labels_skip_no_pair_that_could_change_them(monkeypatch):
+    """The anchors' skew IoU is computed only for pairs whose areas allow an IoU above the negative
+    threshold, or that are aligned (a word's best aligned anchor is positive whatever its IoU): the labels
+    and targets are those of every pair computed."""
+    from suite.data.text_scenes import embedded_scenes, padded_words
+
+    model = rrpn.RRPN(rrpn.get_config("tiny"))
+    ex = embedded_scenes(16, 128, seed=4, split="train").examples()
+    quads, kinds = (tf.constant(np.stack(x)) for x in zip(*[padded_words(q, t, 4) for _, q, t in ex]))
+    words, seeds = rrpn.from_quads(quads), tf.constant(np.stack([np.zeros(16), np.arange(16)], 1), tf.int64)
+    pruned = [t.numpy() for t in model.rpn_targets(words, kinds == 1, kinds == -1, seeds)]
+    every_pair = rrpn.pairwise_iou
+    monkeypatch.setattr(rrpn, "pairwise_iou", lambda a, b, valid_b=None, **_: every_pair(a, b, valid_b))
+    full = [t.numpy() for t in model.rpn_targets(words, kinds == 1, kinds == -1, seeds)]
+    assert np.array_equal(pruned[0], full[0]) and np.array_equal(pruned[1], full[1]) and full[0].sum() >= 16
+    np.testing.assert_allclose(pruned[2][full[0]], full[2][full[0]], atol=1e-6)
+
+
 def test_rotated_nms_is_exact_greedy():
     box = [50, 50, 40, 10, 0.0]
     boxes = np.array([box,

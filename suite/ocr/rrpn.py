@@ -197,10 +197,10 @@ def skew_iou(a, b, tolerance=1e-3):
     return tf.math.divide_no_nan(area, union)
 
 
-def pairwise_iou(a, b, valid_b=None, above=0.0):
+def pairwise_iou(a, b, valid_b=None, above=0.0, needed=None):
     """Skew IoU of every box of ``a`` [N, A, 5] with every box of ``b`` [N, M, 5] -> [N, A, M]: computed
     for the pairs whose circumscribed circles meet (and ``valid_b`` [N, M]) and whose areas' ratio
-    (an IoU's upper bound) exceeds ``above``, zero for the others."""
+    (an IoU's upper bound) exceeds ``above`` or that ``needed`` [N, A, M] marks, zero for the others."""
     a, b = tf.stop_gradient(a), tf.stop_gradient(b)
     ra = tf.norm(a[..., 2:4], axis=-1) / 2
     rb = tf.norm(b[..., 2:4], axis=-1) / 2
@@ -208,8 +208,9 @@ def pairwise_iou(a, b, valid_b=None, above=0.0):
     near = distance < ra[:, :, None] + rb[:, None, :]
     if above > 0:
         area_a, area_b = (x[..., 2] * x[..., 3] for x in (a, b))
-        near &= tf.minimum(area_a[:, :, None], area_b[:, None, :]) > above * tf.maximum(area_a[:, :, None],
-                                                                                          area_b[:, None, :])
+        possible = tf.minimum(area_a[:, :, None], area_b[:, None, :]) > above * tf.maximum(area_a[:, :, None],
+                                                                                             area_b[:, None, :])
+        near &= possible if needed is None else possible | needed
     if valid_b is not None:
         near &= valid_b[:, None, :]
     pairs = tf.where(near)  # [P, 3]: image, a, b
@@ -355,8 +356,10 @@ class RRPN(SupervisedTask):
         c = self.config
         n = tf.shape(words)[0]
         tiled = tf.broadcast_to(self.anchors[None], tf.concat([[n], tf.shape(self.anchors)], 0))
-        overlaps = pairwise_iou(tiled, words, care | dont_care)  # [N, A, M]
         aligned = angle_difference(tiled[:, :, None, 4], words[:, None, :, 4]) < math.radians(c.max_angle)
+        # [N, A, M]; a pair whose areas differ more than negative_iou allows is neither positive nor in the way of
+        # a negative, but an aligned one may still be a word's best anchor
+        overlaps = pairwise_iou(tiled, words, care | dont_care, above=c.negative_iou, needed=aligned)
         good = tf.where(aligned & care[:, None, :], overlaps, 0.0)
         best_good, index = tf.reduce_max(good, -1), tf.argmax(good, -1, output_type=tf.int32)
         per_word = tf.reduce_max(good, 1, keepdims=True)  # each word's best aligned anchor
