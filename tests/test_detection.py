@@ -66,6 +66,43 @@ def test_box_maths_agree_with_keras_and_keras_cv_where_both_exist():
                                atol=1e-3)
 
 
+def test_rpn_labels_and_nms_agree_with_keras_cv_where_both_apply():
+    """Faster R-CNN's anchor labels against keras_cv's BoxMatcher (thresholds 0.3 and 0.7, each object
+    force-matched): the same negatives, the same positives but for the anchors tied at an object's best IoU
+    (the paper's code takes them all, BoxMatcher one), inside the image; the NMS of shared boxes against
+    keras_cv's MultiClassNonMaxSuppression."""
+    import keras_cv
+
+    model = faster_rcnn.FasterRCNN(faster_rcnn.get_config("tiny"))
+    batch = _scene_batch(4)
+    valid = batch["classes"] >= 0
+    positive, negative, _ = (t.numpy() for t in model.rpn_labels(batch["boxes"], valid))
+    inside = model.trainable_anchors.numpy()
+    matcher = keras_cv.layers.BoxMatcher([0.3, 0.7], [-1, -2, 1], force_match_for_each_col=True)
+    for i in range(4):
+        m = int(valid[i].numpy().sum())
+        overlaps = B.iou(model.anchors.numpy()[inside], batch["boxes"][i, :m]).numpy()
+        _, values = matcher(tf.constant(overlaps))
+        # (from the second anchor: keras_cv 0.9's force-matching marks the first row matched to a column past the last)
+        values, overlaps = np.asarray(values)[1:], overlaps[1:]
+        pos, neg = positive[i][inside][1:], negative[i][inside][1:]
+        np.testing.assert_array_equal(neg, values == -1)
+        tied = (overlaps >= overlaps.max(0, keepdims=True) - 1e-6).any(1)
+        assert np.all(pos >= (values == 1)) and np.all(pos <= (values == 1) | tied)
+        assert not positive[i][~inside].any() and not negative[i][~inside].any()
+    rng = np.random.default_rng(3)
+    corner = rng.uniform(0, 0.6, (2, 50, 2))
+    shared = np.concatenate([corner, corner + rng.uniform(0.1, 0.4, (2, 50, 2))], -1).astype(np.float32)
+    scores = rng.uniform(0, 1, (2, 50, 5)).astype(np.float32)
+    ours = faster_rcnn.nms_outputs(shared[:, :, None], scores, 20, 0.5, 0.3)
+    theirs = keras_cv.layers.MultiClassNonMaxSuppression("rel_yxyx", from_logits=False, iou_threshold=0.5,
+                                                         confidence_threshold=0.3, max_detections=20,
+                                                         max_detections_per_class=20)(shared, scores)
+    np.testing.assert_array_equal(ours["num_detections"], theirs["num_detections"])
+    np.testing.assert_allclose(ours["detection_scores"], theirs["confidence"], atol=1e-6)
+    np.testing.assert_array_equal(ours["detection_classes"], theirs["classes"])
+
+
 def test_anchors_have_the_ratios_scales_and_strides():
     scales, ratios = (16, 32, 64), (0.5, 1.0, 2.0)
     a = B.anchors((6, 8), (96, 128), 16, scales, ratios)

@@ -208,6 +208,8 @@ class FastRCNN(SupervisedTask):
         return self.classify(self.features(images, False), proposals, proposal_mask(proposals))
 
 
+# keras_cv.layers.MultiClassNonMaxSuppression is this op with one box shared by every class; Fast R-CNN regresses a box
+# per class, so both detectors call the op (YOLO's shared boxes agree with the layer: tests/test_detection.py)
 def nms_outputs(boxes, scores, max_detections, iou, score_threshold):
     """Class-wise NMS of per-class boxes [N, K, C or 1, 4] and scores [N, K, C] into the Object
     Detection API's dict (classes 0-based here; the export adds 1)."""

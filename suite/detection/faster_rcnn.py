@@ -145,23 +145,33 @@ class FasterRCNN(FastRCNN):
         return tf.stop_gradient(boxes), valid
 
     # ------------------------------------------------------------ targets
-    def rpn_targets(self, gt_boxes, gt_valid, seeds=None):
-        """Sampled anchors: (positive, negative masks [N, A], regression targets [N, A, 4]). Anchors
-        crossing the image's boundary are neither (``ignore_cross_boundary``), and an object's best
-        anchor is its best inside the image, as in the paper's code."""
+    # Hand-written: keras_cv.layers.BoxMatcher(force_match_for_each_col=True) gives each object one best anchor, the
+    # paper's code every anchor tied at its best, knows no boundary, and (0.9) force-matches the first anchor to a
+    # column past the last; they agree otherwise (tests/test_detection.py)
+    def rpn_labels(self, gt_boxes, gt_valid):
+        """Every anchor's label before sampling: (positive, negative masks [N, A], the matched object
+        [N, A]). Anchors crossing the image's boundary are neither (``ignore_cross_boundary``), and an
+        object's best anchors (all tied at its best IoU) are positive whatever their IoU, its best
+        inside the image, as in the paper's code."""
         c = self.config
         anchors = tf.broadcast_to(self.anchors[None], tf.concat([tf.shape(gt_boxes)[:1], tf.shape(self.anchors)], 0))
         best, index, overlaps = B.match(anchors, gt_boxes, gt_valid)
         inside = self.trainable_anchors[None, :]
         overlaps = tf.where(inside[..., None], overlaps, -1.0)
-        # each object's best anchor(s) are positive too, whatever their IoU
         per_object = tf.reduce_max(overlaps, axis=1, keepdims=True)  # [N, 1, M]
         is_best = tf.reduce_any((overlaps >= per_object - 1e-6) & (overlaps > 0) & gt_valid[:, None, :], -1)
         positive = ((best >= c.rpn_positive_iou) | is_best) & inside
         negative = (best < c.rpn_negative_iou) & ~positive & inside
+        return positive, negative, index
+
+    def rpn_targets(self, gt_boxes, gt_valid, seeds=None):
+        """Sampled anchors (``rpn_labels``, then up to ``rpn_batch`` of them, at most half positive):
+        (positive, negative masks [N, A], regression targets [N, A, 4])."""
+        c = self.config
+        positive, negative, index = self.rpn_labels(gt_boxes, gt_valid)
         noise = None if seeds is None else randomness.uniform(seeds, [self.anchors.shape[0]], ANCHOR_SALT)
         positive, negative = B.balanced_sample(positive, negative, c.rpn_batch, c.rpn_positive_fraction, noise)
-        targets = B.encode(tf.gather(gt_boxes, index, batch_dims=1), anchors)
+        targets = B.encode(tf.gather(gt_boxes, index, batch_dims=1), self.anchors[None])
         return positive, negative, targets
 
     # ------------------------------------------------------------ forward
