@@ -110,6 +110,8 @@ def anchors(feature_size, image_size, stride, scales, ratios=(0.5, 1.0, 2.0)):
 
 
 # ------------------------------------------------------------------ sampling
+# Hand-written: keras_cv's balanced_sample is internal (keras_cv.src...sampling, not its API), draws unkeyed noise
+# (the replicas need each example's own: suite.training.randomness) and builds a one-hot [k, N] per image
 def random_subset(mask, limit, noise=None):
     """A random subset of ``mask`` [B, N] (bool) with at most ``limit`` [B] (or scalar) elements per
     row: the standard minibatch sampling of anchors and RoIs, done in the graph. ``noise`` [B, N]
