@@ -1,5 +1,6 @@
-"""What the two detection recipes (``recipes.faster_rcnn``, ``recipes.yolo``) declare the same way:
-flags, data, evaluation and the export."""
+"""What the detection recipes (``recipes.faster_rcnn``, ``recipes.fast_rcnn``, ``recipes.yolo``) declare
+the same way: flags, data, evaluation and the export."""
+import dataclasses
 import time
 
 from suite.training.runner import Recipe, lazy
@@ -9,6 +10,18 @@ training = lazy("suite.detection.training")
 
 # embedded training and held-out images per preset (rendered on demand: nothing held in memory)
 EMBEDDED_COUNTS = {"tiny": (20000, 100), "small": (50000, 300), "paper": (50000, 300)}
+
+
+@dataclasses.dataclass
+class HeldOut:
+    """The held-out images the mAPs are measured on: uint8 [N, S, S, 3], their ground truths, and for
+    Fast R-CNN their proposals [N, P, 4]; for images kept in their aspect, their extents [N, 2]."""
+
+    images: object
+    truths: list
+    proposals: object = None
+    extents: object = None
+    paths: tuple = ()  # their files, for sets read from a folder
 
 
 class DetectionRecipe(Recipe):
@@ -46,7 +59,8 @@ class DetectionRecipe(Recipe):
     # The data: every annotation parsed (and every image checked to exist) before training
     def load_data(self, run):
         train, held_out, eval_count = self.detection_sets(run)
-        return train, held_out.examples(eval_count)
+        return train, HeldOut(*held_out.examples(eval_count), paths=held_out.paths[:eval_count],
+                              extents=held_out.extents(eval_count) if held_out.extent else None)
 
     def detection_sets(self, run):
         """(training set, held-out set, held-out images to evaluate on); the config made for the
@@ -55,8 +69,10 @@ class DetectionRecipe(Recipe):
         train_count, eval_count = EMBEDDED_COUNTS[a.preset]
         eval_count = a.eval_images or eval_count
         size = run.config.image_size
-        train = data.detection_set(a.data, "train", size, seed=a.seed, count=a.num_images or train_count, bad=run.bad)
-        held_out = data.detection_set(a.data, "validation", size, seed=a.seed, count=eval_count, bad=run.bad)
+        fit = getattr(run.config, "fit", None)  # the two-stage detectors can keep the images' aspect
+        train = data.detection_set(a.data, "train", size, seed=a.seed, count=a.num_images or train_count, bad=run.bad,
+                                   fit=fit)
+        held_out = data.detection_set(a.data, "validation", size, seed=a.seed, count=eval_count, bad=run.bad, fit=fit)
         run.config = self.make_config(run, len(train.class_names))
         return train, held_out, eval_count
 
@@ -67,35 +83,36 @@ class DetectionRecipe(Recipe):
         return data.detection_dataset(run.data[0], max_boxes=run.config.max_boxes, **feed)
 
     # Evaluate: VOC and COCO mAPs on the held-out images, boxes drawn
-    # (the held-out data: images, truths, and for Fast R-CNN the images' proposals)
     def evaluator(self, run):
-        images, truths, *given = run.data[1]
-        return training.DetectionEvaluator(run.model, images, truths, run.data[0].class_names, proposals=given[0]
-                                           if given else None)
+        h = run.data[1]
+        return training.DetectionEvaluator(run.model, h.images, h.truths, run.data[0].class_names,
+                                           proposals=h.proposals, extents=h.extents)
 
     # Serve: images of any size in (Fast R-CNN: with their proposals), the Object Detection API's outputs
     def serving(self, run):
-        return (training.serving_endpoints(run.model, run.data[0].class_names, proposals=len(run.data[1]) > 2),
+        return (training.serving_endpoints(run.model, run.data[0].class_names,
+                                           proposals=run.data[1].proposals is not None),
                 list(run.model.networks().values()))
 
     def warmup(self, run):  # a held-out image, as pixels and as PNG bytes
         import tensorflow as tf
 
-        image = run.data[1][0][:1]
+        image = run.data[1].images[:1]
         return {"serving_default": [image], "image_bytes": [[tf.io.encode_png(image[0]).numpy()]]}
 
     def finish(self, run, result):
         result.update(model=run.name, classes=list(run.data[0].class_names))
         if run.chief:
-            images, _, *given = run.data[1]
-            result["detect_images_per_second"] = inference_speed(run.model, images, *given)
+            result["detect_images_per_second"] = inference_speed(run.model, run.data[1])
 
 
-def inference_speed(detector, images, proposals=None, repeats=3):
+def inference_speed(detector, held_out, repeats=3):
     """Held-out images per second through ``detect`` (batches of 32, after one warm-up pass; Fast
-    R-CNN's with their ``proposals``)."""
-    training.detections_of(detector, images[:32], proposals=None if proposals is None else proposals[:32])
+    R-CNN's with their proposals)."""
+    h = held_out
+    first = {k: None if v is None else v[:32] for k, v in (("proposals", h.proposals), ("extents", h.extents))}
+    training.detections_of(detector, h.images[:32], **first)
     started = time.perf_counter()
     for _ in range(repeats):
-        training.detections_of(detector, images, proposals=proposals)
-    return repeats * len(images) / max(time.perf_counter() - started, 1e-9)
+        training.detections_of(detector, h.images, proposals=h.proposals, extents=h.extents)
+    return repeats * len(h.images) / max(time.perf_counter() - started, 1e-9)

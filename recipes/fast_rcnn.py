@@ -53,10 +53,7 @@ class FastRCNN(FasterRCNN):
                     f"not {args.data!r} (its proposals come from selective search)")
 
     def make_config(self, run, num_classes):
-        a = run.args
-        return fast_rcnn.get_config(a.preset, num_classes=num_classes, backbone=a.backbone, pool_mode=a.pool,
-                                    learning_rate=a.learning_rate, sync_batch_norm=a.sync_batch_norm,
-                                    max_proposals=a.max_proposals)
+        return self.two_stage_config(run, num_classes, fast_rcnn, max_proposals=run.args.max_proposals)
 
     def build(self, run):
         model = fast_rcnn.FastRCNN(run.config, backbone_weights=run.args.backbone_weights, seed=run.args.seed)
@@ -65,17 +62,16 @@ class FastRCNN(FasterRCNN):
 
     # The data: the detection sets, with each image's proposals (files checked now)
     def load_data(self, run):
-        train, held_out, eval_count = self.detection_sets(run)
-        images, truths = held_out.examples(eval_count)
+        train, held = super().load_data(run)
         if run.args.proposals:
-            sources = [proposals.ProposalFiles(run.args.proposals, s.paths[:n]) for s, n in
-                       ((train, len(train)), (held_out, len(images)))]
+            sources = [proposals.ProposalFiles(run.args.proposals, paths) for paths in (train.paths, held.paths)]
         else:
             sources = [proposals.SelectiveSearch(run.args.selective_search)] * 2
-        given = np.stack([data.pad_proposals(sources[1](i, image), run.config.max_proposals)
-                          for i, image in enumerate(images)])
         run.proposals = sources[0]
-        return train, (images, truths, given)
+        extents = np.ones((len(held.images), 2), np.float32) if held.extents is None else held.extents
+        held.proposals = np.stack([data.square_proposals(sources[1], i, image, e, run.config.max_proposals)
+                                   for i, (image, e) in enumerate(zip(held.images, extents))])
+        return train, held
 
     def settings(self, run):
         return {**super().settings(run), "proposals": run.args.proposals or f"selective search "
@@ -88,9 +84,9 @@ class FastRCNN(FasterRCNN):
     def warmup(self, run):  # a held-out image and its proposals, as pixels and as PNG bytes
         import tensorflow as tf
 
-        images, _, given = run.data[1]
-        return {"serving_default": [images[:1], given[:1]],
-                "image_bytes": [[tf.io.encode_png(images[0]).numpy()], given[:1][..., [1, 0, 3, 2]] * images.shape[1]]}
+        h = run.data[1]
+        return {"serving_default": [h.images[:1], h.proposals[:1]],
+                "image_bytes": [[tf.io.encode_png(h.images[0]).numpy()], h.proposals[:1, :, [1, 0, 3, 2]] * h.images.shape[1]]}
 
 
 recipe = FastRCNN()

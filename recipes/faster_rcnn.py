@@ -47,6 +47,12 @@ class FasterRCNN(DetectionRecipe):
                             "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5); default: random initialisation")
         g.add_argument("--pool", default="max", choices=("max", "align"),
                        help="RoI max pooling to 7x7 (Fast R-CNN) or RoIAlign (bilinear samples, Mask R-CNN)")
+        g.add_argument("--min-side", type=int, default=None, metavar="PIXELS",
+                       help="keep each image's aspect: its shorter side resized to this, the longer at most "
+                            "--max-side, padded to the preset's square (default: the preset's: paper 600; tiny and "
+                            "small stretch to the square, 0)")
+        g.add_argument("--max-side", type=int, default=None, metavar="PIXELS",
+                       help="the longer side's cap with --min-side (default: paper 1000; else the square's side)")
 
     def check_flags(self, p, args):
         super().check_flags(p, args)
@@ -54,14 +60,27 @@ class FasterRCNN(DetectionRecipe):
             p.error("--backbone-weights needs --backbone vgg16, resnet50 or resnet101 (or --preset paper)")
         if args.backbone_weights and not os.path.isfile(args.backbone_weights):
             p.error(f"--backbone-weights {args.backbone_weights}: no such file")
+        for flag, value in (("--min-side", args.min_side), ("--max-side", args.max_side)):
+            if value is not None and value < (0 if flag == "--min-side" else 1):
+                p.error(f"{flag} must be {'>= 0' if flag == '--min-side' else 'positive'}, got {value}")
 
     # The model: backbone, RPN and Fast R-CNN head at the preset's size; under XLA the proposal
     # NMS is the padded one XLA compiles
     def make_config(self, run, num_classes):
+        return self.two_stage_config(run, num_classes, faster_rcnn,
+                                     proposal_nms="padded" if run.args.jit_compile else None)
+
+    def two_stage_config(self, run, num_classes, module, **extra):
+        """``module``'s config (Faster or Fast R-CNN's) from the preset and the flags they share."""
         a = run.args
-        return faster_rcnn.get_config(a.preset, num_classes=num_classes, backbone=a.backbone, pool_mode=a.pool,
-                                      learning_rate=a.learning_rate, sync_batch_norm=a.sync_batch_norm,
-                                      proposal_nms="padded" if a.jit_compile else None)
+        preset = module.get_config(a.preset)
+        sides = dict(min_side=a.min_side, max_side=a.max_side or ((preset.max_side or preset.image_size) if a.min_side
+                                                                  else None))
+        try:
+            return module.get_config(a.preset, num_classes=num_classes, backbone=a.backbone, pool_mode=a.pool,
+                                     learning_rate=a.learning_rate, sync_batch_norm=a.sync_batch_norm, **sides, **extra)
+        except ValueError as e:  # the sides against the square
+            raise ValueError(f"--min-side/--max-side: {e}") from None
 
     def build(self, run):
         model = faster_rcnn.FasterRCNN(run.config, backbone_weights=run.args.backbone_weights, seed=run.args.seed)

@@ -556,7 +556,8 @@ def test_padded_proposal_nms_keeps_the_same_boxes_and_compiles_with_xla():
 
 
 def test_faster_rcnn_paper_preset_is_vgg16_at_stride_16():
-    model = faster_rcnn.FasterRCNN(faster_rcnn.get_config("paper", image_size=224, head_units=(32, 32)))
+    model = faster_rcnn.FasterRCNN(faster_rcnn.get_config("paper", image_size=224, min_side=128, max_side=224,
+                                                          head_units=(32, 32)))
     assert model.stride == 16 and model.feature_size == 14 and model.num_anchors == 9
     assert model.backbone.output.shape[-1] == 512  # conv5_3
     assert model.anchors.shape == (14 * 14 * 9, 4)
@@ -594,3 +595,77 @@ def test_backbone_weights_file_is_loaded_or_refused_by_name(tmp_path):
     bad.write_bytes(b"not hdf5")
     with pytest.raises(ValueError, match=r"--backbone-weights .*bad\.weights\.h5"):
         build_backbone("vgg16", 64, weights=str(bad))
+
+
+# ------------------------------------------------------------------ images kept in their aspect (Ren et al.'s 600/1000)
+def _voc_300x800(root):
+    """A VOC folder with one 300 x 800 image: grey, one white rectangle (x 100..300, y 50..250)."""
+    import cv2
+
+    _write_voc(root, [("dog", 0, (101, 51, 300, 250))], width=800, height=300, image=False)
+    image = np.full((300, 800, 3), 90, np.uint8)
+    image[50:250, 100:300] = 255
+    cv2.imwrite(os.path.join(root, "JPEGImages", "000001.jpg"), image)
+
+
+def test_a_300x800_image_keeps_its_aspect_at_the_top_left_of_the_square(tmp_path):
+    _voc_300x800(str(tmp_path))
+    assert data.fitted_size(300, 800, 600, 1000) == (375, 1000)  # the paper's: 600 would make the longer 1600
+    ds = data.detection_set(str(tmp_path), "train", size=112, fit=(60, 100))  # 300x800 -> 38x100 (x 0.125)
+    image, boxes, _, _ = ds.load(0)
+    assert image.shape == (112, 112, 3) and ds.extent(0) == (38 / 112, 100 / 112)
+    assert image[:38, :100].min() > 50 and not image[38:].any() and not image[:, 100:].any()  # the rest is padding
+    np.testing.assert_allclose(boxes[0], np.array([50 / 300 * 38, 100 / 8, 250 / 300 * 38, 300 / 8]) / 112, atol=1e-6)
+    ys, xs = np.nonzero(image[..., 0] > 200)  # the white rectangle is where its box says
+    np.testing.assert_allclose([ys.min(), xs.min(), ys.max() + 1, xs.max() + 1], boxes[0] * 112, atol=1.0)
+    np.testing.assert_allclose(ds.extents(), [[38 / 112, 100 / 112]])
+    flips = 0
+    for batch in data.detection_dataset(ds, 4, 3, seed=2).take(3):  # mirrored within the image, never the padding
+        np.testing.assert_allclose(batch["extents"].numpy(), [[38 / 112, 100 / 112]] * 4)
+        for img, b in zip(batch["images"].numpy(), batch["boxes"].numpy()):
+            assert not img[38:].any() and not img[:, 100:].any()
+            ys, xs = np.nonzero(img[..., 0] > 200)
+            np.testing.assert_allclose([ys.min(), xs.min(), ys.max() + 1, xs.max() + 1], b[0] * 112, atol=1.0)
+            flips += xs.min() > 50
+    assert 0 < flips < 12
+
+
+def test_no_anchor_in_the_padding_is_sampled_and_detections_stay_in_the_image():
+    model = faster_rcnn.FasterRCNN(faster_rcnn.get_config("tiny", min_side=40, max_side=96))
+    extents = tf.constant([[0.5, 1.0], [1.0, 0.4]])
+    gt = tf.constant([[[0.1, 0.1, 0.4, 0.5]], [[0.2, 0.05, 0.7, 0.35]]])
+    valid = tf.constant([[True], [True]])
+    positive, negative, _ = (t.numpy() for t in model.rpn_labels(gt, valid, extents))
+    a = model.anchors.numpy()
+    for i, (ey, ex) in enumerate(extents.numpy()):
+        within = (a[:, 2] <= ey + 1e-6) & (a[:, 3] <= ex + 1e-6) & (a[:, :2] >= -1e-6).all(1)
+        assert positive[i].any() and negative[i].any()
+        assert not (positive[i] | negative[i])[~within].any()  # crossing the image's edge, or in the padding
+    sampled = model.rpn_targets(gt, valid, tf.constant([[0, 1], [0, 2]], tf.int64), extents)
+    assert not (sampled[0].numpy() | sampled[1].numpy())[:, ~((a[:, 2:] <= 1.0 + 1e-6).all(1))].any()
+    images = tf.constant(np.random.default_rng(0).integers(0, 255, (2, 96, 96, 3)), tf.uint8)
+    out = model.detect(images, extents)
+    boxes = out["detection_boxes"].numpy()
+    assert (boxes[..., [0, 2]] <= 0.5 + 1e-6)[0].all() and (boxes[..., [1, 3]] <= 0.4 + 1e-6)[1].all()
+
+
+def test_export_of_a_detector_kept_in_its_aspect_answers_in_each_images_coordinates():
+    model = faster_rcnn.FasterRCNN(faster_rcnn.get_config("tiny", min_side=48, max_side=96, score_threshold=0.0))
+    endpoints = detection_training.serving_endpoints(model, data.SHAPES)
+    image = np.random.default_rng(1).integers(0, 255, (1, 60, 160, 3)).astype(np.uint8)  # fitted: 36 x 96
+    served = endpoints["serving_default"][0](tf.constant(image))
+    extent = data.fit_image(image[0], 96, (48, 96))[1]
+    assert extent == (36 / 96, 1.0)  # as the training data: 36 x 96 at the top left of the square
+    canvas = tf.image.pad_to_bounding_box(tf.image.resize(tf.cast(image, tf.float32), (36, 96), antialias=True),
+                                          0, 0, 96, 96)  # (the graph's resizer; OpenCV's INTER_AREA differs a little)
+    direct = model.detect(tf.clip_by_value(canvas, 0, 255), tf.constant([extent], tf.float32))
+    n = int(served["num_detections"][0])
+    assert n > 0 and n == int(direct["num_detections"][0])
+    # the same detections, divided by the extent: normalised by the 60 x 160 image
+    np.testing.assert_allclose(served["detection_boxes"][0, :n], direct["detection_boxes"][0, :n].numpy()
+                               / [36 / 96, 1, 36 / 96, 1], atol=1e-5)
+    assert float(tf.reduce_max(served["detection_boxes"])) <= 1.0
+    png = tf.io.encode_png(image[0])
+    by_bytes = endpoints["image_bytes"][0](tf.stack([png]))
+    np.testing.assert_allclose(by_bytes["detection_boxes_pixels"][0, :n], by_bytes["detection_boxes"][0, :n]
+                               * [60, 160, 60, 160], rtol=1e-5)

@@ -128,7 +128,10 @@ def _draw_shape(cv2, canvas, shape, box, colour, line=None):
 # ------------------------------------------------------------------ datasets
 @dataclasses.dataclass
 class DetectionSet:
-    """``load(i)`` -> (uint8 [size, size, 3], boxes [M, 4], classes [M], difficult [M])."""
+    """``load(i)`` -> (uint8 [size, size, 3], boxes [M, 4], classes [M], difficult [M]). With
+    ``extent`` (sets read with ``fit``: aspect kept, ``fit_image``), ``extent(i)`` -> the share
+    (height, width) of the square the image fills from its top left, the rest zero; its boxes are
+    normalised by the square, so they lie within the extent."""
 
     class_names: tuple
     size: int
@@ -136,9 +139,15 @@ class DetectionSet:
     load: Callable[[int], tuple]
     source: str = ""
     paths: tuple = ()  # each example's image file, for sets read from a folder
+    extent: Callable[[int], tuple] = None
 
     def __len__(self):
         return self.length
+
+    def extents(self, count=None):
+        """float32 [count, 2]: each of the first ``count`` examples' extent (1, 1 without ``fit``)."""
+        n = len(self) if count is None else min(count, len(self))
+        return np.array([self.extent(i) if self.extent else (1.0, 1.0) for i in range(n)], np.float32)
 
     def examples(self, count=None):
         """The first ``count`` examples as (images uint8 [N, S, S, 3], [ground truth dicts])
@@ -163,23 +172,53 @@ def embedded_set(count, size=96, seed=0, split="train", max_objects=4):
     return DetectionSet(SHAPES, size, count, load, source=f"embedded {split}")
 
 
-def _read_image(path, size):
+def fitted_size(height, width, min_side, max_side):
+    """(height, width) after Faster R-CNN's resize: the shorter side to ``min_side``, unless the
+    longer would then pass ``max_side`` (then the longer to ``max_side``); the aspect kept."""
+    scale = min(min_side / min(height, width), max_side / max(height, width))
+    return max(1, int(np.floor(height * scale + 0.5))), max(1, int(np.floor(width * scale + 0.5)))
+
+
+def fit_image(image, size, fit):
+    """``fit`` = (min_side, max_side): the image resized by ``fitted_size`` and placed at the top left
+    of a zero ``size`` x ``size`` square: (uint8 [size, size, 3], extent (height, width) / size)."""
+    cv2 = _cv2()
+    h, w = fitted_size(*image.shape[:2], *fit)
+    canvas = np.zeros((size, size, 3), np.uint8)
+    canvas[:h, :w] = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+    return canvas, (h / size, w / size)
+
+
+def _read_image(path, size, fit=None):
     cv2 = _cv2()
     image = cv2.imread(path, cv2.IMREAD_COLOR)
     if image is None:
         raise DataError(f"{path}: not a readable image")
-    return cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), (size, size), interpolation=cv2.INTER_AREA)
+    image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    if fit:
+        return fit_image(image, size, fit)[0]
+    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
 
 
-def _records_set(records, class_names, size, source):
-    """A DetectionSet over records (image path, boxes, classes, difficult), images decoded on use."""
+def _records_set(records, class_names, size, source, fit=None):
+    """A DetectionSet over records (image path, boxes, classes, difficult), images decoded on use;
+    with ``fit`` their aspect kept (``fit_image``: the extent from the file's header)."""
+
+    def extent(i):
+        from PIL import Image
+
+        with Image.open(records[i][0]) as im:  # the header only
+            h, w = fitted_size(im.height, im.width, *fit)
+        return h / size, w / size
 
     def load(i):
         path, boxes, classes, difficult = records[i]
-        return _read_image(path, size), boxes, classes, difficult
+        if fit:
+            boxes = np.asarray(boxes, np.float32).reshape(-1, 4) * np.tile(extent(i), 2).astype(np.float32)
+        return _read_image(path, size, fit), boxes, classes, difficult
 
     return DetectionSet(tuple(class_names), size, len(records), load, source=source,
-                        paths=tuple(r[0] for r in records))
+                        paths=tuple(r[0] for r in records), extent=extent if fit else None)
 
 
 def parse_voc_annotation(path):
@@ -228,7 +267,7 @@ def voc_image_ids(root, task, split):
     return list_file, ids
 
 
-def voc_set(root, split="train", size=96, check=True, bad=None):
+def voc_set(root, split="train", size=96, check=True, bad=None, fit=None):
     """A PASCAL VOC folder (``Annotations/*.xml``, ``JPEGImages/``, ``ImageSets/Main/<split>.txt``;
     VOCdevkit/VOC2007 and the like). Every annotation is parsed and every image checked to exist and
     be a whole image file (``suite.data.files``) before training."""
@@ -253,10 +292,10 @@ def voc_set(root, split="train", size=96, check=True, bad=None):
     records = [(image, np.array([o[1] for o in objs], np.float32).reshape(-1, 4),
                 np.array([index[o[0]] for o in objs], np.int32), np.array([o[2] for o in objs], bool))
                for image, objs in parsed]
-    return _records_set(records, class_names, size, source=f"VOC {root} {split}")
+    return _records_set(records, class_names, size, source=f"VOC {root} {split}", fit=fit)
 
 
-def coco_set(root, split="train", size=96, check=True, bad=None):
+def coco_set(root, split="train", size=96, check=True, bad=None, fit=None):
     """A COCO folder: ``annotations/instances_<split>2017.json`` (or ``instances_<split>.json``) and
     the images in ``<split>2017/`` (or ``<split>/``). Crowd regions are dropped; a box outside
     its image, or an image the JSON names that does not exist, is a DataError naming the JSON file."""
@@ -307,12 +346,12 @@ def coco_set(root, split="train", size=96, check=True, bad=None):
                         np.array([o[1] for o in objs], np.int32), np.zeros(len(objs), bool)))
     if not records:
         raise DataError(f"{json_path}: lists no image")
-    return _records_set(records, class_names, size, source=f"COCO {json_path}")
+    return _records_set(records, class_names, size, source=f"COCO {json_path}", fit=fit)
 
 
-def tfds_set(name, split="train", size=96, data_dir=None, limit=None):
+def tfds_set(name, split="train", size=96, data_dir=None, limit=None, fit=None):
     """``tfds:voc/2007``, ``tfds:coco/2017`` (prepared in TFDS_DATA_DIR): examples kept in memory at
-    ``size`` (``limit``: the first ``limit`` only)."""
+    ``size`` (``limit``: the first ``limit`` only; ``fit``: aspect kept, ``fit_image``)."""
     import tensorflow_datasets as tfds
 
     cv2 = _cv2()
@@ -321,7 +360,7 @@ def tfds_set(name, split="train", size=96, data_dir=None, limit=None):
         ds, info = tfds.load(name, split=tfds_split, with_info=True, data_dir=data_dir)
     except Exception as e:  # noqa: BLE001 - tfds raises many kinds
         raise DataError(f"--data tfds:{name}: cannot load the {tfds_split} split ({e})") from None
-    examples = []
+    examples, extents = [], []
     for k, ex in enumerate(ds.as_numpy_iterator()):
         if limit is not None and k >= limit:
             break
@@ -331,33 +370,41 @@ def tfds_set(name, split="train", size=96, data_dir=None, limit=None):
         field = lambda key: np.asarray(objs.get(key, np.zeros(n, bool)), bool).reshape(-1)  # noqa: E731
         n = min(n, len(objs["label"]), len(field("is_crowd")), len(field("is_difficult")))
         keep = ~field("is_crowd")[:n]
-        image = cv2.resize(ex["image"], (size, size), interpolation=cv2.INTER_AREA)
-        if image.ndim == 2:
-            image = np.repeat(image[..., None], 3, -1)
-        examples.append((image, bbox[:n][keep], np.asarray(objs["label"], np.int32)[:n][keep],
-                         field("is_difficult")[:n][keep]))
+        image = ex["image"]
+        if image.ndim == 2 or image.shape[-1] == 1:  # grey
+            image = np.repeat(image.reshape(*image.shape[:2], 1), 3, -1)
+        if fit:
+            image, extent = fit_image(image, size, fit)
+        else:
+            image, extent = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA), (1.0, 1.0)
+        extents.append(extent)
+        examples.append((image, bbox[:n][keep] * np.tile(extent, 2).astype(np.float32),
+                         np.asarray(objs["label"], np.int32)[:n][keep], field("is_difficult")[:n][keep]))
     if not examples:
         raise DataError(f"--data tfds:{name}: the {tfds_split} split is empty")
     names = tuple(info.features["objects"]["label"].names)
-    return DetectionSet(names, size, len(examples), lambda i: examples[i], source=f"tfds:{name} {tfds_split}")
+    return DetectionSet(names, size, len(examples), lambda i: examples[i], source=f"tfds:{name} {tfds_split}",
+                        extent=(lambda i: extents[i]) if fit else None)
 
 
-def detection_set(data, split="train", size=96, seed=0, count=None, max_objects=4, bad=None):
+def detection_set(data, split="train", size=96, seed=0, count=None, max_objects=4, bad=None, fit=None):
     """The DetectionSet ``--data`` names: 'shapes' (embedded: ``count`` scenes), 'tfds:NAME', or a
     VOC or COCO folder (told apart by ImageSets/ or annotations/); ``bad``: a
-    ``suite.data.files.BadFiles`` (refuse a bad image file, or skip it)."""
+    ``suite.data.files.BadFiles`` (refuse a bad image file, or skip it). ``fit`` = (min_side,
+    max_side): images keep their aspect (``fit_image``) in a ``size`` square; the embedded scenes are
+    square and rendered at ``size`` whatever ``fit``."""
     if data == EMBEDDED:
         return embedded_set(count or 0, size, seed, split, max_objects)
     if data.startswith("tfds:"):
-        return tfds_set(data[5:], split, size, limit=None if split == "train" else count)
+        return tfds_set(data[5:], split, size, limit=None if split == "train" else count, fit=fit)
     if not os.path.isdir(data):
         raise DataError(f"--data {data}: no such folder (expected 'shapes', 'tfds:NAME', or a VOC or COCO folder)")
     if os.path.isdir(os.path.join(data, "ImageSets")):
         return voc_set(data, {"train": "trainval" if _has_list(data, "trainval") else "train",
                               "validation": "test" if _has_list(data, "test") else "val",
-                              "test": "test"}[split], size, bad=bad)
+                              "test": "test"}[split], size, bad=bad, fit=fit)
     if os.path.isdir(os.path.join(data, "annotations")):
-        return coco_set(data, {"train": "train", "validation": "val", "test": "val"}[split], size, bad=bad)
+        return coco_set(data, {"train": "train", "validation": "val", "test": "val"}[split], size, bad=bad, fit=fit)
     raise DataError(f"--data {data}: neither a VOC folder (ImageSets/Main/) nor a COCO folder (annotations/)")
 
 
@@ -389,8 +436,10 @@ def detection_dataset(dataset, batch_size, max_boxes, seed=0, training=True, sha
     ``start``-th batch of that order), or every example once in order. Difficult objects are left out
     of training targets. ``shard`` = (count, index). ``jitter``: also ``yolo_jitter`` with these keyword
     arguments (a dict; ``{}`` for YOLO's own) after the flip. ``proposals``: Fast R-CNN's, a callable
-    (index, image) -> normalised boxes [K, 4] (``suite.detection.proposals``), adds "proposals"
-    [B, max_proposals, 4] (the first ones, zeros after), flipped with the image."""
+    (index, image) -> boxes [K, 4] normalised by the image (``suite.detection.proposals``), adds
+    "proposals" [B, max_proposals, 4] (the first ones, zeros after), flipped with the image. A set
+    with an ``extent`` (aspect kept) adds "extents" [B, 2], and its flip mirrors each image within
+    its extent (Keras' ``RandomFlip`` would mirror the padding too)."""
     import keras
     import tensorflow as tf
 
@@ -403,25 +452,33 @@ def detection_dataset(dataset, batch_size, max_boxes, seed=0, training=True, sha
         raise DataError(f"{dataset.source}: no image to train on")
     s = dataset.size
 
+    extra = [key for key, on in (("proposals", proposals is not None), ("extents", dataset.extent)) if on]
+
     def load(i):  # decoded (OpenCV) or rendered in NumPy: mapped in parallel, in order
         image, boxes, classes, difficult = dataset.load(int(i))
         if training:
             boxes, classes = boxes[~difficult], classes[~difficult]
         out = (image, *pad_objects(boxes, classes, max_boxes))
-        return out if proposals is None else (*out, pad_proposals(proposals(int(i), image), max_proposals))
+        extent = np.asarray(dataset.extent(int(i)) if dataset.extent else (1.0, 1.0), np.float32)
+        if proposals is not None:
+            out += (square_proposals(proposals, int(i), image, extent, max_proposals),)
+        return (*out, extent) if dataset.extent else out
 
     def example(i):
-        types = (tf.uint8, tf.float32, tf.int32) + (() if proposals is None else (tf.float32,))
+        types = (tf.uint8, tf.float32, tf.int32) + (tf.float32,) * len(extra)
         image, boxes, classes, *given = tf.numpy_function(load, [i], types, stateful=False)
-        out = {"images": tf.ensure_shape(image, [s, s, 3]), "boxes": tf.ensure_shape(boxes, [max_boxes, 4]),
-               "classes": tf.ensure_shape(classes, [max_boxes])}
-        return out if proposals is None else {**out, "proposals": tf.ensure_shape(given[0], [max_proposals, 4])}
+        shapes = {"proposals": [max_proposals, 4], "extents": [2]}
+        return {"images": tf.ensure_shape(image, [s, s, 3]), "boxes": tf.ensure_shape(boxes, [max_boxes, 4]),
+                "classes": tf.ensure_shape(classes, [max_boxes]),
+                **{key: tf.ensure_shape(value, shapes[key]) for key, value in zip(extra, given)}}
 
     order = (order_dataset(indices, [seed, 29, 0 if shard is None else shard[1]], start * batch_size) if training
              else tf.data.Dataset.from_tensor_slices(indices.astype(np.int64)))
     ds = order.map(example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.batch(batch_size, drop_remainder=training)
-    if training and flip:
+    if training and flip and dataset.extent:
+        ds = ds.map(flip_within_extents(seed), num_parallel_calls=tf.data.AUTOTUNE)
+    elif training and flip:
         flipper = keras.layers.RandomFlip("horizontal", bounding_box_format="rel_yxyx", seed=seed)
 
         @tf.autograph.experimental.do_not_convert
@@ -445,6 +502,47 @@ def detection_dataset(dataset, batch_size, max_boxes, seed=0, training=True, sha
     if training and jitter is not None:
         ds = ds.map(yolo_jitter(seed=seed, **jitter), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def flip_within_extents(seed):
+    """A map over batches with "extents": each image, with probability 1/2, mirrored left to right
+    within its extent (the padding stays where it is), its boxes and proposals with it. Hand-written:
+    Keras' ``RandomFlip`` mirrors the whole square, which would move an image kept in its aspect to
+    the right of its padding."""
+    import tensorflow as tf
+
+    draws = tf.random.Generator.from_seed(seed)
+
+    def mirrored(boxes, width, real):  # x -> width - x for the boxes with an area
+        flipped = tf.stack([boxes[..., 0], width - boxes[..., 3], boxes[..., 2], width - boxes[..., 1]], -1)
+        return tf.where(real[..., None], flipped, boxes)
+
+    def flip(batch):
+        images = batch["images"]
+        size = tf.shape(images)[2]
+        flips = draws.uniform([tf.shape(images)[0]]) < 0.5
+        width = batch["extents"][:, 1]
+        pixels = tf.cast(tf.round(width * tf.cast(size, tf.float32)), tf.int32)[:, None]
+        columns = tf.range(size)[None, :]
+        source = tf.where(flips[:, None] & (columns < pixels), pixels - 1 - columns, columns)
+        out = {**batch, "images": tf.gather(images, source, axis=2, batch_dims=1)}
+        w = tf.where(flips, width, 0.0)[:, None]
+        for key in ("boxes", "proposals"):
+            if key in batch:
+                b = batch[key]
+                real = flips[:, None] & (b[..., 2] > b[..., 0]) & (b[..., 3] > b[..., 1])
+                out[key] = mirrored(b, w, real)
+        return out
+
+    return flip
+
+
+def square_proposals(source, i, image, extent, count):
+    """Example ``i``'s proposals from ``source`` (index, image) -> boxes normalised by the image,
+    made on the image without its padding (``extent``: the share of the square it fills) and
+    normalised by the square: [count, 4], padded with zeros (``pad_proposals``)."""
+    h, w = (int(round(e * image.shape[k])) for k, e in enumerate(extent))
+    return pad_proposals(source(i, image[:h, :w]) * np.tile(np.asarray(extent, np.float32), 2), count)
 
 
 def pad_proposals(boxes, count):

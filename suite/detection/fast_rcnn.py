@@ -37,7 +37,11 @@ ROI_SALT = 2  # the step's RoI draw per image (``suite.training.randomness``)
 @dataclasses.dataclass(frozen=True)
 class FastRCNNConfig:
     num_classes: int = 5
-    image_size: int = 96
+    image_size: int = 96  # the square the images are fed in (a multiple of 16)
+    # min_side 0: images stretched to the square; else their aspect kept (Ren et al., Girshick: the shorter side
+    # to min_side, the longer at most max_side) at the square's top left, the rest padding
+    min_side: int = 0
+    max_side: int = 0
     backbone: str = "vgg"
     blocks: tuple = ((16, 1), (32, 1), (64, 2))  # the 'vgg' backbone's blocks (filters, convolutions)
     batch_norm: bool = True
@@ -66,16 +70,26 @@ class FastRCNNConfig:
             raise ValueError(f"image_size must be a multiple of 16, got {self.image_size}")
         if self.max_proposals < 1:
             raise ValueError(f"max_proposals must be positive, got {self.max_proposals}")
+        if self.min_side and not 0 < self.min_side <= self.max_side <= self.image_size:
+            raise ValueError(f"the kept aspect needs 0 < min_side <= max_side <= image_size, got {self.min_side}, "
+                             f"{self.max_side}, {self.image_size}")
+
+    @property
+    def fit(self):
+        """(min_side, max_side) when images keep their aspect, else None (``suite.data.detection``)."""
+        return (self.min_side, self.max_side) if self.min_side else None
 
 
 PRESETS = {
     "tiny": {},
     "small": dict(image_size=128, blocks=((32, 1), (64, 2), (128, 2), (256, 2)), max_proposals=512,
                   head_units=(512, 512), roi_batch=128, dropout=0.2, max_boxes=20),
-    # Girshick 2015: VGG16 (conv5_3, stride 16), selective search's ~2,000 proposals, 64 RoIs an image
+    # Girshick 2015: images' shorter side 600, longer at most 1000, VGG16 (conv5_3, stride 16), selective search's
+    # ~2,000 proposals, 64 RoIs an image
     # (128 over a minibatch of 2), fc6/fc7 4096 with dropout, SGD momentum 0.9 at 1e-3, weight decay 5e-4,
     # NMS 0.3
-    "paper": dict(image_size=608, backbone="vgg16", blocks=(), batch_norm=False, max_proposals=2000, roi_batch=64,
+    "paper": dict(image_size=1008, min_side=600, max_side=1000, backbone="vgg16", blocks=(), batch_norm=False,
+                  max_proposals=2000, roi_batch=64,
                   head_units=(4096, 4096), dropout=0.5, max_boxes=50, optimizer="sgd", learning_rate=1e-3,
                   weight_decay=5e-4),
 }
@@ -110,6 +124,17 @@ def proposal_mask(proposals):
     return (proposals[..., 2] > proposals[..., 0]) & (proposals[..., 3] > proposals[..., 1])
 
 
+def clip_to_extents(boxes, extents=None):
+    """Boxes [N, K, ...,  4] clipped to each image's extent [N, 2] (the share of the square it fills
+    from its top left; None: the whole square)."""
+    if extents is None:
+        return B.clip_boxes(boxes)
+    e = tf.cast(extents, tf.float32)
+    limit = tf.reshape(tf.concat([e, e], -1), tf.concat([tf.shape(e)[:1], tf.ones([tf.rank(boxes) - 2], tf.int32),
+                                                         [4]], 0))
+    return tf.clip_by_value(boxes, 0.0, limit)
+
+
 class FastRCNN(SupervisedTask):
     """Holds the functional backbone and head; its loss terms for the task base
     (``suite.training.task``) on batches with ``proposals``, and ``detect(images, proposals)``.
@@ -130,7 +155,7 @@ class FastRCNN(SupervisedTask):
 
     def loss_terms(self, batch, training, seeds):
         features = self.features(batch["images"], training)
-        proposals = tf.cast(batch["proposals"], tf.float32)
+        proposals = clip_to_extents(tf.cast(batch["proposals"], tf.float32), batch.get("extents"))
         return self.head_losses(features, proposals, proposal_mask(proposals), batch["boxes"], batch["classes"],
                                 training, seeds)
 
@@ -190,22 +215,22 @@ class FastRCNN(SupervisedTask):
                  "head/accuracy": tf.reduce_sum(hits * weights, -1) / roi_count}
         return {"loss/head_class": head_cls, "loss/head_box": head_reg}, stats
 
-    def classify(self, features, rois, valid):
+    def classify(self, features, rois, valid, extents=None):
         """Detections of the RoIs [N, R, 4] (``valid`` [N, R]) on ``features``: the Object Detection
-        API's dict, classes 0-based."""
+        API's dict, classes 0-based, boxes within each image's extent."""
         c = self.config
         cls_logits, class_deltas = self._head(features, rois, False)
         probs = tf.nn.softmax(cls_logits)[..., 1:] * tf.cast(valid, tf.float32)[..., None]
-        boxes = B.clip_boxes(B.decode(class_deltas, rois[:, :, None, :], HEAD_STDS))  # [N, R, C, 4]
+        boxes = clip_to_extents(B.decode(class_deltas, rois[:, :, None, :], HEAD_STDS), extents)  # [N, R, C, 4]
         return nms_outputs(boxes, probs, c.max_detections, c.nms_iou, c.score_threshold)
 
-    def detect(self, images, proposals):
-        """Float or uint8 images [N, S, S, 3] (0..255) and their proposals [N, P, 4] (normalised
-        ymin, xmin, ymax, xmax; rows without area ignored) -> the Object Detection API's outputs,
-        classes 0-based."""
-        proposals = B.clip_boxes(tf.cast(proposals, tf.float32))
+    def detect(self, images, proposals, extents=None):
+        """Float or uint8 images [N, S, S, 3] (0..255), their proposals [N, P, 4] (normalised
+        ymin, xmin, ymax, xmax; rows without area ignored) and, for images kept in their aspect, their
+        extents [N, 2] -> the Object Detection API's outputs, classes 0-based."""
+        proposals = clip_to_extents(tf.cast(proposals, tf.float32), extents)
         proposals = tf.pad(proposals, [[0, 0], [0, 1], [0, 0]])  # one padding row: an image may have none
-        return self.classify(self.features(images, False), proposals, proposal_mask(proposals))
+        return self.classify(self.features(images, False), proposals, proposal_mask(proposals), extents)
 
 
 # keras_cv.layers.MultiClassNonMaxSuppression is this op with one box shared by every class; Fast R-CNN regresses a box

@@ -28,7 +28,8 @@ import keras
 import tensorflow as tf
 
 from suite.detection import boxes as B
-from suite.detection.fast_rcnn import HEAD_STDS, FastRCNN, FastRCNNConfig, build_head, nms_outputs  # noqa: F401
+from suite.detection.fast_rcnn import (HEAD_STDS, FastRCNN, FastRCNNConfig, build_head, clip_to_extents,  # noqa: F401
+                                       nms_outputs)
 from suite.training import randomness
 
 ANCHOR_SALT = 1  # the step's anchor draw per image (``suite.training.randomness``; the RoIs' is fast_rcnn's)
@@ -68,10 +69,10 @@ PRESETS = {
     "small": dict(image_size=128, blocks=((32, 1), (64, 2), (128, 2), (256, 2)), anchor_scales=(24, 48, 96),
                   rpn_channels=256, head_units=(512, 512), roi_batch=128, post_nms_train=300, pre_nms_train=2000,
                   pre_nms_test=1000, post_nms_test=100, dropout=0.2, max_boxes=20),
-    # Ren et al.: VGG16 (conv5_3, stride 16), anchors 128/256/512 on ~600-pixel images, 512-d RPN,
-    # 12000/2000 proposals before/after NMS in training, 6000/300 at test, fc6/fc7 4096 with dropout,
+    # Ren et al.: images' shorter side 600, longer at most 1000, VGG16 (conv5_3, stride 16), anchors 128/256/512,
+    # 512-d RPN, 12000/2000 proposals before/after NMS in training, 6000/300 at test, fc6/fc7 4096 with dropout,
     # SGD momentum 0.9 at 1e-3, weight decay 5e-4
-    "paper": dict(image_size=608, backbone="vgg16", blocks=(), batch_norm=False, anchor_scales=(128, 256, 512),
+    "paper": dict(image_size=1008, min_side=600, max_side=1000, backbone="vgg16", blocks=(), batch_norm=False, anchor_scales=(128, 256, 512),
                   rpn_channels=512, pre_nms_train=12000, post_nms_train=2000, pre_nms_test=6000, post_nms_test=300,
                   roi_batch=128, head_units=(4096, 4096), dropout=0.5, max_boxes=50, nms_iou=0.3,
                   optimizer="sgd", learning_rate=1e-3, weight_decay=5e-4),
@@ -122,16 +123,20 @@ class FasterRCNN(FastRCNN):
         return {"backbone": self.backbone, "rpn": self.rpn, "head": self.head}
 
     def loss_terms(self, batch, training, seeds):
-        return self.losses_of(batch["images"], batch["boxes"], batch["classes"], training=training, seeds=seeds)
+        return self.losses_of(batch["images"], batch["boxes"], batch["classes"], training=training, seeds=seeds,
+                              extents=batch.get("extents"))
 
     # ------------------------------------------------------------ proposals
-    def proposals(self, logits, deltas, training):
-        """Top-scoring decoded anchors after NMS: (boxes [N, post, 4], valid [N, post])."""
+    def proposals(self, logits, deltas, training, extents=None):
+        """Top-scoring decoded anchors after NMS, clipped to each image (its ``extents`` [N, 2] when
+        its aspect is kept): (boxes [N, post, 4], valid [N, post])."""
         c = self.config
         pre = min(c.pre_nms_train if training else c.pre_nms_test, int(self.anchors.shape[0]))
         post = min(c.post_nms_train if training else c.post_nms_test, pre)
+        if extents is not None:  # anchors in an image's padding are never proposed
+            logits = tf.where(self.in_extents(extents), logits, -1e9)
         scores, top = tf.math.top_k(logits, pre)
-        boxes = B.clip_boxes(B.decode(tf.gather(deltas, top, batch_dims=1), tf.gather(self.anchors, top)))
+        boxes = clip_to_extents(B.decode(tf.gather(deltas, top, batch_dims=1), tf.gather(self.anchors, top)), extents)
         if c.proposal_nms == "padded":  # already sorted by score (top_k)
             keep, count = tf.image.non_max_suppression_padded(
                 boxes, scores, post, iou_threshold=c.rpn_nms_iou, pad_to_max_output_size=True, sorted_input=True,
@@ -142,21 +147,33 @@ class FasterRCNN(FastRCNN):
                 boxes[:, :, None, :], tf.sigmoid(scores)[..., None], post, post, iou_threshold=c.rpn_nms_iou,
                 score_threshold=0.0, pad_per_class=False, clip_boxes=False)
         valid = tf.range(post)[None, :] < count[:, None]
+        if extents is not None:  # a box clipped to nothing (an anchor in the padding, last by score) is none
+            valid &= (boxes[..., 2] > boxes[..., 0]) & (boxes[..., 3] > boxes[..., 1])
         return tf.stop_gradient(boxes), valid
 
     # ------------------------------------------------------------ targets
     # Hand-written: keras_cv.layers.BoxMatcher(force_match_for_each_col=True) gives each object one best anchor, the
     # paper's code every anchor tied at its best, knows no boundary, and (0.9) force-matches the first anchor to a
     # column past the last; they agree otherwise (tests/test_detection.py)
-    def rpn_labels(self, gt_boxes, gt_valid):
+    def in_extents(self, extents):
+        """[N, A]: the anchors whose centre lies in each image's extent [N, 2] (not in its padding)."""
+        centre = (self.anchors[None, :, :2] + self.anchors[None, :, 2:]) / 2
+        return tf.reduce_all(centre < tf.cast(extents, tf.float32)[:, None, :], -1)
+
+    def rpn_labels(self, gt_boxes, gt_valid, extents=None):
         """Every anchor's label before sampling: (positive, negative masks [N, A], the matched object
-        [N, A]). Anchors crossing the image's boundary are neither (``ignore_cross_boundary``), and an
-        object's best anchors (all tied at its best IoU) are positive whatever their IoU, its best
-        inside the image, as in the paper's code."""
+        [N, A]). Anchors crossing the image's boundary (with ``extents`` [N, 2], the boundary of the
+        image within the padded square) are neither (``ignore_cross_boundary``; without it those whose
+        centre is in the padding still are neither), and an object's best anchors (all tied at its best
+        IoU) are positive whatever their IoU, its best inside the image, as in the paper's code."""
         c = self.config
         anchors = tf.broadcast_to(self.anchors[None], tf.concat([tf.shape(gt_boxes)[:1], tf.shape(self.anchors)], 0))
         best, index, overlaps = B.match(anchors, gt_boxes, gt_valid)
         inside = self.trainable_anchors[None, :]
+        if extents is not None:
+            e = tf.cast(extents, tf.float32)[:, None, :]
+            within = tf.reduce_all(self.anchors[None, :, 2:] <= e + 1e-6, -1)
+            inside = (inside & within) if c.ignore_cross_boundary else (inside & self.in_extents(extents))
         overlaps = tf.where(inside[..., None], overlaps, -1.0)
         per_object = tf.reduce_max(overlaps, axis=1, keepdims=True)  # [N, 1, M]
         is_best = tf.reduce_any((overlaps >= per_object - 1e-6) & (overlaps > 0) & gt_valid[:, None, :], -1)
@@ -164,11 +181,11 @@ class FasterRCNN(FastRCNN):
         negative = (best < c.rpn_negative_iou) & ~positive & inside
         return positive, negative, index
 
-    def rpn_targets(self, gt_boxes, gt_valid, seeds=None):
+    def rpn_targets(self, gt_boxes, gt_valid, seeds=None, extents=None):
         """Sampled anchors (``rpn_labels``, then up to ``rpn_batch`` of them, at most half positive):
         (positive, negative masks [N, A], regression targets [N, A, 4])."""
         c = self.config
-        positive, negative, index = self.rpn_labels(gt_boxes, gt_valid)
+        positive, negative, index = self.rpn_labels(gt_boxes, gt_valid, extents)
         noise = None if seeds is None else randomness.uniform(seeds, [self.anchors.shape[0]], ANCHOR_SALT)
         positive, negative = B.balanced_sample(positive, negative, c.rpn_batch, c.rpn_positive_fraction, noise)
         targets = B.encode(tf.gather(gt_boxes, index, batch_dims=1), self.anchors[None])
@@ -180,25 +197,25 @@ class FasterRCNN(FastRCNN):
         logits, deltas = self.rpn(features, training=training)
         return features, logits, deltas
 
-    def losses_of(self, images, gt_boxes, gt_classes, training=True, seeds=None):
+    def losses_of(self, images, gt_boxes, gt_classes, training=True, seeds=None, extents=None):
         gt_valid = gt_classes >= 0
         features, logits, deltas = self._features(images, training)
-        positive, negative, targets = self.rpn_targets(gt_boxes, gt_valid, seeds)
+        positive, negative, targets = self.rpn_targets(gt_boxes, gt_valid, seeds, extents)
         sampled = tf.cast(positive | negative, tf.float32)
         count = tf.maximum(tf.reduce_sum(sampled, -1), 1.0)
         bce = tf.nn.sigmoid_cross_entropy_with_logits(tf.cast(positive, tf.float32), logits)
         rpn_cls = tf.reduce_sum(bce * sampled, -1) / count
         rpn_reg = tf.reduce_sum(tf.reduce_sum(B.smooth_l1(deltas - targets, 1.0 / 9), -1)
                                 * tf.cast(positive, tf.float32), -1) / count
-        proposals, valid = self.proposals(logits, deltas, training=True)
+        proposals, valid = self.proposals(logits, deltas, training=True, extents=extents)
         terms, stats = self.head_losses(features, proposals, valid, gt_boxes, gt_classes, training, seeds)
         return ({"loss/rpn_objectness": rpn_cls, "loss/rpn_box": rpn_reg, **terms},
                 {"rpn/positives": tf.reduce_sum(tf.cast(positive, tf.float32), -1), **stats})
 
-    def detect(self, images):
-        """Float or uint8 images [N, S, S, 3] (0..255) -> the Object Detection API's outputs, classes
-        0-based: detection_boxes [N, D, 4], detection_scores [N, D], detection_classes [N, D],
-        num_detections [N]."""
+    def detect(self, images, extents=None):
+        """Float or uint8 images [N, S, S, 3] (0..255) (and, kept in their aspect, their extents
+        [N, 2]) -> the Object Detection API's outputs, classes 0-based: detection_boxes [N, D, 4],
+        detection_scores [N, D], detection_classes [N, D], num_detections [N]."""
         features, logits, deltas = self._features(images, False)
-        rois, valid = self.proposals(logits, deltas, training=False)
-        return self.classify(features, rois, valid)
+        rois, valid = self.proposals(logits, deltas, training=False, extents=extents)
+        return self.classify(features, rois, valid, extents)

@@ -13,16 +13,16 @@ from suite.export import answer_empty_batch
 from suite.training.evaluator import Evaluator
 
 
-def detections_of(detector, images, batch_size=32, proposals=None):
+def detections_of(detector, images, batch_size=32, proposals=None, extents=None):
     """Runs ``detector.detect`` over uint8 images [N, S, S, 3] (and, for Fast R-CNN, their
-    ``proposals`` [N, P, 4]); one dict per image (boxes, scores, classes 0-based) cut at its number
-    of detections."""
+    ``proposals`` [N, P, 4]; kept in their aspect, their ``extents`` [N, 2]); one dict per image
+    (boxes, scores, classes 0-based) cut at its number of detections."""
     fn = getattr(detector, "_detect_fn", None)
     if fn is None:
         fn = detector._detect_fn = tf.function(detector.detect, reduce_retracing=True)
     out = []
     for s in range(0, len(images), batch_size):
-        inputs = [images[s:s + batch_size]] + ([] if proposals is None else [proposals[s:s + batch_size]])
+        inputs = [x[s:s + batch_size] for x in (images, proposals, extents) if x is not None]
         pad = batch_size - len(inputs[0])  # one traced shape for every batch
         result = fn(*[np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)]) if pad else x for x in inputs])
         result = {k: v.numpy() for k, v in result.items()}
@@ -33,10 +33,11 @@ def detections_of(detector, images, batch_size=32, proposals=None):
     return out
 
 
-def evaluate(detector, images, truths, num_classes, proposals=None):
+def evaluate(detector, images, truths, num_classes, proposals=None, extents=None):
     """VOC mAP@0.5 (11-point ``mAP50_voc07`` and all-point ``mAP50``) and COCO ``mAP_coco`` over
-    held-out images (Fast R-CNN: with their ``proposals``); returns (scores, detections)."""
-    detections = detections_of(detector, images, proposals=proposals)
+    held-out images (Fast R-CNN: with their ``proposals``; their ``extents`` when kept in their
+    aspect); returns (scores, detections)."""
+    detections = detections_of(detector, images, proposals=proposals, extents=extents)
     return detection_scores(detections, truths, num_classes), detections
 
 
@@ -91,7 +92,7 @@ class DetectionEvaluator(Evaluator):
     (``eval/...``), each class's AP and precision-recall curve, and, as an image, the first ``show``
     held-out images with their ground truth (green) and detections (red), labelled."""
 
-    def __init__(self, detector, images, truths, class_names, show=8, proposals=None):
+    def __init__(self, detector, images, truths, class_names, show=8, proposals=None, extents=None):
         super().__init__()
         self.detector = detector
         self.images = images
@@ -99,9 +100,10 @@ class DetectionEvaluator(Evaluator):
         self.class_names = list(class_names)
         self.show = show
         self.proposals = proposals
+        self.extents = extents
 
     def evaluate(self):
-        return evaluate(self.detector, self.images, self.truths, len(self.class_names), self.proposals)
+        return evaluate(self.detector, self.images, self.truths, len(self.class_names), self.proposals, self.extents)
 
     def log_media(self, detections, step):
         n = min(self.show, len(self.images))
@@ -124,19 +126,49 @@ def serving_endpoints(detector, class_names, proposals=False):
     With ``proposals`` (Fast R-CNN), each signature also takes the images' proposals:
     ``proposals`` float [N, P, 4] normalised (ymin, xmin, ymax, xmax) beside ``images``, and
     ``proposals_pixels`` float [N, P, 4] (x1, y1, x2, y2 in each image's pixels, as selective
-    search gives them) beside ``image_bytes``; rows without area are padding."""
-    size = detector.config.image_size
+    search gives them) beside ``image_bytes``; rows without area are padding.
+
+    A detector whose config keeps the images' aspect (``fit``) resizes each as its training did
+    (``suite.data.detection.fit_image``: shorter side to min_side, longer at most max_side, at the top
+    left of the padded square) and answers in each image's own coordinates all the same."""
+    c = detector.config
+    size, fit = c.image_size, getattr(c, "fit", None)
     names = tf.constant([str(n) for n in class_names])
 
-    def resized(images):
-        return tf.clip_by_value(tf.image.resize(tf.cast(images, tf.float32), [size, size], antialias=True), 0.0, 255.0)
+    def resized(images):  # [N, H, W, 3] -> the model's square: stretched, or fitted at the top left
+        x = tf.cast(images, tf.float32)
+        if fit:
+            hw = fitted_size(tf.shape(x)[1:3])
+            x = tf.image.pad_to_bounding_box(tf.image.resize(x, hw, antialias=True), 0, 0, size, size)
+        else:
+            x = tf.image.resize(x, [size, size], antialias=True)
+        return tf.clip_by_value(x, 0.0, 255.0)
 
-    def detect(x, *given):
-        out = detector.detect(x, *given)
+    def fitted_size(hw):  # suite.data.detection.fitted_size in the graph
+        h, w = tf.cast(hw[0], tf.float32), tf.cast(hw[1], tf.float32)
+        scale = tf.minimum(fit[0] / tf.minimum(h, w), fit[1] / tf.maximum(h, w))
+        return tf.maximum(tf.cast(tf.floor(tf.stack([h, w]) * scale + 0.5), tf.int32), 1)
+
+    def extents_of(sizes):  # [N, 2] (H, W) -> each image's extent in the square, or None when stretched
+        if not fit:
+            return None
+        return tf.cast(tf.map_fn(fitted_size, sizes), tf.float32) / size
+
+    def detect(x, sizes, given=None):
+        extents = extents_of(sizes)
+        if given is not None and extents is not None:  # proposals normalised by the image -> by the square
+            given = given * tf.tile(extents, [1, 2])[:, None, :]
+        out = detector.detect(x, *[t for t in (given, extents) if t is not None])
+        boxes = out["detection_boxes"]
+        if extents is not None:  # normalised by the square -> by the image
+            boxes = tf.clip_by_value(boxes / tf.tile(extents, [1, 2])[:, None, :], 0.0, 1.0)
         classes = tf.cast(out["detection_classes"], tf.int32)
-        return {"detection_boxes": out["detection_boxes"], "detection_scores": out["detection_scores"],
+        return {"detection_boxes": boxes, "detection_scores": out["detection_scores"],
                 "detection_classes": tf.cast(classes + 1, tf.float32), "num_detections": out["num_detections"],
                 "detection_class_names": tf.gather(names, classes)}
+
+    def same_sizes(images):  # [N, 2]: every image of a uint8 batch has the batch's size
+        return tf.tile(tf.shape(images)[None, 1:3], [tf.shape(images)[0], 1])
 
     def pixels_of(sizes):  # (H, W, H, W) per image
         return tf.cast(tf.tile(sizes, [1, 2]), tf.float32)[:, tf.newaxis, :]
@@ -150,12 +182,12 @@ def serving_endpoints(detector, class_names, proposals=False):
     if not proposals:
         @tf.function
         def serve(images):
-            return answer_empty_batch(lambda x: detect(resized(x)), images)
+            return answer_empty_batch(lambda x: detect(resized(x), same_sizes(x)), images)
 
         @tf.function
         def serve_bytes(image_bytes):
             x, sizes = decode_images(image_bytes, resized)
-            out = answer_empty_batch(detect, x)
+            out = answer_empty_batch(detect, x, sizes)
             return {**out, "detection_boxes_pixels": out["detection_boxes"] * pixels_of(sizes)}
 
         return {"serving_default": (serve, [tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")]),
@@ -164,14 +196,14 @@ def serving_endpoints(detector, class_names, proposals=False):
     @tf.function
     def serve_given(images, proposals):
         proposals = one_per_image(proposals, "proposals", images, "images")
-        return answer_empty_batch(lambda x, p: detect(resized(x), p), images, proposals)
+        return answer_empty_batch(lambda x, p: detect(resized(x), same_sizes(x), p), images, proposals)
 
     @tf.function
     def serve_bytes_given(image_bytes, proposals_pixels):
         proposals_pixels = one_per_image(proposals_pixels, "proposals_pixels", image_bytes, "image_bytes")
         x, sizes = decode_images(image_bytes, resized)
         xyxy = proposals_pixels / tf.cast(tf.tile(sizes[:, ::-1], [1, 2]), tf.float32)[:, tf.newaxis, :]
-        out = answer_empty_batch(detect, x, tf.gather(xyxy, [1, 0, 3, 2], axis=-1))
+        out = answer_empty_batch(detect, x, sizes, tf.gather(xyxy, [1, 0, 3, 2], axis=-1))
         return {**out, "detection_boxes_pixels": out["detection_boxes"] * pixels_of(sizes)}
 
     boxes = tf.TensorSpec([None, None, 4], tf.float32, name="proposals")
