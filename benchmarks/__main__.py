@@ -3,7 +3,7 @@ import importlib
 import sys
 
 BENCHMARKS = ("driver", "pggan", "gans", "mtdnn", "action", "flow", "detection", "speech", "rmdl", "segmentation",
-              "ocr", "lineage", "serving")
+              "ocr", "lineage", "serving", "input")
 
 
 def main(argv=None):

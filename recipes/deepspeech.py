@@ -5,6 +5,8 @@ with the CTC loss.
     python -m recipes.deepspeech --model ds1 --preset tiny
     python -m recipes.deepspeech --data ~/LibriSpeech --preset paper
     python -m recipes.deepspeech --data ~/LJSpeech-1.1 --beam-width 16
+    python -m suite.data.prepare speech --data ~/LibriSpeech --out ~/librispeech-prepared
+    python -m recipes.deepspeech --data tfrecord:~/librispeech-prepared --preset paper
     tensorboard --logdir logs
 
 The waveform becomes log-mel features inside the network (25 ms windows
@@ -44,7 +46,8 @@ class DeepSpeech(Recipe):
                  "voices at random speeds and pitches, generated from --seed and cached in $SUITE_CACHE or "
                  "~/.cache/suite), 'tfds:librispeech' (prepared in TFDS_DATA_DIR), or a LibriSpeech folder "
                  "(train-clean-100/, dev-clean/, ...: FLAC and *.trans.txt) or an LJSpeech folder (metadata.csv "
-                 "and wavs/)")
+                 "and wavs/), or 'tfrecord:DIR' (any of these prepared once by python -m suite.data.prepare speech: "
+                 "decoded, in shards read in parallel)")
     learning_rate_help = ("Adam learning rate (default: the preset's: ds2 1e-3 tiny/small, ds1 2e-3 tiny/small, "
                           "3e-4 paper); gradients are clipped to norm 5")
     batch_norm = True
@@ -97,7 +100,7 @@ class DeepSpeech(Recipe):
                                   bad=run.bad)
         held_out = speech.speech_set(a.data, "validation", seed=a.seed, max_words=max_words,
                                      count=a.eval_utterances or (eval_count if embedded else None),
-                                     progress=run.progress, bad=run.bad)
+                                     progress=run.progress, bad=run.bad, stream=False)
         for s in (train, held_out):
             if s.report():
                 print(s.report(), file=sys.stderr)

@@ -277,7 +277,9 @@ def read_audio(path):
 @dataclasses.dataclass
 class SpeechSet:
     """Utterances: ``texts`` (normalised), ``lengths`` (samples at 16 kHz), ``load(i)`` -> float32
-    waveform, ``names`` (file of each, for errors and logs), ``skipped`` ([(file, reason)])."""
+    waveform, ``names`` (file of each, for errors and logs), ``skipped`` ([(file, reason)]). A
+    prepared training split (``suite.data.prepare``) is streamed from its ``shards`` [(file,
+    examples)] instead: its lengths are known, its texts and waveforms are in the shards."""
 
     name: str
     texts: list
@@ -285,9 +287,10 @@ class SpeechSet:
     load: Callable[[int], np.ndarray]
     names: list
     skipped: list = dataclasses.field(default_factory=list)
+    shards: tuple = ()
 
     def __len__(self):
-        return len(self.texts)
+        return len(self.lengths)
 
     @property
     def seconds(self):
@@ -423,9 +426,41 @@ def tfds_set(name, split="train", count=None):
                      skipped)
 
 
-def speech_set(data, split, seed=0, count=None, max_words=10, cache=None, progress=True, bad=None):
-    """The ``--data`` dispatcher: 'espeak' (embedded, ``count`` utterances), 'tfds:NAME', or an
-    LJSpeech or LibriSpeech folder (``bad``: a ``suite.data.files.BadFiles``)."""
+def prepared_set(root, split, count=None, stream=True):
+    """A prepared split (``suite.data.prepare``, checked): streamed from its shards (``stream``: the
+    training split), or its first ``count`` utterances read into memory (the held-out split)."""
+    import tensorflow as tf
+
+    from suite.data import prepare
+
+    _, entry = prepare.split_entry(root, split, "speech")
+    name = f"{prepare.PREFIX}{root} {split}"
+    shards = tuple((os.path.join(root, s["file"]), s["count"]) for s in entry["shards"])
+    if stream:
+        if count:
+            raise DataError(f"{name}: a prepared split trains on all of its {entry['count']} utterances (prepare "
+                            "fewer with python -m suite.data.prepare speech --count)")
+        return SpeechSet(name, [], np.asarray(entry["lengths"], np.int64), None, [], shards=shards)
+    records = tf.data.TFRecordDataset([f for f, _ in shards]).map(prepare.parse_speech)
+    if count:
+        records = records.take(count)
+    rows = [(np.round(r["waveform"] * 32768).astype(np.int16), r["text"].decode("utf-8"), r["name"].decode("utf-8"))
+            for r in records.as_numpy_iterator()]  # kept as 16-bit samples: half the memory of floats
+    waves, texts, names = (list(x) for x in zip(*rows)) if rows else ([], [], [])
+    if not waves:
+        raise DataError(f"{name}: no utterance")
+    return SpeechSet(name, texts, np.array([len(w) for w in waves], np.int64),
+                     lambda i: waves[i].astype(np.float32) / 32768.0, names)
+
+
+def speech_set(data, split, seed=0, count=None, max_words=10, cache=None, progress=True, bad=None, stream=True):
+    """The ``--data`` dispatcher: 'espeak' (embedded, ``count`` utterances), 'tfds:NAME',
+    'tfrecord:DIR' (prepared: ``prepared_set``, streamed unless not ``stream``), or an LJSpeech or
+    LibriSpeech folder (``bad``: a ``suite.data.files.BadFiles``)."""
+    from suite.data.prepare import PREFIX
+
+    if data.startswith(PREFIX):
+        return prepared_set(os.path.expanduser(data[len(PREFIX):]), split, count, stream)
     if data == EMBEDDED:
         folder = embedded_corpus(count, seed, split, max_words, cache=cache, progress=progress)
         return ljspeech_set(folder, split, holdout_every=0).in_memory()
@@ -448,6 +483,8 @@ def speech_dataset(speech, batch_size, training=True, seed=0, shard=(1, 0), buck
     ``start * batch_size``-th utterance; otherwise every utterance once, in order."""
     import tensorflow as tf
 
+    if speech.shards:
+        return _record_dataset(speech, batch_size, training, seed, shard, buckets, start)
     labels = [T.encode(t) for t in speech.texts]
     index = np.arange(len(speech))[shard[1]::shard[0]]
 
@@ -465,7 +502,59 @@ def speech_dataset(speech, batch_size, training=True, seed=0, shard=(1, 0), buck
     order = (order_dataset(index, [seed, shard[1]], start * batch_size) if training
              else tf.data.Dataset.from_tensor_slices(index.astype(np.int64)))
     ds = order.map(example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    lengths = speech.lengths[index]
+    return _bucketed(ds, speech.lengths[index], batch_size, training, buckets, spec)
+
+
+def _record_dataset(speech, batch_size, training, seed, shard, buckets, start):
+    """``speech_dataset`` of a prepared split: this worker's share of the shards (file-level
+    sharding: ``shard`` = (count, index)); in training, epoch e reads them in the order drawn from
+    (seed, e), ``cycle`` at a time interleaved, through a shuffle buffer seeded from ``seed``, from the
+    ``start * batch_size``-th utterance of the endless stream."""
+    import tensorflow as tf
+
+    from suite.data.prepare import parse_speech
+
+    mine = speech.shards[shard[1]::shard[0]]
+    if not mine:
+        raise DataError(f"{speech.name}: {len(speech.shards)} shards cannot be shared by {shard[0]} workers")
+    files = [f for f, _ in mine]
+    count = sum(n for _, n in mine)
+    cycle = min(len(files), 8)
+
+    def permutation(e):  # epoch e's order of this worker's shards
+        return np.random.default_rng([seed, 31, int(e)]).permutation(len(files)).astype(np.int64)
+
+    def one_epoch(e):
+        order = tf.data.Dataset.from_tensor_slices(files)
+        if training:  # (a shuffle's seed must be a Python int: a tensor one fails in the strategy's graph)
+            picked = tf.ensure_shape(tf.numpy_function(permutation, [e], tf.int64, stateful=False), [len(files)])
+            order = tf.data.Dataset.from_tensor_slices(tf.gather(tf.constant(files), picked))
+        ds = order.interleave(tf.data.TFRecordDataset, cycle_length=cycle, num_parallel_calls=tf.data.AUTOTUNE,
+                              deterministic=True)
+        return ds.shuffle(min(count, 2048), seed=2 * seed + 1) if training else ds
+
+    if training:
+        epoch, position = divmod(int(start) * batch_size, count)
+        records = tf.data.Dataset.counter(epoch).flat_map(one_epoch).skip(position)
+    else:
+        records = one_epoch(tf.constant(0, tf.int64))
+
+    def example(record):
+        r = parse_speech(record)
+        return {"waveforms": r["waveform"], "lengths": tf.shape(r["waveform"])[0], "labels": r["labels"],
+                "label_lengths": tf.shape(r["labels"])[0]}
+
+    spec = {"waveforms": tf.TensorSpec([None], tf.float32), "lengths": tf.TensorSpec([], tf.int32),
+            "labels": tf.TensorSpec([None], tf.int32), "label_lengths": tf.TensorSpec([], tf.int32)}
+    ds = records.map(example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return _bucketed(ds, speech.lengths, batch_size, training, buckets, spec)
+
+
+def _bucketed(ds, lengths, batch_size, training, buckets, spec):
+    """Batches of utterances of similar length: ``buckets`` length ranges at the quantiles of
+    ``lengths``, each padded to its longest."""
+    import tensorflow as tf
+
     bounds = sorted({int(b) for b in np.quantile(lengths, np.linspace(0, 1, buckets + 1)[1:-1])}) if buckets > 1 \
         and len(lengths) > batch_size else []
     pad = {"waveforms": 0.0, "lengths": 0, "labels": T.BLANK, "label_lengths": 0}
