@@ -5,6 +5,8 @@ two-stream (Simonyan and Zisserman 2014) networks on video clips.
     python -m recipes.action --model two_stream            # RGB + stacked optical flow, from frames alone
     python -m recipes.action --data ~/UCF-101 --model early --preset paper
     python -m recipes.action --data tfds:ucf101 --model late
+    python -m suite.data.prepare video --data ~/UCF-101 --flow --out ~/ucf-32   # once: frames and flow
+    python -m recipes.action --data tfrecord:~/ucf-32 --model two_stream --flow farneback
     tensorboard --logdir logs
 
 Training samples a random clip of a random video per example. Each epoch ends
@@ -52,7 +54,9 @@ class Action(Recipe):
     evaluation = "the held-out clip and video accuracies"
     data_help = ("'motion' (the embedded videos: 8 classes told apart by motion only, generated from --seed), "
                  "'tfds:ucf101' (prepared in TFDS_DATA_DIR), or a UCF-101 folder (class folders of videos and "
-                 "ucfTrainTestlist/) or an HMDB-51 folder (class folders and testTrainMulti_7030_splits/)")
+                 "ucfTrainTestlist/) or an HMDB-51 folder (class folders and testTrainMulti_7030_splits/), or 'tfrecord:DIR' "
+                 "(any of these prepared once at the preset's frame size by python -m suite.data.prepare video: "
+                 "no decoding, and with --flow no optical flow to compute)")
     learning_rate_help = ("learning rate (default: the preset's: Adam 3e-4 for tiny/small; SGD with momentum 0.9 at "
                           "1e-3 (Karpathy) or 1e-2 (two-stream) for paper)")
     batch_norm = True

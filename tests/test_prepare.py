@@ -150,3 +150,106 @@ def test_deepspeech_trains_on_a_prepared_folder(prepared, tmp_path, python):
     r = result_json(run.stdout)
     assert r["step"] == 4 and np.isfinite(r["logs"]["loss"]) and r["train_utterances"] == 38
     assert os.path.isdir(r["export"])
+
+
+# ------------------------------------------------------------------ video
+@pytest.fixture(scope="module")
+def prepared_videos(tmp_path_factory):
+    from test_action import _ucf
+
+    root = tmp_path_factory.mktemp("prepv")
+    folder = root / "UCF-101"
+    lengths = {"Archery/v_a.avi": 20, "Archery/v_b.avi": 14, "Archery/v_c.avi": 12, "Bowling/v_d.avi": 16,
+               "Bowling/v_e.avi": 13, "Bowling/v_f.avi": 18}
+    _ucf(folder, lengths)
+    out = str(root / "prepared")
+    prepare.prepare_video(str(folder), out, size=32, flow=True, progress=False)
+    return str(folder), out, lengths
+
+
+def test_prepared_videos_are_the_folders_frames_and_flow(prepared_videos, tmp_path):
+    from suite.data import video as V
+
+    folder, out, lengths = prepared_videos
+    raw, ready = V.video_set(folder, "train", size=32), V.video_set(f"tfrecord:{out}", "train", size=32)
+    assert ready.class_names == raw.class_names and ready.labels.tolist() == raw.labels.tolist() == [0, 0, 0, 1, 1, 1]
+    assert [ready.num_frames(i) for i in range(6)] == [lengths[k] for k in sorted(lengths)]
+    for i in range(len(raw)):
+        np.testing.assert_array_equal(ready.load(i), raw.load(i))
+        np.testing.assert_array_equal(ready.clip(i, 2, 10), raw.clip(i, 2, 10))
+        np.testing.assert_array_equal(ready.flow_window(i, 1, 10), raw.flow_window(i, 1, 10))  # stored, not redone
+    assert raw.flow_cache.computed == 6 and ready.flow_cache is None  # the prepared set computed no flow
+    assert len(V.video_set(f"tfrecord:{out}", "test", size=32)) == 2
+    with pytest.raises(DataError, match=r"frames prepared at 32x32, the model takes 64x64 \(prepare it again with "
+                                        r"--size 64\)"):
+        V.video_set(f"tfrecord:{out}", "train", size=64)
+    with pytest.raises(DataError, match="v_b.avi has 14 frames, shorter than the clip length 16"):
+        V.video_set(f"tfrecord:{out}", "train", size=32, min_frames=16)
+    jpeg = prepare.prepare_video(folder, str(tmp_path / "jpeg"), splits=("train",), size=32, jpeg_quality=95,
+                                 progress=False)
+    coded = V.video_set(f"tfrecord:{jpeg}", "train", size=32)
+    assert coded.load_flow is None and os.path.getsize(os.path.join(jpeg, prepare.MANIFEST)) > 0
+    assert np.abs(coded.clip(0, 3, 4).astype(int) - raw.clip(0, 3, 4)).mean() < 16  # a noise texture: JPEG's worst
+    # clips for two workers: each its own shards' videos, disjoint, together the whole split
+    clips = [V.clip_dataset(ready, 1, 1, training=False, shard=(2, k)) for k in (0, 1)]
+    seen = [sorted(int(y[0]) for _, y in ds) for ds in clips]
+    assert sorted(seen[0] + seen[1]) == sorted(ready.labels.tolist())
+    halves = [set(np.flatnonzero(ready.files % 2 == k)) for k in (0, 1)]
+    assert not halves[0] & halves[1] and len(halves[0]) + len(halves[1]) == 6 and len(ready.files) == 6
+
+
+def test_a_prepared_video_changed_or_gone_since_the_check_is_named(prepared_videos, tmp_path):
+    import shutil
+
+    from suite.data import video as V
+
+    _, out, _ = prepared_videos
+    bad = tmp_path / "bad"
+    shutil.copytree(out, bad)
+    ready = V.video_set(f"tfrecord:{bad}", "train", size=32)
+    shard = bad / json.load(open(bad / prepare.MANIFEST))["splits"]["train"]["shards"][0]["file"]
+    data = bytearray(shard.read_bytes())
+    data[:8] = (len(data) * 2).to_bytes(8, "little")  # a record longer than the shard
+    shard.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=rf"{shard.name}: no whole record at byte 0"):
+        ready.load(0)
+    data[:8] = (len(data) - 16).to_bytes(8, "little")
+    data[12:20] = b"\xff" * 8  # bytes that are no Example
+    shard.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=rf"{shard.name}: the record at byte 0 is not a readable example"):
+        V.video_set(f"tfrecord:{bad}", "train", size=32).load(0)
+    other = bad / json.load(open(bad / prepare.MANIFEST))["splits"]["train"]["shards"][1]["file"]
+    other.unlink()
+    with pytest.raises(DataError, match=rf"{other.name}: cannot be read \(No such file or directory; it was there"):
+        ready.clip(1, 0, 4)
+
+
+def test_prepare_video_refuses_bad_input_and_leaves_nothing(tmp_path, capsys):
+    from test_action import _ucf
+
+    root = tmp_path / "UCF-101"
+    _ucf(root, {"Archery/v_a.avi": 12, "Bowling/v_b.avi": 12})
+    (root / "Bowling" / "v_b.avi").write_bytes(b"RIFF\x00\x00 not a video")
+    out = tmp_path / "out"
+    for argv, message in (([], "v_b.avi: not a readable video"), (["--jpeg-quality", "0"], "--jpeg-quality must be"),
+                          (["--size", "0"], "--size must be a positive integer")):
+        with pytest.raises(SystemExit) as stop:
+            prepare.main(["video", "--data", str(root), "--out", str(out), "--no-progress", *argv])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and message in err and "Traceback" not in err, err
+    assert not out.exists() and not [p for p in os.listdir(tmp_path) if p.startswith(".out")]
+
+
+@pytest.mark.slow
+def test_two_stream_trains_on_prepared_frames_and_flow(prepared_videos, tmp_path, capsys):
+    from conftest import result_json
+    from recipes import action
+
+    _, out, _ = prepared_videos
+    action.recipe.cli(["--data", f"tfrecord:{out}", "--model", "two_stream", "--flow", "farneback", "--preset",
+                       "tiny", "--epochs", "1", "--steps-per-epoch", "3", "--batch-size", "4", "--no-progress",
+                       "--strategy", "default", "--logdir", str(tmp_path / "logs"), "--export-dir",
+                       str(tmp_path / "export")])
+    r = result_json(capsys.readouterr().out)
+    assert r["step"] == 3 and np.isfinite(r["logs"]["loss"]) and r["classes"] == ["Archery", "Bowling"]
+    assert os.path.isdir(r["export"]) and not (tmp_path / "logs" / "flow").exists()  # no flow computed or cached

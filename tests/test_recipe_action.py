@@ -84,3 +84,34 @@ def test_bad_data_is_refused_before_anything_is_written(tmp_path):
     assert_refused_cleanly([*ACTION, "--data", str(root)], "trainlist01.txt: names Archery/v_gone.avi", tmp_path)
     assert_refused_cleanly([*ACTION, "--clips-per-video", "0"], "--clips-per-video must be a positive integer",
                            tmp_path)
+
+
+def test_a_video_deleted_mid_run_is_named_and_the_last_checkpoint_kept(tmp_path, capsys, monkeypatch):
+    import tensorflow as tf
+
+    from recipes import action
+    from test_action import _ucf
+
+    root = tmp_path / "UCF-101"
+    _ucf(root, {"Archery/v_a.avi": 12, "Archery/v_b.avi": 12, "Bowling/v_c.avi": 12, "Bowling/v_d.avi": 12})
+    victim = root / "Bowling" / "v_d.avi"
+    evaluator = action.recipe.evaluator
+
+    def deleting_after_the_first_epoch(run):  # the files were checked when the run started
+        ev = evaluator(run)
+        end = ev.on_stage_end
+        monkeypatch.setattr(ev, "on_stage_end", lambda *a: (end(*a), victim.unlink()))
+        return ev
+
+    monkeypatch.setattr(action.recipe, "evaluator", deleting_after_the_first_epoch)
+    with pytest.raises(SystemExit) as stop:  # epoch 2's 12 clips visit every video three times
+        action.recipe.cli(["--data", str(root), "--model", "single_frame", "--preset", "tiny", "--epochs", "2",
+                           "--steps-per-epoch", "6", "--batch-size", "2", "--no-progress", "--strategy", "default",
+                           "--logdir", str(tmp_path / "logs"), "--export-dir", str(tmp_path / "export")])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "Traceback" not in err, err[-3000:]
+    assert f"error: {victim}: no such video file (it went bad during training; the last checkpoint is intact" in err
+    latest = tf.train.latest_checkpoint(str(tmp_path / "logs" / "checkpoints"))
+    assert latest.endswith("ckpt-6") and tf.train.load_checkpoint(latest).get_tensor(
+        "global_step/.ATTRIBUTES/VARIABLE_VALUE") == 6
+    assert not (tmp_path / "export").exists()

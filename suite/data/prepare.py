@@ -3,6 +3,8 @@
     python -m suite.data.prepare speech --data ~/LibriSpeech --out ~/librispeech-prepared
     python -m recipes.deepspeech --data tfrecord:~/librispeech-prepared
     python -m suite.data.prepare verify ~/librispeech-prepared
+    python -m suite.data.prepare video --data ~/UCF-101 --size 224 --flow --jpeg-quality 90 --out ~/ucf-prepared
+    python -m recipes.action --data tfrecord:~/ucf-prepared --preset paper --model two_stream --flow farneback
 
 ``prepare`` reads a dataset once with the recipe's own reader (every file checked as for training),
 decodes it, and writes each split as shards ``<split>-NNNNN-of-MMMMM.tfrecord`` plus a
@@ -14,11 +16,21 @@ truncated shard, or one the manifest does not describe, is an error naming it); 
 checks every checksum.
 
 Speech: each utterance one ``tf.train.Example``: ``waveform`` (16 kHz mono, 16-bit little-endian
-PCM bytes), ``labels`` (``suite.speech.text``'s ids of its transcript), ``text``, ``name``.
+PCM bytes), ``labels`` (``suite.speech.text``'s ids of its transcript), ``text``, ``name``; read as a
+stream (parallel interleave of the shards, a shuffle buffer).
+
+Video: each video one ``tf.train.Example``: ``frames`` (one entry a frame at the prepared size:
+raw RGB bytes, or JPEG with ``--jpeg-quality``), with ``--flow`` ``flow`` (one entry a field: the
+Farneback flow to the next frame, quantised as the two-stream paper stores it), ``label``,
+``name``. The manifest also keeps each record's byte offset, so a video is read by seeking to it
+(random access: the clip sampler and the video-level evaluation pick videos, they do not stream
+them) and only the clip's frames are decoded; every shard's size is checked before training.
 """
 import hashlib
 import json
 import os
+import struct
+import threading
 
 import numpy as np
 
@@ -28,7 +40,7 @@ PREFIX = "tfrecord:"
 MANIFEST = "manifest.json"
 FORMAT = "suite-prepared-tfrecord"
 VERSION = 1
-TOPICS = ("speech",)
+TOPICS = ("speech", "video")
 
 
 # ------------------------------------------------------------------ the manifest and its shards
@@ -95,19 +107,22 @@ def split_entry(root, split, topic):
     return manifest, manifest["splits"][split]
 
 
-def write_prepared(out, topic, source, splits, shards_of, progress=True):
+def write_prepared(out, topic, source, splits, shards_of, progress=True, extra=None):
     """Writes the prepared folder ``out`` whole (``suite.data.files.replace_folder``): ``splits`` =
     {split: (count, lengths, examples)} where ``examples`` yields serialized ``tf.train.Example``
-    bytes in order; ``shards_of(count, lengths)`` -> the number of shards of a split."""
+    bytes in order (or (bytes, {field: value}) pairs: the values kept in the split's manifest entry
+    as lists, one per example); ``shards_of(split, count, lengths)`` -> the number of shards of a split;
+    ``extra``: more manifest fields. Each shard's entry keeps its records' byte offsets."""
     import tensorflow as tf
     from tqdm import tqdm
 
     from suite.data.files import replace_folder
 
     def fill(tmp):
-        manifest = {"format": FORMAT, "version": VERSION, "topic": topic, "source": source, "splits": {}}
+        manifest = {"format": FORMAT, "version": VERSION, "topic": topic, "source": source, **(extra or {}),
+                    "splits": {}}
         for split, (count, lengths, examples) in splits.items():
-            n = max(1, min(shards_of(count, lengths), count))
+            n = max(1, min(shards_of(split, count, lengths), count))
             bounds = np.linspace(0, count, n + 1).round().astype(int)
             entry = {"count": int(count), "lengths": [int(x) for x in lengths], "shards": []}
             stream = iter(tqdm(examples, total=count, desc=f"preparing {split}", unit="example",
@@ -115,11 +130,20 @@ def write_prepared(out, topic, source, splits, shards_of, progress=True):
             for k in range(n):
                 name = shard_name(split, k, n)
                 file = os.path.join(tmp, name)
+                offsets, position = [], 0
                 with tf.io.TFRecordWriter(file) as writer:
                     for _ in range(bounds[k + 1] - bounds[k]):
-                        writer.write(next(stream))
+                        record = next(stream)
+                        if isinstance(record, tuple):
+                            record, fields = record
+                            for key, value in fields.items():
+                                entry.setdefault(key, []).append(value)
+                        writer.write(record)
+                        offsets.append(position)
+                        position += len(record) + 16  # length (8), its CRC (4), the record, its CRC (4)
                 entry["shards"].append({"file": name, "count": int(bounds[k + 1] - bounds[k]),
-                                        "bytes": os.path.getsize(file), "sha256": _sha256(file)})
+                                        "bytes": os.path.getsize(file), "sha256": _sha256(file),
+                                        "offsets": offsets})
             manifest["splits"][split] = entry
         with open(os.path.join(tmp, MANIFEST), "w", encoding="utf-8") as f:  # last: the folder is complete
             json.dump(manifest, f)
@@ -127,15 +151,72 @@ def write_prepared(out, topic, source, splits, shards_of, progress=True):
     return replace_folder(out, fill)
 
 
+class Records:
+    """Random access to prepared records by the offsets their manifest keeps: ``read(file, offset)``
+    -> the record's bytes (positional reads: safe from tf.data's parallel threads). A shard that is
+    gone or cut short since it was checked is a DataError naming it."""
+
+    def __init__(self):
+        self.files, self.lock = {}, threading.Lock()
+
+    def _descriptor(self, file):
+        with self.lock:
+            if file not in self.files:
+                try:
+                    self.files[file] = os.open(file, os.O_RDONLY)
+                except OSError as e:
+                    raise DataError(f"{file}: cannot be read ({e.strerror}; it was there when the run "
+                                    "started)") from None
+            return self.files[file]
+
+    def read(self, file, offset):
+        fd = self._descriptor(file)
+        head = os.pread(fd, 12, offset)
+        size = struct.unpack("<Q", head[:8])[0] if len(head) == 12 else -1
+        data = os.pread(fd, size, offset + 12) if 0 <= size < 1 << 34 else b""
+        if size < 0 or len(data) != size:
+            raise DataError(f"{file}: no whole record at byte {offset} (the shard changed since it was "
+                            "prepared: prepare it again)")
+        return data
+
+    def close(self):
+        with self.lock:
+            for fd in self.files.values():
+                os.close(fd)
+            self.files.clear()
+
+
+def example_features(data, file, offset):
+    """A record's ``tf.train.Example`` features (a protobuf map); DataError naming the shard when the
+    bytes are not one."""
+    import tensorflow as tf
+
+    try:
+        return tf.train.Example.FromString(data).features.feature
+    except Exception:  # noqa: BLE001 - protobuf's DecodeError
+        raise DataError(f"{file}: the record at byte {offset} is not a readable example (corrupted: prepare it "
+                        "again)") from None
+
+
+def _bytes_feature(values):
+    import tensorflow as tf
+
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=list(values)))
+
+
+def _int_feature(values):
+    import tensorflow as tf
+
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v) for v in values]))
+
+
 # ------------------------------------------------------------------ speech
 def _speech_example(waveform, labels, text, name):
     import tensorflow as tf
 
     pcm = (np.clip(waveform, -1, 1) * 32767).astype("<i2").tobytes()
-    feature = {"waveform": tf.train.Feature(bytes_list=tf.train.BytesList(value=[pcm])),
-               "labels": tf.train.Feature(int64_list=tf.train.Int64List(value=list(labels))),
-               "text": tf.train.Feature(bytes_list=tf.train.BytesList(value=[text.encode("utf-8")])),
-               "name": tf.train.Feature(bytes_list=tf.train.BytesList(value=[str(name).encode("utf-8")]))}
+    feature = {"waveform": _bytes_feature([pcm]), "labels": _int_feature(labels),
+               "text": _bytes_feature([text.encode("utf-8")]), "name": _bytes_feature([str(name).encode("utf-8")])}
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
@@ -165,11 +246,82 @@ def prepare_speech(data, out, splits=("train", "validation"), count=None, shard_
         for i in range(len(s)):
             yield _speech_example(s.load(i), T.encode(s.texts[i]), s.texts[i], s.names[i])
 
-    def shards_of(n, lengths):  # 2 bytes a sample; at least 8 shards (file-level sharding over 8 workers)
+    def shards_of(_split, n, lengths):  # 2 bytes a sample; at least 8 shards (file-level sharding over 8 workers)
         return max(8, int(np.ceil(2 * np.sum(lengths) / (shard_megabytes << 20))))
 
     return write_prepared(out, "speech", data, {split: (len(s), s.lengths, examples(s)) for split, s in sets.items()},
                           shards_of, progress)
+
+
+# ------------------------------------------------------------------ video
+def encode_frames(frames, jpeg_quality=None):
+    """uint8 [F, H, W, 3] RGB -> one bytes entry a frame: raw, or JPEG at ``jpeg_quality``."""
+    if not jpeg_quality:
+        return [np.ascontiguousarray(f).tobytes() for f in frames]
+    import cv2
+
+    return [cv2.imencode(".jpg", cv2.cvtColor(f, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])[1]
+            .tobytes() for f in frames]
+
+
+def decode_frames(entries, size, encoding, where):
+    """``encode_frames``' entries -> uint8 [F, size, size, 3]; DataError naming ``where`` if they are not
+    frames of that size."""
+    if encoding == "jpeg":
+        import cv2
+
+        frames = [cv2.imdecode(np.frombuffer(e, np.uint8), cv2.IMREAD_COLOR) for e in entries]
+        if any(f is None or f.shape != (size, size, 3) for f in frames):
+            raise DataError(f"{where}: a frame is not a {size}x{size} JPEG (corrupted: prepare it again)")
+        return np.stack([cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in frames])
+    return unpack(entries, (size, size, 3), where)
+
+
+def unpack(entries, shape, where):
+    """Raw uint8 entries of ``shape`` each -> uint8 [len(entries), *shape]."""
+    data = b"".join(entries)
+    if len(data) != len(entries) * int(np.prod(shape)):
+        raise DataError(f"{where}: entries are not {'x'.join(map(str, shape))} bytes each (corrupted: prepare it "
+                        "again)")
+    return np.frombuffer(data, np.uint8).reshape(len(entries), *shape)
+
+
+def prepare_video(data, out, splits=("train", "test"), size=32, flow=False, fold=1, count=None, frames=20, seed=0,
+                  jpeg_quality=None, shard_megabytes=128, progress=True, bad=None):
+    """Reads ``data`` with ``suite.data.video.video_set`` (every file checked; ``count`` embedded
+    videos a split) at ``size`` x ``size`` and writes its prepared form to ``out``, with each video's
+    quantised Farneback flow when ``flow``; returns ``out``."""
+    import tensorflow as tf
+
+    from suite.data import video as V
+
+    sets = {split: V.video_set(data, split, size, seed=seed, count=count, frames=frames, fold=fold, check=True,
+                               progress=progress, bad=bad) for split in splits}
+    names = {s.class_names for s in sets.values()}
+    if len(names) > 1:
+        raise DataError(f"--data {data}: its splits name different classes")
+
+    def examples(s):
+        for i in range(len(s)):
+            video = s.load(i)
+            feature = {"frames": _bytes_feature(encode_frames(video, jpeg_quality)), "label": _int_feature([s.labels[i]]),
+                       "name": _bytes_feature([str(s.keys[i]).encode("utf-8")])}
+            if flow:
+                feature["flow"] = _bytes_feature(f.tobytes() for f in V.quantize_flow(V.farneback_flow(video)))
+            yield (tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(),
+                   {"lengths": len(video), "labels": int(s.labels[i]), "names": str(s.keys[i])})
+
+    def estimate(s):  # bytes of a split, from its headers' frame counts (JPEG taken as a tenth of raw)
+        per_frame = size * size * (3 / (10 if jpeg_quality else 1) + (2 if flow else 0))
+        return sum(s.num_frames(i) for i in range(len(s))) * per_frame
+
+    def shards_of(split, _n, _lengths):  # at least 8 shards (file-level sharding over 8 workers)
+        return max(8, int(np.ceil(estimate(sets[split]) / (shard_megabytes << 20))))
+
+    extra = {"size": size, "class_names": list(next(iter(names))), "flow": bool(flow),
+             "flow_bound": V.FLOW_BOUND if flow else None, "encoding": "jpeg" if jpeg_quality else "raw"}
+    return write_prepared(out, "video", data, {split: (len(s), [], examples(s)) for split, s in sets.items()},
+                          shards_of, progress, extra)
 
 
 def main(argv=None):
@@ -179,18 +331,33 @@ def main(argv=None):
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("speech", help="a speech dataset (--data as recipes.deepspeech reads it: an LJSpeech or "
                                       "LibriSpeech folder, tfds:librispeech, or 'espeak', the embedded corpus)")
-    s.add_argument("--data", required=True, help="the dataset to prepare (as recipes.deepspeech --data)")
-    s.add_argument("--out", required=True, help="the prepared folder to write (replaced whole if it exists)")
     s.add_argument("--splits", nargs="+", default=["train", "validation"], choices=("train", "validation", "test"),
                    help="the splits to prepare (default: train validation)")
-    s.add_argument("--count", type=int, default=None,
-                   help="utterances a split at most (default: all; the embedded corpus needs it)")
-    s.add_argument("--shard-megabytes", type=int, default=128, help="the size a shard aims at (default 128; at "
-                                                                    "least 8 shards a split)")
-    s.add_argument("--seed", type=int, default=0, help="the embedded corpus's seed (default 0)")
-    s.add_argument("--no-progress", action="store_true", help="no progress bars")
-    v = sub.add_parser("verify", help="check a prepared folder: its manifest, every shard's size and SHA-256")
-    v.add_argument("folder")
+    v = sub.add_parser("video", help="a video dataset (--data as recipes.action reads it: a UCF-101 or HMDB-51 "
+                                     "folder, or 'motion', the embedded videos)")
+    v.add_argument("--splits", nargs="+", default=["train", "test"], choices=("train", "validation", "test"),
+                   help="the splits to prepare (default: train test, the two recipes.action reads)")
+    v.add_argument("--size", type=int, default=32, help="frames are kept at size x size: the frame size of the "
+                                                        "recipes.action preset that reads them (tiny 32, the "
+                                                        "default; small 64; paper 170, or 224 for two_stream)")
+    v.add_argument("--flow", action="store_true", help="also keep each video's Farneback optical flow "
+                                                       "(recipes.action --model two_stream --flow farneback)")
+    v.add_argument("--jpeg-quality", type=int, default=None, metavar="Q",
+                   help="keep frames as JPEG at quality Q (1-100; about a tenth of the space, decoding "
+                        "costs a little; default: raw, exact)")
+    v.add_argument("--fold", type=int, default=1, choices=(1, 2, 3), help="UCF-101 / HMDB-51 official split")
+    v.add_argument("--frames", type=int, default=20, help="frames of each embedded video (default 20)")
+    for q, what in ((s, "utterances"), (v, "videos")):
+        q.add_argument("--data", required=True, help="the dataset to prepare")
+        q.add_argument("--out", required=True, help="the prepared folder to write (replaced whole if it exists)")
+        q.add_argument("--count", type=int, default=None,
+                       help=f"{what} a split at most (default: all; the embedded corpus needs it)")
+        q.add_argument("--shard-megabytes", type=int, default=128, help="the size a shard aims at (default 128; "
+                                                                        "at least 8 shards a split)")
+        q.add_argument("--seed", type=int, default=0, help="the embedded corpus's seed (default 0)")
+        q.add_argument("--no-progress", action="store_true", help="no progress bars")
+    c = sub.add_parser("verify", help="check a prepared folder: its manifest, every shard's size and SHA-256")
+    c.add_argument("folder")
     a = p.parse_args(argv)
     try:
         if a.command == "verify":
@@ -198,13 +365,18 @@ def main(argv=None):
             counts = ", ".join(f"{k} {v['count']}" for k, v in manifest["splits"].items())
             print(f"{a.folder}: {manifest['topic']} from {manifest['source']}, {counts}: every shard whole")
             return
-        if a.count is not None and a.count < 1:
-            p.error(f"--count must be a positive integer, got {a.count}")
-        if a.shard_megabytes < 1:
-            p.error(f"--shard-megabytes must be a positive integer, got {a.shard_megabytes}")
-        if a.data == "espeak" and not a.count:
-            p.error("--count: the embedded corpus is generated, say how many utterances a split")
-        prepare_speech(a.data, a.out, a.splits, a.count, a.shard_megabytes, not a.no_progress, a.seed)
+        for flag in ("count", "shard_megabytes", "size"):
+            if getattr(a, flag, None) is not None and getattr(a, flag) < 1:
+                p.error(f"--{flag.replace('_', '-')} must be a positive integer, got {getattr(a, flag)}")
+        if a.data in ("espeak", "motion") and not a.count:
+            p.error(f"--count: the embedded corpus is generated, say how many {a.command} examples a split")
+        if a.command == "speech":
+            prepare_speech(a.data, a.out, a.splits, a.count, a.shard_megabytes, not a.no_progress, a.seed)
+        else:
+            if a.jpeg_quality is not None and not 1 <= a.jpeg_quality <= 100:
+                p.error(f"--jpeg-quality must be within 1-100, got {a.jpeg_quality}")
+            prepare_video(a.data, a.out, a.splits, a.size, a.flow, a.fold, a.count, a.frames, a.seed, a.jpeg_quality,
+                          a.shard_megabytes, not a.no_progress)
         print(f"prepared {a.data} in {a.out}")
     except DataError as e:
         p.exit(2, f"error: {e}\n")

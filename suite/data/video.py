@@ -239,7 +239,9 @@ class VideoSet:
     flow_cache: FlowCache = None
     load_clip: Callable = None  # (i, start, length) -> frames; default: a slice of load(i)
     lengths: Callable = None  # i -> number of frames; default: len(load(i))
+    load_flow: Callable = None  # (i, start, count) -> stored quantised flow fields; default: computed (flow_window)
     rendered: bool = False  # frames cost nothing to make again: flow is computed per clip, never cached
+    files: np.ndarray = None  # the file each video is in, when files hold many (prepared shards); default: its own
 
     def __len__(self):
         return len(self.labels)
@@ -261,7 +263,9 @@ class VideoSet:
     def flow_window(self, i, start, count):
         """Flow fields ``start`` .. ``start + count`` of video ``i``. Rendered videos compute them from
         the window's frames each time -- as cheap as reading a cache, and a large embedded set never
-        fills one; decoded videos read the cached whole-video flow."""
+        fills one; decoded videos read the cached whole-video flow, prepared ones their stored flow."""
+        if self.load_flow is not None:
+            return self.load_flow(i, start, count)
         if self.rendered:
             bound = self.flow_cache.bound if self.flow_cache is not None else FLOW_BOUND
             return quantize_flow(farneback_flow(self.clip(i, start, count + 1)), bound)
@@ -269,8 +273,8 @@ class VideoSet:
 
     def precompute_flow(self, progress=False):
         """Computes (or loads) every decoded video's flow once, with a progress bar when asked
-        (rendered videos compute theirs per clip)."""
-        if self.rendered:
+        (rendered videos compute theirs per clip, prepared ones may keep it)."""
+        if self.rendered or self.load_flow is not None:
             return
         indices = range(len(self))
         if progress:
@@ -537,10 +541,56 @@ def tfds_set(name, split="train", size=32, min_frames=1, flow_cache=None, data_d
     return VideoSet(np.array(labels, np.int32), names, lambda i: videos[i], keys, size, flow_cache)
 
 
+def prepared_set(root, split="train", size=32, min_frames=1, flow_cache=None):
+    """A prepared split (``python -m suite.data.prepare video``; its manifest and shards checked): a
+    VideoSet that seeks to each video's record when asked for it and decodes only the clip's frames
+    (nothing held in memory but the offsets), with the stored flow when it was prepared ``--flow``."""
+    from suite.data import prepare
+
+    manifest, entry = prepare.split_entry(root, split, "video")
+    if manifest["size"] != size:
+        raise DataError(f"{root}: frames prepared at {manifest['size']}x{manifest['size']}, the model takes "
+                        f"{size}x{size} (prepare it again with --size {size})")
+    records = [(os.path.join(root, s["file"]), offset) for s in entry["shards"] for offset in s["offsets"]]
+    lengths = np.asarray(entry["lengths"], np.int64)
+    if not len(records) == len(lengths) == len(entry["labels"]) == len(entry["names"]) == entry["count"]:
+        raise DataError(f"{os.path.join(root, prepare.MANIFEST)}: split {split} lists {entry['count']} videos but "
+                        f"{len(records)} records, {len(lengths)} lengths")
+    short = np.flatnonzero(lengths < min_frames)
+    if len(short):
+        raise DataError(f"{root}: {entry['names'][short[0]]} has {lengths[short[0]]} frames, shorter than the clip "
+                        f"length {min_frames}")
+    reader = prepare.Records()
+
+    def features(i):
+        file, offset = records[i]
+        return prepare.example_features(reader.read(file, offset), file, offset), f"{file} (byte {offset})"
+
+    def load_clip(i, start=0, length=None):
+        f, where = features(i)
+        entries = f["frames"].bytes_list.value
+        return prepare.decode_frames(entries[start:len(entries) if length is None else start + length], size,
+                                     manifest["encoding"], where)
+
+    def load_flow(i, start, count):
+        f, where = features(i)
+        return prepare.unpack(f["flow"].bytes_list.value[start:start + count], (size, size, 2), where)
+
+    keys = [f"{prepare.PREFIX}{name}|{size}" for name in entry["names"]]
+    files = np.concatenate([np.full(s["count"], k) for k, s in enumerate(entry["shards"])])
+    return VideoSet(np.asarray(entry["labels"], np.int32), tuple(manifest["class_names"]), load_clip, keys, size,
+                    flow_cache, load_clip=load_clip, lengths=lambda i: int(lengths[i]),
+                    load_flow=load_flow if manifest["flow"] else None, files=files)
+
+
 def video_set(data, split="train", size=32, min_frames=1, seed=0, count=None, frames=20, flow_cache=None, fold=1,
               check=False, progress=False, bad=None):
     """The VideoSet ``--data`` names: 'motion' (embedded; ``count`` videos of ``frames`` frames),
-    'tfds:NAME', or a UCF-101 / HMDB-51 folder."""
+    'tfds:NAME', 'tfrecord:DIR' (``prepared_set``), or a UCF-101 / HMDB-51 folder."""
+    from suite.data.prepare import PREFIX
+
+    if data.startswith(PREFIX):
+        return prepared_set(os.path.expanduser(data[len(PREFIX):]), split, size, min_frames, flow_cache)
     if data == EMBEDDED:
         if frames < min_frames:
             raise DataError(f"embedded videos of {frames} frames are shorter than the clip length {min_frames}")
@@ -586,12 +636,14 @@ def video_clips(videos, i, clip_frames, flow_frames=0, count=5):
 def clip_dataset(videos, clip_frames, batch_size, flow_frames=0, seed=0, training=True, shard=None, start=0):
     """tf.data of (clip inputs, label) batches: random clips of random videos, repeated (training; from
     the ``start``-th batch of that order), or each video's middle clip once (``training=False``).
-    ``shard`` = (count, index)."""
+    ``shard`` = (count, index): this worker's videos are those of every count-th file from the
+    index-th (each video its own file, or ``videos.files``: the shards of a prepared set)."""
     import tensorflow as tf
 
     indices = np.arange(len(videos))
     if shard is not None:
-        indices = indices[shard[1]::shard[0]]
+        files = indices if videos.files is None else videos.files
+        indices = indices[files % shard[0] == shard[1]]
     if not len(indices):
         raise DataError("no video to sample clips from")
     first = clip_at(videos, int(indices[0]), 0, clip_frames, flow_frames)

@@ -239,15 +239,29 @@ class Recipe:
 
 
 def exit_on_error(fn):
-    """Calls ``fn()``; a ValueError or OSError (bad flag, data or file) is one line on stderr
-    and exit status 2 (``SUITE_TRACEBACK=1`` shows the traceback instead)."""
+    """Calls ``fn()``; a ValueError or OSError (bad flag, data or file), or a DataError raised inside
+    the input pipeline during training (a file gone or changed since it was checked), is one line
+    on stderr and exit status 2 (``SUITE_TRACEBACK=1`` shows the traceback instead)."""
     try:
         return fn()
-    except (ValueError, OSError) as e:
-        if os.environ.get("SUITE_TRACEBACK"):
+    except Exception as e:  # noqa: BLE001 - anything else is raised again as it was
+        message = str(e) if isinstance(e, (ValueError, OSError)) else pipeline_data_error(e)
+        if message is None or os.environ.get("SUITE_TRACEBACK"):
             raise
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
+
+
+def pipeline_data_error(error):
+    """The message of the DataError a reader raised inside tf.data (TensorFlow wraps it in an
+    OpError with its traceback), with a word on the checkpoint; None for any other error."""
+    import re
+
+    found = re.findall(r"DataError: ([^\n]+)", str(error))
+    if not found:
+        return None
+    return (f"{found[-1]} (it went bad during training; the last checkpoint is intact: restore the file and run "
+            "the same command again to resume from it)")
 
 
 def write_json(path, value):
