@@ -1,20 +1,26 @@
-"""Input pipelines against their decode limit: speech, raw WAV files and their prepared TFRecord form.
+"""Input pipelines against their decode limit: speech (WAV folders) and video (UCF-101 folders of AVI
+files), raw and in their prepared TFRecord form.
 
-    python -m benchmarks input [--files 1000 10000] [--batches 60] [--output input.md]
+    python -m benchmarks input [--topics speech video] [--files 1000 10000] [--batches 60] [--output input.md]
 
-Writes LJSpeech-layout folders of ``--files`` WAV files (the embedded corpus's utterances, spoken by
-espeak-ng, each file one of ``--distinct`` of them at its own gain), prepares each
-(``python -m suite.data.prepare speech``), and measures in fresh processes, one at a time:
+For each topic, writes folders of ``--files`` files in the real layout from the embedded corpora
+(speech: LJSpeech WAV files at 22,050 Hz, the embedded utterances spoken by espeak-ng at their own
+gains; video: UCF-101 XviD AVI files at 320x240, 48 frames, the embedded motion videos), each file
+one of ``--distinct`` of them, prepares each (``python -m suite.data.prepare``), and measures in
+fresh processes, one at a time:
 
-* the raw folder's training pipeline alone (``suite.data.speech.speech_dataset``: a parallel map of
-  each file's read and resampling), utterances per second over ``--batches`` batches of 16 after a
-  warm-up, with every core and with tf.data's threads limited to one;
-* the decode limit: the same files read and resampled (``read_audio``) by a process per core and
-  nothing else;
-* the prepared form's pipeline (parallel interleave of the shards, parsing in the graph);
+* the raw folder's training pipeline alone (speech: ``suite.data.speech.speech_dataset``, a parallel
+  map of each file's read and resampling; video: ``suite.data.video.clip_dataset``, a parallel map of
+  each clip's seek and decoding, slow fusion's 10 frames at 32x32), examples per second over
+  ``--batches`` batches of 16 after a warm-up, with every core and on one core (the process
+  pinned to it, tf.data's threads limited to one);
+* the decode limit: the same files read (speech: ``read_audio``; video: the clips' frames with
+  ``decode_video``) by a process per core and nothing else;
+* the prepared form's pipeline (speech: parallel interleave of the shards, parsing in the graph;
+  video: each clip's record read by its offset);
 * each process's peak resident memory;
-* the DS2 tiny and small networks' training rate on the embedded corpus, in utterances per second
-  (what the pipeline must keep up with).
+* the tiny and small networks' training rate on the embedded data (DS2; slow fusion), in examples
+  per second: what the pipeline must keep up with.
 
 Ratios are taken within this one run: pipeline / decode limit, all cores / one core, prepared /
 raw, pipeline / model.
@@ -32,8 +38,13 @@ import numpy as np
 
 from benchmarks import report, run_recipe
 
+BATCH = 16
+CLIP = 10  # slow fusion's frames a clip
+SIZE = 32  # the tiny preset's frame size
 
-def write_folder(root, files, distinct, seed=0):
+
+# ------------------------------------------------------------------ folders in the real layouts
+def write_speech(root, files, distinct, seed=0):
     """An LJSpeech folder of ``files`` WAV files at 22,050 Hz (LJSpeech's rate, so reading resamples)
     cycling ``distinct`` embedded utterances."""
     from suite.data import speech
@@ -53,33 +64,116 @@ def write_folder(root, files, distinct, seed=0):
     return root
 
 
-def _decode(path):
+def write_video(root, files, distinct, seed=0, frames=48):
+    """A UCF-101 folder of ``files`` XviD AVI files at 320x240 (UCF-101's size and codec), class folders
+    of the embedded motions, each file a copy of one of ``distinct`` rendered videos, with the
+    split files listing them all as training videos."""
+    import cv2
+
+    from suite.data import video
+
+    motions = video.EmbeddedVideos(distinct, 96, frames, seed, "train")
+    originals = []
+    for k in range(distinct):
+        path = os.path.join(root, f".original{k}.avi")
+        os.makedirs(root, exist_ok=True)
+        writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"XVID"), 25, (320, 240))
+        for frame in motions.load(k):
+            writer.write(cv2.cvtColor(cv2.resize(frame, (320, 240), interpolation=cv2.INTER_LINEAR),
+                                      cv2.COLOR_RGB2BGR))
+        writer.release()
+        originals.append(path)
+    names = [m.capitalize() for m in video.MOTIONS]
+    lines = []
+    for i in range(files):
+        label = int(motions.labels[i % distinct])
+        rel = f"{names[label]}/v_{names[label]}_g{i // 7 + 1:04d}_c{i % 7 + 1:02d}.avi"
+        os.makedirs(os.path.join(root, names[label]), exist_ok=True)
+        shutil.copyfile(originals[i % distinct], os.path.join(root, rel))
+        lines.append(f"{rel} {label + 1}")
+    for path in originals:
+        os.remove(path)
+    lists = os.path.join(root, "ucfTrainTestlist")
+    os.makedirs(lists, exist_ok=True)
+    with open(os.path.join(lists, "classInd.txt"), "w") as f:
+        f.write("".join(f"{k + 1} {n}\n" for k, n in enumerate(names)))
+    with open(os.path.join(lists, "trainlist01.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    with open(os.path.join(lists, "testlist01.txt"), "w") as f:
+        f.write(lines[0].split()[0] + "\n")
+    return root
+
+
+def prepare_folder(topic, folder, out):
+    from suite.data import prepare
+
+    if topic == "speech":
+        return prepare.prepare_speech(folder, out, splits=("train",), progress=False)
+    return prepare.prepare_video(folder, out, splits=("train",), size=SIZE, progress=False)
+
+
+# ------------------------------------------------------------------ one measurement a process
+def _decode_speech(path):
     from suite.data.speech import read_audio
 
     return len(read_audio(path))
 
 
-def child(kind, data, batches, threads):
-    """One measurement in this process: {'per_second': utterances a second, 'rss_mb': peak RSS}."""
-    import tensorflow as tf
+def _decode_clip(task):
+    from suite.data.video import decode_video
 
-    from suite.data import speech
+    path, start = task
+    return len(decode_video(path, SIZE, start, CLIP))
+
+
+def _pipeline(topic, data):
+    """(the training pipeline of ``data``, examples in one of its batches)."""
+    if topic == "speech":
+        from suite.data import speech
+
+        return speech.speech_dataset(speech.speech_set(data, "train"), BATCH, training=True, seed=0), \
+            lambda b: int(b["lengths"].shape[0])
+    from suite.data import video
+
+    s = video.video_set(data, "train", SIZE, min_frames=CLIP, check=True)  # as recipes.action: headers read
+    return video.clip_dataset(s, CLIP, BATCH, seed=0), lambda b: int(b[1].shape[0])
+
+
+def _decode_tasks(topic, data, count):
+    """(the decoding function, its ``count`` tasks): the files (speech) or clips (video) the pipeline
+    would read."""
+    if topic == "speech":
+        from suite.data import speech
+
+        return _decode_speech, list(speech.speech_set(data, "train").names)[:count]
+    from suite.data import video
+
+    s = video.video_set(data, "train", SIZE, min_frames=CLIP, check=True)  # as recipes.action: headers read
+    rng = np.random.default_rng(0)
+    picked = rng.integers(0, len(s), count)
+    return _decode_clip, [(s.keys[i], int(rng.integers(0, s.num_frames(i) - CLIP + 1))) for i in picked]
+
+
+def child(topic, kind, data, batches, threads):
+    """One measurement in this process: {'per_second': examples a second, 'rss_mb': peak RSS}; with
+    ``threads``, on that many cores (the process pinned to them) and tf.data threads."""
+    if threads:
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:threads])
+    import tensorflow as tf
 
     if kind == "decode":
         import concurrent.futures
         import multiprocessing
 
-        s = speech.speech_set(data, "train")
-        paths = list(s.names)[:batches * 16]
+        fn, tasks = _decode_tasks(topic, data, batches * BATCH)
         with concurrent.futures.ProcessPoolExecutor(os.cpu_count(), mp_context=multiprocessing.get_context("fork")) \
                 as pool:
-            list(pool.map(_decode, paths[:32]))  # warm-up: the workers started and imported
+            list(pool.map(fn, tasks[:32]))  # warm-up: the workers started and imported
             start = time.perf_counter()
-            list(pool.map(_decode, paths, chunksize=8))
-        rate = len(paths) / (time.perf_counter() - start)
+            list(pool.map(fn, tasks, chunksize=8))
+        rate = len(tasks) / (time.perf_counter() - start)
     else:
-        s = speech.speech_set(data, "train")
-        ds = speech.speech_dataset(s, 16, training=True, seed=0)
+        ds, size = _pipeline(topic, data)
         if threads:
             options = tf.data.Options()
             options.threading.private_threadpool_size = threads
@@ -88,67 +182,44 @@ def child(kind, data, batches, threads):
         for _ in range(5):  # warm-up
             next(it)
         start = time.perf_counter()
-        count = sum(int(next(it)["lengths"].shape[0]) for _ in range(batches))
+        count = sum(size(next(it)) for _ in range(batches))
         rate = count / (time.perf_counter() - start)
     return {"per_second": rate, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def measure(kind, data, batches, threads=0):
+def measure(topic, kind, data, batches, threads=0):
     import subprocess
 
     from benchmarks import ROOT
 
-    proc = subprocess.run([sys.executable, "-m", "benchmarks", "input", "--child", kind, data, str(batches),
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "input", "--child", topic, kind, data, str(batches),
                            str(threads)], cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "2"})
     if proc.returncode:
-        raise RuntimeError(f"input benchmark {kind} on {data} failed:\n{proc.stderr[-3000:]}")
+        raise RuntimeError(f"input benchmark {topic} {kind} on {data} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def model_rate(preset, workdir):
-    r = run_recipe(["-m", "recipes.deepspeech", "--model", "ds2", "--preset", preset, "--epochs", "1",
-                    "--steps-per-epoch", "30", "--batch-size", "16", "--num-utterances", "480", "--eval-utterances",
-                    "16", "--no-progress", "--logdir", os.path.join(workdir, f"logs-{preset}"), "--export-dir",
-                    os.path.join(workdir, "export")], f"recipes.deepspeech ds2 {preset}")
-    return r["logs"]["steps_per_second"] * 16
+# ------------------------------------------------------------------ what the networks consume
+def model_rate(topic, preset, workdir):
+    logs = ["--no-progress", "--logdir", os.path.join(workdir, f"logs-{topic}-{preset}"), "--export-dir",
+            os.path.join(workdir, "export")]
+    if topic == "speech":
+        args = ["-m", "recipes.deepspeech", "--model", "ds2", "--num-utterances", "480", "--eval-utterances", "16"]
+    else:
+        args = ["-m", "recipes.action", "--model", "slow", "--num-videos", "480", "--clips-per-video", "1"]
+    r = run_recipe([*args, "--preset", preset, "--epochs", "1", "--steps-per-epoch", "30", "--batch-size",
+                    str(BATCH), *logs], f"{args[1]} {preset}")
+    return r["logs"]["steps_per_second"] * BATCH
 
 
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] == "--child":
-        print(json.dumps(child(argv[1], argv[2], int(argv[3]), int(argv[4]))))
-        return
-    p = argparse.ArgumentParser(prog="python -m benchmarks input", description=__doc__.split("\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--files", type=int, nargs="+", default=[1000, 10000], help="WAV files of each folder")
-    p.add_argument("--distinct", type=int, default=200, help="distinct embedded utterances the files cycle")
-    p.add_argument("--batches", type=int, default=60, help="batches of 16 timed per pipeline")
-    p.add_argument("--no-model", action="store_true", help="skip the DS2 training rates")
-    p.add_argument("--output", default=None, help="also write the table (markdown) to this file")
-    a = p.parse_args(argv)
-    from suite.data import prepare
+UNITS = {"speech": ("WAV", "utt/s", "DS2"), "video": ("AVI", "clips/s", "slow fusion")}
 
-    rows, workdir = [], tempfile.mkdtemp(prefix="bench-input-")
-    try:
-        for files in a.files:
-            folder = write_folder(os.path.join(workdir, f"lj{files}"), files, a.distinct)
-            started = time.perf_counter()
-            prepared = prepare.prepare_speech(folder, os.path.join(workdir, f"prepared{files}"), splits=("train",),
-                                              progress=False)
-            prepare_seconds = time.perf_counter() - started
-            raw = measure("pipeline", folder, a.batches)
-            one = measure("pipeline", folder, a.batches, threads=1)
-            limit = measure("decode", folder, a.batches)
-            fast = measure("pipeline", f"tfrecord:{prepared}", a.batches)
-            rows.append((files, raw, one, limit, fast, prepare_seconds))
-            print(f"{files} files: raw {raw}, one thread {one}, decode limit {limit}, prepared {fast}",
-                  file=sys.stderr, flush=True)
-        models = {} if a.no_model else {preset: model_rate(preset, workdir) for preset in ("tiny", "small")}
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    lines = ["| files | raw WAV pipeline (utt/s) | decode limit (utt/s) | pipeline / limit | all cores / one core | "
-             "prepared TFRecord (utt/s) | prepared / raw | peak RSS raw / prepared (MB) | prepare (s) |",
+
+def table(topic, rows, models, batches):
+    kind, unit, network = UNITS[topic]
+    lines = [f"| files | raw {kind} pipeline ({unit}) | decode limit ({unit}) | pipeline / limit | all cores / one "
+             f"core | prepared TFRecord ({unit}) | prepared / raw | peak RSS raw / prepared (MB) | prepare (s) |",
              "|---|---|---|---|---|---|---|---|---|"]
     for files, raw, one, limit, fast, seconds in rows:
         lines.append(f"| {files:,} | {raw['per_second']:,.0f} | {limit['per_second']:,.0f} | "
@@ -156,13 +227,54 @@ def main(argv=None):
                      f"{fast['per_second']:,.0f} | {fast['per_second'] / raw['per_second']:.2f}x | "
                      f"{raw['rss_mb']:,.0f} / {fast['rss_mb']:,.0f} | {seconds:,.0f} |")
     if models:
-        lines += ["", "| DS2 preset | trains (utt/s) | raw pipeline / model | prepared / model |", "|---|---|---|---|"]
+        lines += ["", f"| {network} preset | trains ({unit}) | raw pipeline / model | prepared / model |",
+                  "|---|---|---|---|"]
         raw, fast = rows[-1][1]["per_second"], rows[-1][4]["per_second"]
         for preset, rate in models.items():
             lines.append(f"| {preset} | {rate:,.1f} | {raw / rate:,.1f}x | {fast / rate:,.1f}x |")
-    text = (f"Speech input pipelines, {os.cpu_count()} cores, batches of 16, {a.batches} batches timed\n\n"
-            + "\n".join(lines))
-    report(text, a.output)
+    return (f"{topic.capitalize()} input pipelines, {os.cpu_count()} cores, batches of {BATCH}, {batches} batches "
+            "timed\n\n" + "\n".join(lines))
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--child":
+        print(json.dumps(child(argv[1], argv[2], argv[3], int(argv[4]), int(argv[5]))))
+        return
+    p = argparse.ArgumentParser(prog="python -m benchmarks input", description=__doc__.split("\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--topics", nargs="+", default=["speech", "video"], choices=("speech", "video"),
+                   help="the readers to measure")
+    p.add_argument("--files", type=int, nargs="+", default=[1000, 10000], help="files of each folder")
+    p.add_argument("--distinct", type=int, default=200, help="distinct embedded examples the files cycle")
+    p.add_argument("--batches", type=int, default=60, help=f"batches of {BATCH} timed per pipeline")
+    p.add_argument("--no-model", action="store_true", help="skip the networks' training rates")
+    p.add_argument("--output", default=None, help="also write the tables (markdown) to this file")
+    a = p.parse_args(argv)
+    tables, workdir = [], tempfile.mkdtemp(prefix="bench-input-")
+    try:
+        for topic in a.topics:
+            rows = []
+            for files in a.files:
+                folder = os.path.join(workdir, f"{topic}{files}")
+                (write_speech if topic == "speech" else write_video)(folder, files, a.distinct)
+                started = time.perf_counter()
+                prepared = prepare_folder(topic, folder, os.path.join(workdir, f"{topic}{files}-prepared"))
+                prepare_seconds = time.perf_counter() - started
+                raw = measure(topic, "pipeline", folder, a.batches)
+                one = measure(topic, "pipeline", folder, a.batches, threads=1)
+                limit = measure(topic, "decode", folder, a.batches)
+                fast = measure(topic, "pipeline", f"tfrecord:{prepared}", a.batches)
+                rows.append((files, raw, one, limit, fast, prepare_seconds))
+                print(f"{topic}, {files} files: raw {raw}, one thread {one}, decode limit {limit}, prepared {fast}",
+                      file=sys.stderr, flush=True)
+                shutil.rmtree(folder, ignore_errors=True)
+                shutil.rmtree(prepared, ignore_errors=True)
+            models = {} if a.no_model else {preset: model_rate(topic, preset, workdir) for preset in ("tiny", "small")}
+            tables.append(table(topic, rows, models, a.batches))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    report("\n\n".join(tables), a.output)
 
 
 if __name__ == "__main__":
