@@ -30,7 +30,9 @@ class DetectionRecipe(Recipe):
                  "colour, size and aspect on cluttered backgrounds, generated from --seed), 'tfds:voc/2007' or "
                  "'tfds:coco/2017' (prepared in TFDS_DATA_DIR), or a PASCAL VOC folder (Annotations/, "
                  "JPEGImages/, ImageSets/Main/) or a COCO folder (annotations/instances_train2017.json, "
-                 "train2017/, ...)")
+                 "train2017/, ...), or 'tfrecord:DIR' (any of these prepared once by python -m suite.data.prepare "
+                 "detection: one file a shard instead of one an image, no annotation parsed at the start, TFDS "
+                 "sets read from disk instead of memory)")
     learning_rate_help = ("learning rate (default: the preset's: Adam 1e-3 for tiny/small, SGD with momentum 0.9 "
                           "at 1e-3 for paper)")
     batch_norm = True

@@ -525,3 +525,23 @@ def test_tfds_ucf101_reader():
     assert len(videos) == 3 and len(videos.class_names) == 101 and videos.labels.max() < 101
     frames = videos.load(0)
     assert frames.shape[0] >= 2 and frames.shape[1:] == (16, 16, 3) and frames.dtype == np.uint8
+
+
+def test_a_tfds_split_too_large_for_memory_is_prepared_streaming_instead(tmp_path, monkeypatch):
+    import tensorflow_datasets as tfds
+
+    from suite.data import prepare
+
+    monkeypatch.setattr(prepare, "MEMORY_BYTES", 2000)  # less than one mock video at 16x16
+    with tfds.testing.mock_data(num_examples=3):
+        with pytest.raises(DataError, match=r"tfds:ucf101 train: more than [0-9.e-]+ GiB decoded, too much to hold in "
+                                            r"memory; prepare it once \(python -m suite.data.prepare video --data "
+                                            r"tfds:ucf101 --out DIR\) and train on --data tfrecord:DIR"):
+            video.video_set("tfds:ucf101", "train", size=16)
+        out = prepare.prepare_video("tfds:ucf101", str(tmp_path / "ucf"), splits=("train",), size=16, progress=False)
+        whole = video.tfds_videos("ucf101", "train", 16)[2]
+        ready = video.video_set(f"tfrecord:{out}", "train", size=16)
+        assert len(ready) == 3 and len(ready.class_names) == 101
+        for i, (frames, label, _) in enumerate(whole):
+            np.testing.assert_array_equal(ready.load(i), frames)
+            assert ready.labels[i] == label

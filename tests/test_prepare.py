@@ -253,3 +253,83 @@ def test_two_stream_trains_on_prepared_frames_and_flow(prepared_videos, tmp_path
     r = result_json(capsys.readouterr().out)
     assert r["step"] == 3 and np.isfinite(r["logs"]["loss"]) and r["classes"] == ["Archery", "Bowling"]
     assert os.path.isdir(r["export"]) and not (tmp_path / "logs" / "flow").exists()  # no flow computed or cached
+
+
+# ------------------------------------------------------------------ detection
+def test_prepared_detection_sets_are_their_folders_and_tfds_sets_stream(tmp_path, monkeypatch):
+    import tensorflow_datasets as tfds
+
+    from suite.data import detection as D
+    from test_detection import _voc_300x800, _write_coco
+
+    voc = str(tmp_path / "voc")
+    _voc_300x800(voc)
+    out = prepare.prepare_detection(voc, str(tmp_path / "voc-ready"), progress=False)
+    for fit in (None, (60, 100)):  # squashed, or its aspect kept: as the folder reads it
+        raw, ready = (D.detection_set(d, "train", size=112, fit=fit) for d in (voc, f"tfrecord:{out}"))
+        assert ready.class_names == raw.class_names and len(ready) == len(raw) == 1 and ready.paths == raw.paths
+        for a, b in zip(ready.load(0), raw.load(0)):
+            np.testing.assert_array_equal(a, b)
+        assert ready.extents().tolist() == raw.extents().tolist()
+    coco = str(tmp_path / "coco")
+    _write_coco(coco, ["a.jpg", "b.jpg"], [{"id": 1, "image_id": 1, "bbox": [10, 5, 20, 10], "category_id": 3,
+                                            "iscrowd": 0}], write=["a.jpg", "b.jpg"])
+    out = prepare.prepare_detection(coco, str(tmp_path / "coco-ready"), splits=("train",), progress=False)
+    ready = D.detection_set(f"tfrecord:{out}", "train", size=16)
+    assert ready.class_names == ("cat", "dog") and len(ready) == 2 and len(ready.load(1)[1]) == 0  # b: no object
+    np.testing.assert_allclose(ready.load(0)[1], [[0.25, 0.25, 0.75, 0.75]])
+    # TFDS: held in memory only while it fits, else prepared from its encoded images, streaming
+    import cv2
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    scenes = [(rng.integers(0, 255, (30 + 10 * i, 40, 3), np.uint8), rng.uniform(0, 0.5, (i + 1, 4)) + [0, 0, .5, .5])
+              for i in range(4)]
+
+    def as_dataset(self, split, decoders=None, **kwargs):  # VOC's features; images encoded only when asked
+        encoded = decoders is not None
+
+        def examples():
+            for image, boxes in scenes:
+                n = len(boxes)
+                yield {"image": cv2.imencode(".png", image)[1].tobytes() if encoded else image[..., ::-1],
+                       "objects": {"bbox": boxes.astype(np.float32), "label": np.arange(n) % 20,
+                                   "is_difficult": np.arange(n) % 2 == 1, "is_truncated": np.zeros(n, bool),
+                                   "pose": np.zeros(n, np.int64)}}
+
+        image = tf.TensorSpec([], tf.string) if encoded else tf.TensorSpec([None, None, 3], tf.uint8)
+        return tf.data.Dataset.from_generator(examples, output_signature={
+            "image": image, "objects": {"bbox": tf.TensorSpec([None, 4], tf.float32),
+                                        "label": tf.TensorSpec([None], tf.int64),
+                                        "is_difficult": tf.TensorSpec([None], tf.bool),
+                                        "is_truncated": tf.TensorSpec([None], tf.bool),
+                                        "pose": tf.TensorSpec([None], tf.int64)}})
+
+    monkeypatch.setattr(prepare, "MEMORY_BYTES", 20000)
+    with tfds.testing.mock_data(num_examples=4, as_dataset_fn=as_dataset):
+        with pytest.raises(DataError, match=r"tfds:voc/2007 train: more than .* GiB decoded.*prepare detection"):
+            D.detection_set("tfds:voc/2007", "train", size=96)
+        held = D.detection_set("tfds:voc/2007", "train", size=32)  # 4 x 3 kB
+        out = prepare.prepare_detection("tfds:voc/2007", str(tmp_path / "tfds"), splits=("train",), progress=False)
+        ready = D.detection_set(f"tfrecord:{out}", "train", size=32)
+    assert len(ready) == len(held) == 4 and ready.class_names == held.class_names
+    for i in range(4):
+        image, boxes, classes, difficult = ready.load(i)
+        np.testing.assert_allclose(boxes, held.load(i)[1], atol=1e-6)
+        assert classes.tolist() == held.load(i)[2].tolist() and difficult.tolist() == held.load(i)[3].tolist()
+        assert np.abs(image.astype(int) - held.load(i)[0]).mean() < 1  # decoded from the same bytes
+
+
+@pytest.mark.slow
+def test_faster_rcnn_trains_on_prepared_scenes(tmp_path, capsys):
+    from conftest import result_json
+    from recipes import faster_rcnn
+
+    out = str(tmp_path / "shapes")
+    prepare.main(["detection", "--data", "shapes", "--count", "24", "--out", out, "--no-progress"])
+    assert "prepared shapes" in capsys.readouterr().out
+    faster_rcnn.recipe.cli(["--data", f"tfrecord:{out}", "--preset", "tiny", "--epochs", "1", "--steps-per-epoch", "2",
+                            "--batch-size", "2", "--no-progress", "--strategy", "default", "--logdir",
+                            str(tmp_path / "logs"), "--export-dir", str(tmp_path / "export")])
+    r = result_json(capsys.readouterr().out)
+    assert r["step"] == 2 and np.isfinite(r["logs"]["loss"]) and os.path.isdir(r["export"])

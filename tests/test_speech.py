@@ -343,7 +343,7 @@ def test_librispeech_reader_decodes_flac(tmp_path):
         S.speech_set(str(tmp_path), "train")
 
 
-def test_tfds_librispeech_reader_scales_skips_and_maps_splits():
+def test_tfds_librispeech_reader_scales_skips_and_maps_splits(tmp_path):
     """``tfds:librispeech`` through TFDS' mock: int16-range speech becomes [-1, 1], a transcript with
     digits is skipped and named, 'validation' reads dev_clean, an unprepared set is a DataError."""
     import tensorflow_datasets as tfds
@@ -367,6 +367,18 @@ def test_tfds_librispeech_reader_scales_skips_and_maps_splits():
         assert s.texts == ["hello there", "it's fine"] and list(s.lengths) == [3200, 1600]
         np.testing.assert_allclose(s.load(1), tone[:1600], atol=1e-3)
         assert len(s.skipped) == 1 and "tfds:librispeech[dev_clean][1]" in s.report()
+        # a split larger than memory allows is refused, and prepared streaming instead
+        from suite.data import prepare
+
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(prepare, "MEMORY_BYTES", 10000)  # two utterances of 3,200 and 1,600 float32 samples
+            with pytest.raises(DataError, match=r"tfds:librispeech validation: more than .* GiB decoded.*"
+                                                r"python -m suite.data.prepare speech --data tfds:librispeech"):
+                S.speech_set("tfds:librispeech", "validation")
+        out = prepare.prepare_speech("tfds:librispeech", str(tmp_path / "ls"), splits=("validation",), progress=False)
+        ready = S.speech_set(f"tfrecord:{out}", "validation", stream=False)
+        assert ready.texts == s.texts and list(ready.lengths) == [3200, 1600]
+        np.testing.assert_allclose(ready.load(1), tone[:1600], atol=1e-3)
     with pytest.raises(DataError, match="tfds:no_such_speech_set"):
         S.speech_set("tfds:no_such_speech_set", "train")
 

@@ -10,6 +10,7 @@ does not move them. ``detection_dataset`` pads each image's objects to
 (Keras' box-aware ``RandomFlip``).
 """
 import dataclasses
+import itertools
 import json
 import os
 import xml.etree.ElementTree as ET
@@ -138,8 +139,9 @@ class DetectionSet:
     length: int
     load: Callable[[int], tuple]
     source: str = ""
-    paths: tuple = ()  # each example's image file, for sets read from a folder
+    paths: tuple = ()  # each example's image file, for sets read from a folder (or prepared from one)
     extent: Callable[[int], tuple] = None
+    records: tuple = ()  # (image, boxes normalised by the image, classes, difficult) of a folder's or a prepared set
 
     def __len__(self):
         return self.length
@@ -189,36 +191,61 @@ def fit_image(image, size, fit):
     return canvas, (h / size, w / size)
 
 
-def _read_image(path, size, fit=None):
+def decode_image(data, size, fit=None, where="image"):
+    """Encoded image bytes -> uint8 RGB [size, size, 3]: resized, or with ``fit`` its aspect kept
+    (``fit_image``); DataError naming ``where`` if they are not an image."""
     cv2 = _cv2()
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
-        raise DataError(f"{path}: not a readable image")
+        raise DataError(f"{where}: not a readable image")
     image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     if fit:
         return fit_image(image, size, fit)[0]
     return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
 
 
+def _read_file(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise DataError(f"{path}: cannot be read ({e.strerror})") from None
+
+
+def image_size(path):
+    """(height, width) of an image file, from its header."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.height, im.width
+
+
 def _records_set(records, class_names, size, source, fit=None):
-    """A DetectionSet over records (image path, boxes, classes, difficult), images decoded on use;
-    with ``fit`` their aspect kept (``fit_image``: the extent from the file's header)."""
+    """A DetectionSet over a folder's records (image path, boxes normalised by the image, classes,
+    difficult), images decoded on use; with ``fit`` their aspect kept (``fit_image``: the extent
+    from the file's header)."""
+    return _lazy_set(len(records), lambda i: (_read_file(records[i][0]), *records[i][1:]), class_names, size, source,
+                     fit, shape_of=lambda i: image_size(records[i][0]), names=[r[0] for r in records],
+                     records=tuple(records))
+
+
+def _lazy_set(count, example, class_names, size, source, fit, shape_of, names, records=()):
+    """A DetectionSet of ``count`` images: ``example(i)`` -> (the encoded image, boxes normalised by
+    the image, classes, difficult), ``shape_of(i)`` -> its (height, width) (for ``fit``), ``names``
+    (files, for messages and proposals)."""
 
     def extent(i):
-        from PIL import Image
-
-        with Image.open(records[i][0]) as im:  # the header only
-            h, w = fitted_size(im.height, im.width, *fit)
+        h, w = fitted_size(*shape_of(i), *fit)
         return h / size, w / size
 
     def load(i):
-        path, boxes, classes, difficult = records[i]
+        encoded, boxes, classes, difficult = example(i)
         if fit:
             boxes = np.asarray(boxes, np.float32).reshape(-1, 4) * np.tile(extent(i), 2).astype(np.float32)
-        return _read_image(path, size, fit), boxes, classes, difficult
+        return decode_image(encoded, size, fit, names[i]), boxes, classes, difficult
 
-    return DetectionSet(tuple(class_names), size, len(records), load, source=source,
-                        paths=tuple(r[0] for r in records), extent=extent if fit else None)
+    return DetectionSet(tuple(class_names), size, count, load, source=source, paths=tuple(names),
+                        extent=extent if fit else None, records=records)
 
 
 def parse_voc_annotation(path):
@@ -349,42 +376,85 @@ def coco_set(root, split="train", size=96, check=True, bad=None, fit=None):
     return _records_set(records, class_names, size, source=f"COCO {json_path}", fit=fit)
 
 
-def tfds_set(name, split="train", size=96, data_dir=None, limit=None, fit=None):
-    """``tfds:voc/2007``, ``tfds:coco/2017`` (prepared in TFDS_DATA_DIR): examples kept in memory at
-    ``size`` (``limit``: the first ``limit`` only; ``fit``: aspect kept, ``fit_image``)."""
+def tfds_objects(name, split="train", data_dir=None, encoded=False):
+    """``tfds:voc/2007``, ``tfds:coco/2017`` (prepared in TFDS_DATA_DIR) streamed: (expected count,
+    class names, a generator of (image: uint8 [H, W, 3], or its encoded bytes when ``encoded``,
+    boxes normalised by the image [M, 4], classes [M], difficult [M], where)); crowd regions
+    dropped."""
     import tensorflow_datasets as tfds
 
-    cv2 = _cv2()
     tfds_split = {"train": "train", "validation": "validation", "test": "test"}[split]
     try:
-        ds, info = tfds.load(name, split=tfds_split, with_info=True, data_dir=data_dir)
+        ds, info = tfds.load(name, split=tfds_split, with_info=True, data_dir=data_dir,
+                             decoders={"image": tfds.decode.SkipDecoding()} if encoded else None)
     except Exception as e:  # noqa: BLE001 - tfds raises many kinds
         raise DataError(f"--data tfds:{name}: cannot load the {tfds_split} split ({e})") from None
+
+    def examples():
+        for k, ex in enumerate(ds.as_numpy_iterator()):
+            objs = ex["objects"]
+            bbox = np.asarray(objs["bbox"], np.float32).reshape(-1, 4)
+            n = len(bbox)  # (TFDS' mock data gives each field its own length: use the common part)
+            field = lambda key: np.asarray(objs.get(key, np.zeros(n, bool)), bool).reshape(-1)  # noqa: E731
+            n = min(n, len(objs["label"]), len(field("is_crowd")), len(field("is_difficult")))
+            keep = ~field("is_crowd")[:n]
+            image = ex["image"]
+            if not encoded and (image.ndim == 2 or image.shape[-1] == 1):  # grey
+                image = np.repeat(image.reshape(*image.shape[:2], 1), 3, -1)
+            yield (image, bbox[:n][keep], np.asarray(objs["label"], np.int32)[:n][keep], field("is_difficult")[:n][keep],
+                   f"tfds:{name}[{tfds_split}][{k}]")
+
+    try:
+        expected = int(info.splits[tfds_split].num_examples)
+    except Exception:  # noqa: BLE001 - a set without split info
+        expected = 0
+    return expected, tuple(info.features["objects"]["label"].names), examples()
+
+
+def tfds_set(name, split="train", size=96, data_dir=None, limit=None, fit=None):
+    """``tfds:voc/2007``, ``tfds:coco/2017``: examples kept in memory at ``size`` when they fit
+    ``suite.data.prepare.MEMORY_BYTES`` (a larger split is prepared once instead; ``limit``: the
+    first ``limit`` only; ``fit``: aspect kept, ``fit_image``)."""
+    from suite.data.prepare import MemoryBudget
+
+    cv2 = _cv2()
+    budget = MemoryBudget(f"tfds:{name} {split}", "detection")
+    _, names, stream = tfds_objects(name, split, data_dir)
     examples, extents = [], []
-    for k, ex in enumerate(ds.as_numpy_iterator()):
-        if limit is not None and k >= limit:
-            break
-        objs = ex["objects"]
-        bbox = np.asarray(objs["bbox"], np.float32).reshape(-1, 4)
-        n = len(bbox)  # (TFDS' mock data gives each field its own length: use the common part)
-        field = lambda key: np.asarray(objs.get(key, np.zeros(n, bool)), bool).reshape(-1)  # noqa: E731
-        n = min(n, len(objs["label"]), len(field("is_crowd")), len(field("is_difficult")))
-        keep = ~field("is_crowd")[:n]
-        image = ex["image"]
-        if image.ndim == 2 or image.shape[-1] == 1:  # grey
-            image = np.repeat(image.reshape(*image.shape[:2], 1), 3, -1)
+    for image, boxes, classes, difficult, _ in itertools.islice(stream, limit):
         if fit:
             image, extent = fit_image(image, size, fit)
         else:
             image, extent = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA), (1.0, 1.0)
+        budget.add(image.nbytes)
         extents.append(extent)
-        examples.append((image, bbox[:n][keep] * np.tile(extent, 2).astype(np.float32),
-                         np.asarray(objs["label"], np.int32)[:n][keep], field("is_difficult")[:n][keep]))
+        examples.append((image, boxes * np.tile(extent, 2).astype(np.float32), classes, difficult))
     if not examples:
-        raise DataError(f"--data tfds:{name}: the {tfds_split} split is empty")
-    names = tuple(info.features["objects"]["label"].names)
-    return DetectionSet(names, size, len(examples), lambda i: examples[i], source=f"tfds:{name} {tfds_split}",
+        raise DataError(f"--data tfds:{name}: the {split} split is empty")
+    return DetectionSet(names, size, len(examples), lambda i: examples[i], source=f"tfds:{name} {split}",
                         extent=(lambda i: extents[i]) if fit else None)
+
+
+def prepared_set(root, split="train", size=96, fit=None):
+    """A prepared split (``python -m suite.data.prepare detection``; its manifest and shards checked):
+    each image's record read by its offset when asked for, decoded and resized as a folder's."""
+    from suite.data import prepare
+
+    manifest, entry = prepare.split_entry(root, split, "detection")
+    offsets = [(os.path.join(root, s["file"]), o) for s in entry["shards"] for o in s["offsets"]]
+    if not len(offsets) == len(entry["names"]) == len(entry["shapes"]) == entry["count"]:
+        raise DataError(f"{os.path.join(root, prepare.MANIFEST)}: split {split} lists {entry['count']} images but "
+                        f"{len(offsets)} records")
+    reader = prepare.Records()
+
+    def example(i):  # read when asked for: nothing held but the offsets
+        file, offset = offsets[i]
+        f = prepare.example_features(reader.read(file, offset), file, offset)
+        return (f["image"].bytes_list.value[0], np.asarray(f["boxes"].float_list.value, np.float32).reshape(-1, 4),
+                np.asarray(f["classes"].int64_list.value, np.int32), np.asarray(f["difficult"].int64_list.value, bool))
+
+    return _lazy_set(entry["count"], example, manifest["class_names"], size, f"prepared {root} {split}", fit,
+                     shape_of=lambda i: tuple(entry["shapes"][i]), names=entry["names"])
 
 
 def detection_set(data, split="train", size=96, seed=0, count=None, max_objects=4, bad=None, fit=None):
@@ -393,8 +463,12 @@ def detection_set(data, split="train", size=96, seed=0, count=None, max_objects=
     ``suite.data.files.BadFiles`` (refuse a bad image file, or skip it). ``fit`` = (min_side,
     max_side): images keep their aspect (``fit_image``) in a ``size`` square; the embedded scenes are
     square and rendered at ``size`` whatever ``fit``."""
+    from suite.data.prepare import PREFIX
+
     if data == EMBEDDED:
         return embedded_set(count or 0, size, seed, split, max_objects)
+    if data.startswith(PREFIX):
+        return prepared_set(os.path.expanduser(data[len(PREFIX):]), split, size, fit)
     if data.startswith("tfds:"):
         return tfds_set(data[5:], split, size, limit=None if split == "train" else count, fit=fit)
     if not os.path.isdir(data):

@@ -5,6 +5,8 @@
     python -m suite.data.prepare verify ~/librispeech-prepared
     python -m suite.data.prepare video --data ~/UCF-101 --size 224 --flow --jpeg-quality 90 --out ~/ucf-prepared
     python -m recipes.action --data tfrecord:~/ucf-prepared --preset paper --model two_stream --flow farneback
+    python -m suite.data.prepare detection --data tfds:coco/2017 --out ~/coco-prepared
+    python -m recipes.faster_rcnn --data tfrecord:~/coco-prepared --preset paper
 
 ``prepare`` reads a dataset once with the recipe's own reader (every file checked as for training),
 decodes it, and writes each split as shards ``<split>-NNNNN-of-MMMMM.tfrecord`` plus a
@@ -19,6 +21,10 @@ Speech: each utterance one ``tf.train.Example``: ``waveform`` (16 kHz mono, 16-b
 PCM bytes), ``labels`` (``suite.speech.text``'s ids of its transcript), ``text``, ``name``; read as a
 stream (parallel interleave of the shards, a shuffle buffer).
 
+Detection: each image one ``tf.train.Example``: ``image`` (the file's bytes as they are), ``boxes``
+(normalised by the image, [ymin, xmin, ymax, xmax] each), ``classes``, ``difficult``, ``name``; the
+manifest keeps each image's size, and the record's offset: read by seeking, as video.
+
 Video: each video one ``tf.train.Example``: ``frames`` (one entry a frame at the prepared size:
 raw RGB bytes, or JPEG with ``--jpeg-quality``), with ``--flow`` ``flow`` (one entry a field: the
 Farneback flow to the next frame, quantised as the two-stream paper stores it), ``label``,
@@ -26,7 +32,9 @@ Farneback flow to the next frame, quantised as the two-stream paper stores it), 
 (random access: the clip sampler and the video-level evaluation pick videos, they do not stream
 them) and only the clip's frames are decoded; every shard's size is checked before training.
 """
+import dataclasses
 import hashlib
+import itertools
 import json
 import os
 import struct
@@ -37,10 +45,11 @@ import numpy as np
 from suite.data.errors import DataError
 
 PREFIX = "tfrecord:"
+MEMORY_BYTES = 1 << 30  # a TFDS split is decoded into memory only when it takes no more; a larger one is prepared
 MANIFEST = "manifest.json"
 FORMAT = "suite-prepared-tfrecord"
 VERSION = 1
-TOPICS = ("speech", "video")
+TOPICS = ("speech", "video", "detection")
 
 
 # ------------------------------------------------------------------ the manifest and its shards
@@ -107,12 +116,30 @@ def split_entry(root, split, topic):
     return manifest, manifest["splits"][split]
 
 
+class MemoryBudget:
+    """What a reader that holds a split in memory has taken: past ``limit`` bytes, a DataError that
+    says to prepare the split instead (``suite.data.prepare``: streamed from disk)."""
+
+    def __init__(self, what, topic, limit=None):
+        self.what, self.topic, self.held = what, topic, 0
+        self.limit = MEMORY_BYTES if limit is None else limit
+
+    def add(self, nbytes):
+        self.held += int(nbytes)
+        if self.held > self.limit:
+            data = self.what.split()[0]
+            raise DataError(f"{self.what}: more than {self.limit / (1 << 30):g} GiB decoded, too much to hold in "
+                            f"memory; prepare it once (python -m suite.data.prepare {self.topic} --data {data} "
+                            f"--out DIR) and train on --data {PREFIX}DIR, read from disk")
+
+
 def write_prepared(out, topic, source, splits, shards_of, progress=True, extra=None):
     """Writes the prepared folder ``out`` whole (``suite.data.files.replace_folder``): ``splits`` =
-    {split: (count, lengths, examples)} where ``examples`` yields serialized ``tf.train.Example``
-    bytes in order (or (bytes, {field: value}) pairs: the values kept in the split's manifest entry
-    as lists, one per example); ``shards_of(split, count, lengths)`` -> the number of shards of a split;
-    ``extra``: more manifest fields. Each shard's entry keeps its records' byte offsets."""
+    {split: (expected count, examples)} where ``examples`` yields (serialized ``tf.train.Example``,
+    {field: value}) in order, the values kept in the split's manifest entry as lists, one per
+    example (``lengths`` at least); a stream that ends early (skipped examples) leaves its last
+    shards short. ``shards_of(split, count)`` -> the number of shards of a split; ``extra``: more
+    manifest fields. Each shard's entry keeps its records' byte offsets."""
     import tensorflow as tf
     from tqdm import tqdm
 
@@ -121,10 +148,10 @@ def write_prepared(out, topic, source, splits, shards_of, progress=True, extra=N
     def fill(tmp):
         manifest = {"format": FORMAT, "version": VERSION, "topic": topic, "source": source, **(extra or {}),
                     "splits": {}}
-        for split, (count, lengths, examples) in splits.items():
-            n = max(1, min(shards_of(split, count, lengths), count))
+        for split, (count, examples) in splits.items():
+            n = max(1, min(shards_of(split, count), count))
             bounds = np.linspace(0, count, n + 1).round().astype(int)
-            entry = {"count": int(count), "lengths": [int(x) for x in lengths], "shards": []}
+            entry = {"count": 0, "lengths": [], "shards": []}
             stream = iter(tqdm(examples, total=count, desc=f"preparing {split}", unit="example",
                                disable=not progress, mininterval=2.0))
             for k in range(n):
@@ -132,18 +159,17 @@ def write_prepared(out, topic, source, splits, shards_of, progress=True, extra=N
                 file = os.path.join(tmp, name)
                 offsets, position = [], 0
                 with tf.io.TFRecordWriter(file) as writer:
-                    for _ in range(bounds[k + 1] - bounds[k]):
-                        record = next(stream)
-                        if isinstance(record, tuple):
-                            record, fields = record
-                            for key, value in fields.items():
-                                entry.setdefault(key, []).append(value)
+                    for record, fields in itertools.islice(stream, None if k == n - 1 else bounds[k + 1] - bounds[k]):
+                        for key, value in fields.items():
+                            entry.setdefault(key, []).append(value)
                         writer.write(record)
                         offsets.append(position)
                         position += len(record) + 16  # length (8), its CRC (4), the record, its CRC (4)
-                entry["shards"].append({"file": name, "count": int(bounds[k + 1] - bounds[k]),
-                                        "bytes": os.path.getsize(file), "sha256": _sha256(file),
-                                        "offsets": offsets})
+                entry["shards"].append({"file": name, "count": len(offsets), "bytes": os.path.getsize(file),
+                                        "sha256": _sha256(file), "offsets": offsets})
+                entry["count"] += len(offsets)
+            if not entry["count"]:
+                raise DataError(f"--data {source}: no {split} example to prepare")
             manifest["splits"][split] = entry
         with open(os.path.join(tmp, MANIFEST), "w", encoding="utf-8") as f:  # last: the folder is complete
             json.dump(manifest, f)
@@ -204,6 +230,12 @@ def _bytes_feature(values):
     return tf.train.Feature(bytes_list=tf.train.BytesList(value=list(values)))
 
 
+def _float_feature(values):
+    import tensorflow as tf
+
+    return tf.train.Feature(float_list=tf.train.FloatList(value=[float(v) for v in values]))
+
+
 def _int_feature(values):
     import tensorflow as tf
 
@@ -235,22 +267,35 @@ def parse_speech(record):
 
 def prepare_speech(data, out, splits=("train", "validation"), count=None, shard_megabytes=128, progress=True,
                    seed=0):
-    """Reads ``data`` with ``suite.data.speech.speech_set`` (``count`` utterances a split at most) and
-    writes its prepared form to ``out``; returns ``out``."""
+    """Reads ``data`` with ``suite.data.speech``'s reader (``count`` utterances a split at most; a TFDS
+    set streamed, never held in memory) and writes its prepared form to ``out``; returns ``out``."""
     from suite.data import speech
     from suite.speech import text as T
 
-    sets = {split: speech.speech_set(data, split, seed=seed, count=count, progress=progress) for split in splits}
-
-    def examples(s):
+    def from_set(s):
         for i in range(len(s)):
-            yield _speech_example(s.load(i), T.encode(s.texts[i]), s.texts[i], s.names[i])
+            wave = s.load(i)
+            yield _speech_example(wave, T.encode(s.texts[i]), s.texts[i], s.names[i]), {"lengths": len(wave)}
 
-    def shards_of(_split, n, lengths):  # 2 bytes a sample; at least 8 shards (file-level sharding over 8 workers)
-        return max(8, int(np.ceil(2 * np.sum(lengths) / (shard_megabytes << 20))))
+    def from_tfds(rows):
+        for row in itertools.islice((r for r in rows if r[0] == "ok"), count):
+            _, wave, text, where = row
+            yield _speech_example(wave, T.encode(text), text, where), {"lengths": len(wave)}
 
-    return write_prepared(out, "speech", data, {split: (len(s), s.lengths, examples(s)) for split, s in sets.items()},
-                          shards_of, progress)
+    sources, sizes = {}, {}
+    for split in splits:
+        if data.startswith("tfds:"):
+            expected, rows = speech.tfds_utterances(data[5:], split)
+            sizes[split] = 16000 * 15 * (min(expected, count) if count else expected)  # LibriSpeech: ~15 s each
+            sources[split] = (min(expected, count) if count else expected) or 1, from_tfds(rows)
+        else:
+            s = speech.speech_set(data, split, seed=seed, count=count, progress=progress)
+            sizes[split], sources[split] = int(np.sum(s.lengths)), (len(s), from_set(s))
+
+    def shards_of(split, _n):  # 2 bytes a sample; at least 8 shards (file-level sharding over 8 workers)
+        return max(8, int(np.ceil(2 * sizes[split] / (shard_megabytes << 20))))
+
+    return write_prepared(out, "speech", data, sources, shards_of, progress)
 
 
 # ------------------------------------------------------------------ video
@@ -286,42 +331,120 @@ def unpack(entries, shape, where):
     return np.frombuffer(data, np.uint8).reshape(len(entries), *shape)
 
 
+def _videos_of(s):
+    for i in range(len(s)):
+        yield s.load(i), int(s.labels[i]), s.keys[i]
+
+
 def prepare_video(data, out, splits=("train", "test"), size=32, flow=False, fold=1, count=None, frames=20, seed=0,
                   jpeg_quality=None, shard_megabytes=128, progress=True, bad=None):
-    """Reads ``data`` with ``suite.data.video.video_set`` (every file checked; ``count`` embedded
-    videos a split) at ``size`` x ``size`` and writes its prepared form to ``out``, with each video's
-    quantised Farneback flow when ``flow``; returns ``out``."""
+    """Reads ``data`` with ``suite.data.video``'s reader (every file checked; ``count`` videos a split
+    at most; a TFDS set streamed, never held in memory) at ``size`` x ``size`` and writes its
+    prepared form to ``out``, with each video's quantised Farneback flow when ``flow``; returns
+    ``out``."""
     import tensorflow as tf
 
     from suite.data import video as V
 
-    sets = {split: V.video_set(data, split, size, seed=seed, count=count, frames=frames, fold=fold, check=True,
-                               progress=progress, bad=bad) for split in splits}
-    names = {s.class_names for s in sets.values()}
-    if len(names) > 1:
-        raise DataError(f"--data {data}: its splits name different classes")
-
-    def examples(s):
-        for i in range(len(s)):
-            video = s.load(i)
-            feature = {"frames": _bytes_feature(encode_frames(video, jpeg_quality)), "label": _int_feature([s.labels[i]]),
-                       "name": _bytes_feature([str(s.keys[i]).encode("utf-8")])}
+    def examples(stream):
+        for video, label, key in stream:
+            feature = {"frames": _bytes_feature(encode_frames(video, jpeg_quality)), "label": _int_feature([label]),
+                       "name": _bytes_feature([str(key).encode("utf-8")])}
             if flow:
                 feature["flow"] = _bytes_feature(f.tobytes() for f in V.quantize_flow(V.farneback_flow(video)))
             yield (tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(),
-                   {"lengths": len(video), "labels": int(s.labels[i]), "names": str(s.keys[i])})
+                   {"lengths": len(video), "labels": int(label), "names": str(key)})
 
-    def estimate(s):  # bytes of a split, from its headers' frame counts (JPEG taken as a tenth of raw)
-        per_frame = size * size * (3 / (10 if jpeg_quality else 1) + (2 if flow else 0))
-        return sum(s.num_frames(i) for i in range(len(s))) * per_frame
+    per_frame = size * size * (3 / (10 if jpeg_quality else 1) + (2 if flow else 0))  # bytes (JPEG: a tenth)
+    sources, sizes, names = {}, {}, set()
+    for split in splits:
+        if data.startswith("tfds:"):
+            expected, classes, stream = V.tfds_videos(data[5:], split, size)
+            expected = min(expected, count) if count else expected
+            sources[split] = expected or 1, examples(itertools.islice(stream, count))
+            sizes[split] = expected * 186 * per_frame  # UCF-101's mean frames a video
+        else:
+            s = V.video_set(data, split, size, seed=seed, count=count, frames=frames, fold=fold, check=True,
+                            progress=progress, bad=bad)
+            if count and data != V.EMBEDDED:
+                s = dataclasses.replace(s, labels=s.labels[:count], keys=s.keys[:count])
+            classes = s.class_names
+            sources[split] = len(s), examples(_videos_of(s))
+            sizes[split] = sum(s.num_frames(i) for i in range(len(s))) * per_frame
+        names.add(tuple(classes))
+    if len(names) > 1:
+        raise DataError(f"--data {data}: its splits name different classes")
 
-    def shards_of(split, _n, _lengths):  # at least 8 shards (file-level sharding over 8 workers)
-        return max(8, int(np.ceil(estimate(sets[split]) / (shard_megabytes << 20))))
+    def shards_of(split, _n):  # at least 8 shards (file-level sharding over 8 workers)
+        return max(8, int(np.ceil(sizes[split] / (shard_megabytes << 20))))
 
-    extra = {"size": size, "class_names": list(next(iter(names))), "flow": bool(flow),
+    extra = {"size": size, "class_names": list(names.pop()), "flow": bool(flow),
              "flow_bound": V.FLOW_BOUND if flow else None, "encoding": "jpeg" if jpeg_quality else "raw"}
-    return write_prepared(out, "video", data, {split: (len(s), [], examples(s)) for split, s in sets.items()},
-                          shards_of, progress, extra)
+    return write_prepared(out, "video", data, sources, shards_of, progress, extra)
+
+
+# ------------------------------------------------------------------ detection
+def prepare_detection(data, out, splits=("train", "validation"), count=None, size=96, seed=0, shard_megabytes=256,
+                      progress=True, bad=None):
+    """Reads ``data`` with ``suite.data.detection``'s reader (every annotation parsed, every image
+    checked; ``count`` images a split at most; a TFDS set streamed with its images still encoded) and
+    writes its prepared form to ``out``: each image's file bytes as they are (the embedded scenes,
+    rendered at ``size``, as PNG), its boxes normalised by the image, classes, difficult flags;
+    returns ``out``."""
+    import tensorflow as tf
+
+    from suite.data import detection as D
+
+    def examples(stream):
+        for encoded, boxes, classes, difficult, name, shape in stream:
+            feature = {"image": _bytes_feature([encoded]), "boxes": _float_feature(np.ravel(boxes)),
+                       "classes": _int_feature(classes), "difficult": _int_feature(difficult),
+                       "name": _bytes_feature([str(name).encode("utf-8")])}
+            yield (tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(),
+                   {"lengths": len(encoded), "names": str(name), "shapes": [int(shape[0]), int(shape[1])]})
+
+    def header(encoded):
+        import io
+
+        from PIL import Image
+
+        with Image.open(io.BytesIO(encoded)) as im:
+            return im.height, im.width
+
+    sources, sizes, names = {}, {}, set()
+    for split in splits:
+        if data.startswith("tfds:"):
+            expected, classes, stream = D.tfds_objects(data[5:], split, encoded=True)
+            expected = min(expected, count) if count else expected
+            rows = ((e, b, c, d, w, header(e)) for e, b, c, d, w in itertools.islice(stream, count))
+            sources[split], sizes[split] = (expected or 1, examples(rows)), expected * 160_000  # COCO: ~160 kB each
+        elif data == D.EMBEDDED:
+            import cv2
+
+            s = D.detection_set(data, split, size, seed, count)
+            classes = s.class_names
+
+            def rendered(s=s, split=split):
+                for i in range(len(s)):
+                    image, boxes, c, d = s.load(i)
+                    png = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))[1].tobytes()
+                    yield png, boxes, c, d, f"{split}-{i:06d}.png", image.shape[:2]
+
+            sources[split], sizes[split] = (len(s), examples(rendered())), len(s) * size * size
+        else:
+            s = D.detection_set(data, split, size, seed, bad=bad)
+            records = s.records[:count] if count else s.records
+            classes = s.class_names
+            rows = ((D._read_file(p), b, c, d, p, D.image_size(p)) for p, b, c, d in records)
+            sources[split], sizes[split] = (len(records), examples(rows)), sum(os.path.getsize(r[0]) for r in records)
+        names.add(tuple(classes))
+    if len(names) > 1:
+        raise DataError(f"--data {data}: its splits name different classes")
+
+    def shards_of(split, _n):  # at least 8 shards (file-level sharding over 8 workers)
+        return max(8, int(np.ceil(sizes[split] / (shard_megabytes << 20))))
+
+    return write_prepared(out, "detection", data, sources, shards_of, progress, {"class_names": list(names.pop())})
 
 
 def main(argv=None):
@@ -334,7 +457,7 @@ def main(argv=None):
     s.add_argument("--splits", nargs="+", default=["train", "validation"], choices=("train", "validation", "test"),
                    help="the splits to prepare (default: train validation)")
     v = sub.add_parser("video", help="a video dataset (--data as recipes.action reads it: a UCF-101 or HMDB-51 "
-                                     "folder, or 'motion', the embedded videos)")
+                                     "folder, tfds:ucf101, or 'motion', the embedded videos)")
     v.add_argument("--splits", nargs="+", default=["train", "test"], choices=("train", "validation", "test"),
                    help="the splits to prepare (default: train test, the two recipes.action reads)")
     v.add_argument("--size", type=int, default=32, help="frames are kept at size x size: the frame size of the "
@@ -347,7 +470,14 @@ def main(argv=None):
                         "costs a little; default: raw, exact)")
     v.add_argument("--fold", type=int, default=1, choices=(1, 2, 3), help="UCF-101 / HMDB-51 official split")
     v.add_argument("--frames", type=int, default=20, help="frames of each embedded video (default 20)")
-    for q, what in ((s, "utterances"), (v, "videos")):
+    d = sub.add_parser("detection", help="a detection dataset (--data as recipes.faster_rcnn reads it: a PASCAL VOC "
+                                         "or COCO folder, tfds:voc/2007, tfds:coco/2017, or 'shapes', the embedded "
+                                         "scenes)")
+    d.add_argument("--splits", nargs="+", default=["train", "validation"], choices=("train", "validation", "test"),
+                   help="the splits to prepare (default: train validation, the two the detection recipes read)")
+    d.add_argument("--size", type=int, default=96, help="the embedded scenes' size (default 96, the tiny presets'); "
+                                                        "other images are kept as they are, resized when read")
+    for q, what in ((s, "utterances"), (v, "videos"), (d, "images")):
         q.add_argument("--data", required=True, help="the dataset to prepare")
         q.add_argument("--out", required=True, help="the prepared folder to write (replaced whole if it exists)")
         q.add_argument("--count", type=int, default=None,
@@ -368,10 +498,12 @@ def main(argv=None):
         for flag in ("count", "shard_megabytes", "size"):
             if getattr(a, flag, None) is not None and getattr(a, flag) < 1:
                 p.error(f"--{flag.replace('_', '-')} must be a positive integer, got {getattr(a, flag)}")
-        if a.data in ("espeak", "motion") and not a.count:
+        if a.data in ("espeak", "motion", "shapes") and not a.count:
             p.error(f"--count: the embedded corpus is generated, say how many {a.command} examples a split")
         if a.command == "speech":
             prepare_speech(a.data, a.out, a.splits, a.count, a.shard_megabytes, not a.no_progress, a.seed)
+        elif a.command == "detection":
+            prepare_detection(a.data, a.out, a.splits, a.count, a.size, a.seed, a.shard_megabytes, not a.no_progress)
         else:
             if a.jpeg_quality is not None and not 1 <= a.jpeg_quality <= 100:
                 p.error(f"--jpeg-quality must be within 1-100, got {a.jpeg_quality}")

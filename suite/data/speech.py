@@ -389,39 +389,67 @@ def librispeech_set(root, split="train", bad=None):
     return _file_set(root, entries, bad)
 
 
-def tfds_set(name, split="train", count=None):
-    """``tfds:librispeech`` (or another TFDS speech set with 'speech' and 'text' features at
-    16 kHz), prepared in TFDS_DATA_DIR; loaded into memory (``count`` examples at most)."""
+def tfds_utterances(name, split="train"):
+    """(expected count, a generator over ``tfds:NAME``'s split of ('ok', waveform float32, normalised
+    text, where) or ('skip', where, reason)) -- streamed: ``tfds_set`` keeps them, ``prepare``
+    writes them."""
     import tensorflow_datasets as tfds
 
     tfds_split = {"train": "train_clean100", "validation": "dev_clean", "test": "test_clean"}[split] \
         if name.startswith("librispeech") else split
     try:
-        ds = tfds.load(name, split=tfds_split, download=False)
+        ds, info = tfds.load(name, split=tfds_split, download=False, with_info=True)
     except Exception as e:  # noqa: BLE001
         raise DataError(f"tfds:{name}: cannot load split {tfds_split!r} from TFDS_DATA_DIR ({e})") from None
+
+    def utterances():
+        for i, ex in enumerate(tfds.as_numpy(ds)):
+            raw = ex["text"].decode("utf-8") if isinstance(ex["text"], bytes) else str(ex["text"])
+            t = T.normalize(raw)
+            where = f"tfds:{name}[{tfds_split}][{i}]"
+            if T.out_of_vocabulary(t) or not t:
+                yield "skip", where, "characters outside the vocabulary" if t else "empty transcript"
+                continue
+            raw = np.asarray(ex["speech"])  # TFDS Audio: int16 sample values (stored as int64), or floats
+            audio = raw.astype(np.float32) / 32768.0 if np.issubdtype(raw.dtype, np.integer) else raw.astype(np.float32)
+            if audio.ndim == 2:
+                audio = audio.mean(-1)
+            if audio.size == 0:
+                yield "skip", where, "no audio"
+                continue
+            yield "ok", audio, t, where
+
+    return _split_size(info, tfds_split), utterances()
+
+
+def _split_size(info, split):
+    try:
+        return int(info.splits[split].num_examples)
+    except Exception:  # noqa: BLE001 - a set without split info
+        return 0
+
+
+def tfds_set(name, split="train", count=None):
+    """``tfds:librispeech`` (or another TFDS speech set with 'speech' and 'text' features at
+    16 kHz), prepared in TFDS_DATA_DIR; loaded into memory (``count`` examples at most) when it fits
+    ``suite.data.prepare.MEMORY_BYTES`` (a larger one is prepared once instead)."""
+    from suite.data.prepare import MemoryBudget
+
+    budget = MemoryBudget(f"tfds:{name} {split}", "speech")
     waves, texts, names, skipped = [], [], [], []
-    for i, ex in enumerate(tfds.as_numpy(ds)):
+    for row in tfds_utterances(name, split)[1]:
         if count is not None and len(waves) >= count:
             break
-        raw = ex["text"].decode("utf-8") if isinstance(ex["text"], bytes) else str(ex["text"])
-        t = T.normalize(raw)
-        where = f"tfds:{name}[{tfds_split}][{i}]"
-        if T.out_of_vocabulary(t) or not t:
-            skipped.append((where, "characters outside the vocabulary" if t else "empty transcript"))
+        if row[0] == "skip":
+            skipped.append(row[1:])
             continue
-        raw = np.asarray(ex["speech"])  # TFDS Audio: int16 sample values (stored as int64), or floats
-        audio = raw.astype(np.float32) / 32768.0 if np.issubdtype(raw.dtype, np.integer) else raw.astype(np.float32)
-        if audio.ndim == 2:
-            audio = audio.mean(-1)
-        if audio.size == 0:
-            skipped.append((where, "no audio"))
-            continue
+        _, audio, t, where = row
+        budget.add(audio.nbytes)
         waves.append(audio)
         texts.append(t)
         names.append(where)
     if not waves:
-        raise DataError(f"tfds:{name}: no usable utterance in split {tfds_split!r}")
+        raise DataError(f"tfds:{name}: no usable utterance in split {split!r}")
     return SpeechSet(f"tfds:{name}", texts, np.array([len(w) for w in waves], np.int64), lambda i: waves[i], names,
                      skipped)
 

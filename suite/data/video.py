@@ -530,9 +530,9 @@ def folder_set(root, split="train", size=32, min_frames=1, fold=1, flow_cache=No
     return VideoSet(labels, names, load, paths, size, flow_cache, load_clip=load_clip, lengths=lengths)
 
 
-def tfds_set(name, split="train", size=32, min_frames=1, flow_cache=None, data_dir=None):
-    """``tfds:ucf101`` (prepared in TFDS_DATA_DIR): videos decoded once into memory at ``size``."""
-    import tensorflow as tf
+def tfds_videos(name, split="train", size=32, min_frames=1, data_dir=None):
+    """``tfds:ucf101`` (prepared in TFDS_DATA_DIR) streamed: (expected count, class names, a generator
+    of (frames uint8 [F, size, size, 3], label, key)); videos shorter than ``min_frames`` left out."""
     import tensorflow_datasets as tfds
 
     cv2 = _cv2()
@@ -541,15 +541,33 @@ def tfds_set(name, split="train", size=32, min_frames=1, flow_cache=None, data_d
         ds, info = tfds.load(name, split=tfds_split, with_info=True, data_dir=data_dir)
     except Exception as e:  # noqa: BLE001 - tfds raises many kinds
         raise DataError(f"--data tfds:{name}: cannot load the {tfds_split} split ({e})") from None
-    videos, labels = [], []
-    for example in ds.as_numpy_iterator():
-        frames = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in example["video"]])
-        if len(frames) >= min_frames:
-            videos.append(frames)
-            labels.append(int(example["label"]))
-    del tf
-    names = tuple(info.features["label"].names)
-    keys = [f"tfds-{name}-{tfds_split}-{size}-{i}" for i in range(len(videos))]
+
+    def videos():
+        for i, example in enumerate(ds.as_numpy_iterator()):
+            frames = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in example["video"]])
+            if len(frames) >= min_frames:
+                yield frames, int(example["label"]), f"tfds-{name}-{tfds_split}-{size}-{i}"
+
+    try:
+        expected = int(info.splits[tfds_split].num_examples)
+    except Exception:  # noqa: BLE001 - a set without split info
+        expected = 0
+    return expected, tuple(info.features["label"].names), videos()
+
+
+def tfds_set(name, split="train", size=32, min_frames=1, flow_cache=None, data_dir=None):
+    """``tfds:ucf101`` (prepared in TFDS_DATA_DIR): videos decoded into memory at ``size`` when they fit
+    ``suite.data.prepare.MEMORY_BYTES`` (a larger split is prepared once instead)."""
+    from suite.data.prepare import MemoryBudget
+
+    budget = MemoryBudget(f"tfds:{name} {split}", "video")
+    videos, labels, keys = [], [], []
+    _, names, stream = tfds_videos(name, split, size, min_frames, data_dir)
+    for frames, label, key in stream:
+        budget.add(frames.nbytes)
+        videos.append(frames)
+        labels.append(label)
+        keys.append(key)
     return VideoSet(np.array(labels, np.int32), names, lambda i: videos[i], keys, size, flow_cache)
 
 
