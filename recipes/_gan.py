@@ -43,9 +43,22 @@ class GANRecipe(Recipe):
         g.add_argument("--fid-resolution", type=int, default=299,
                        help="size the images are resized to for InceptionV3 (299 is the standard; other sizes "
                             "give FIDs that are not comparable with published ones)")
+        d = p.add_argument_group("input")
+        d.add_argument("--cache-dir", default=None, metavar="DIR",
+                       help="keep the decoded, resized images in files in DIR (written whole in one pass the first "
+                            "time, with a progress bar; reused by later runs on the same files at the same "
+                            "resolution): for a folder too large to keep in memory (the default keeps decoded "
+                            "images in memory up to 1 GiB and decodes a larger set again every epoch)")
         return p
 
     def check_flags(self, parser, args):
+        if args.cache_dir:
+            from suite.training.cli import check_output_dir
+
+            try:
+                check_output_dir("--cache-dir", args.cache_dir)
+            except ValueError as e:
+                parser.error(str(e))
         if args.swd_images < 0:
             parser.error(f"--swd-images must be >= 0, got {args.swd_images}")
         if args.swd_images == 1:
@@ -68,7 +81,8 @@ class GANRecipe(Recipe):
         return a.data
 
     def dataset(self, run, feed):
-        return images.image_pipeline(run.data, run.config.resolution, num_images=run.args.num_images, **feed)
+        return images.image_pipeline(run.data, run.config.resolution, num_images=run.args.num_images,
+                                     cache_dir=run.args.cache_dir, progress=run.progress, **feed)
 
     # ------------------------------------------------------------ evaluation
     def evaluator(self, run):

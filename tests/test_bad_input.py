@@ -106,3 +106,11 @@ def test_a_fine_tuning_without_its_pretrained_model_is_refused(tmp_path, capsys)
     err = refuse("gpt_finetune", [*START, "--logdir", str(tmp_path / "logs"), "--export-dir",
                                   str(tmp_path / "export")], capsys)
     assert "/nonexistent/gpt" in err and written(tmp_path) == []
+
+
+@pytest.mark.parametrize("name", ["pggan", "gan", "dcgan", "wgan"])
+def test_a_cache_dir_that_cannot_be_written_is_refused(name, tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory\n")
+    err = refuse(name, [*START, "--cache-dir", str(blocker / "cache")], capsys)
+    assert f"--cache-dir {blocker / 'cache'}: {blocker} is not a directory" in err

@@ -59,6 +59,30 @@ def test_pipeline_keeps_images_in_memory_only_when_they_are_few(monkeypatch):
     assert not cached(image_pipeline("shapes", 8, 5, num_images=40, cache=False))
 
 
+def test_cache_dir_keeps_decoded_images_in_files_written_whole(tmp_path):
+    from suite.data import images
+
+    folder, cache = tmp_path / "images", tmp_path / "cache"
+    _write_images(folder)
+    files = list_image_files(str(folder))
+    plain = [b.numpy() for b in image_pipeline(files, 16, 2, seed=3).take(6)]
+    cached = image_pipeline(files, 16, 2, seed=3, cache_dir=str(cache), progress=False)
+    key = images.cache_key(files, 16)
+    assert sorted(p.name for p in cache.iterdir()) == [f"{key}.data-00000-of-00001", f"{key}.index"]  # nothing else
+    for a, b in zip(plain, cached.take(6)):  # the same batches, in the same order
+        np.testing.assert_array_equal(a, b.numpy())
+    again = image_pipeline(files, 16, 2, seed=3, cache_dir=str(cache), progress=False)  # read from the files
+    np.testing.assert_array_equal(next(iter(again)).numpy(), plain[0])
+    assert len(list(cache.iterdir())) == 2
+    assert images.cache_key(files, 32) != key and images.cache_key(files, 16, shard=(2, 1)) != key
+    (folder / "wide.png").write_bytes((folder / "gray.jpeg").read_bytes())  # a changed file: another cache
+    assert images.cache_key(files, 16) != key
+    broken = tf.data.Dataset.range(10).map(lambda i: tf.debugging.assert_less(i, tf.constant(5, tf.int64)) and i)
+    with pytest.raises(tf.errors.InvalidArgumentError):  # a pass that fails half-way leaves nothing behind
+        images.file_cache(broken, str(tmp_path / "half"), "numbers", progress=False)
+    assert not list((tmp_path / "half").iterdir())
+
+
 def _write_images(folder):
     rng = np.random.default_rng(0)
     (folder / "sub").mkdir(parents=True)

@@ -363,19 +363,62 @@ def to_uint8(images):
 MEMORY_CACHE_BYTES = 1 << 30  # decoded images are kept in memory only when they take no more (1 GiB)
 
 
-def image_pipeline(data, resolution, batch_size, seed=0, num_images=10000, shard=None, cache=True, start=0):
+def cache_key(data, resolution, seed=0, num_images=10000, shard=None):
+    """A name for the decoded images of a source at ``resolution``: a folder's files (their paths,
+    sizes and times: a changed file is another cache), a TFDS set, or the embedded scenes of (seed,
+    num_images); this worker's ``shard``."""
+    import hashlib
+
+    if isinstance(data, (list, tuple)) or (data not in (None, "", EMBEDDED) and not str(data).startswith("tfds:")):
+        files = list(data) if isinstance(data, (list, tuple)) else list_image_files(os.fspath(data))
+        what = [(f, os.path.getsize(f), os.path.getmtime(f)) for f in files]
+    else:
+        what = [data or EMBEDDED, seed if data in (None, "", EMBEDDED) else None, num_images]
+    digest = hashlib.sha1(repr((what, resolution, shard)).encode()).hexdigest()[:16]
+    return f"images-{resolution}-{digest}"
+
+
+def file_cache(ds, directory, key, progress=True):
+    """``ds`` (finite) cached to files in ``directory`` (tf.data's file cache): written whole in one pass
+    under a temporary name and renamed into place the first time, with a progress bar, so a killed
+    run never leaves a half-written cache (tf.data's own would leave a lock that stops the next run);
+    read from the files afterwards."""
+    prefix = os.path.join(directory, key)
+    if not os.path.exists(f"{prefix}.index"):
+        from tqdm import tqdm
+
+        os.makedirs(directory, exist_ok=True)
+        tmp = os.path.join(directory, f".{key}.tmp-{os.getpid()}")
+        try:
+            for _ in tqdm(ds.cache(tmp).prefetch(AUTOTUNE), desc=f"caching decoded images in {directory}",
+                          unit="image", disable=not progress, mininterval=2.0):
+                pass
+            for suffix in (".data-00000-of-00001", ".index"):  # the index last: its presence marks a whole cache
+                os.replace(f"{tmp}{suffix}", f"{prefix}{suffix}")
+        finally:
+            for f in os.listdir(directory):
+                if f.startswith(f".{key}.tmp-{os.getpid()}"):
+                    os.remove(os.path.join(directory, f))
+    return ds.cache(prefix)
+
+
+def image_pipeline(data, resolution, batch_size, seed=0, num_images=10000, shard=None, cache=True, start=0,
+                   cache_dir=None, progress=True):
     """The training pipeline: float32 batches [batch_size, R, R, 3] in [-1, 1], endless.
 
     ``shard=(count, index)`` keeps one worker's share. Decoded uint8 images
-    are cached in memory when ``cache`` and they fit in ``MEMORY_CACHE_BYTES``
-    (the embedded data and small folders; a large folder or a TFDS set, whose
-    size is not known up front, is decoded again each epoch rather than filling
-    the host's memory), then shuffled, repeated, converted, batched (full
-    batches only) and prefetched, from the ``start``-th batch of that seeded
-    order (a resumed run).
+    are cached in files in ``cache_dir`` when given (``file_cache``), else in
+    memory when ``cache`` and they fit in ``MEMORY_CACHE_BYTES`` (the embedded
+    data and small folders; a large folder or a TFDS set, whose size is not
+    known up front, is decoded again each epoch rather than filling the host's
+    memory), then shuffled, repeated, converted, batched (full batches only) and
+    prefetched, from the ``start``-th batch of that seeded order (a resumed
+    run).
     """
     ds, count = image_source(data, resolution, seed, num_images, shard)
-    if cache and count is not None and count * resolution * resolution * 3 <= MEMORY_CACHE_BYTES:
+    if cache_dir:
+        ds = file_cache(ds, cache_dir, cache_key(data, resolution, seed, num_images, shard), progress)
+    elif cache and count is not None and count * resolution * resolution * 3 <= MEMORY_CACHE_BYTES:
         ds = ds.cache()
     ds = ds.shuffle(min(count or 10000, 10000), seed=seed, reshuffle_each_iteration=True).repeat()
     ds = ds.skip(start * batch_size).map(to_float, num_parallel_calls=AUTOTUNE)
