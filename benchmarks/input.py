@@ -21,7 +21,7 @@ prepares each (``python -m suite.data.prepare``; images: ``--cache-dir``'s file 
 prepared form: its rows are read once) and measures in fresh processes, one at a time:
 
 * the raw folder's training pipeline alone, examples per second over ``--batches`` batches of 16
-  after a warm-up, with every core and on one core (the process pinned to it, tf.data's threads
+  (and 3 seconds at least) after a warm-up, with every core and on one core (the process pinned to it, tf.data's threads
   limited to one);
 * the decode limit: the same files decoded with nothing else (speech, video, detection: the reader's
   own decoding function in a process per core; images and GLUE, decoded in the graph: their decoding
@@ -311,12 +311,15 @@ def _decode_tasks(topic, data, count):
     return _decode_clip, [(s.keys[i], int(rng.integers(0, s.num_frames(i) - CLIP + 1))) for i in picked]
 
 
-def _rate(ds, size, batches):
+def _rate(ds, size, batches, seconds=3.0):
+    """Examples a second over ``batches`` batches of ``ds`` after a warm-up, and at least ``seconds``."""
     it = iter(ds)
     for _ in range(5):  # warm-up
         next(it)
-    start = time.perf_counter()
-    count = sum(size(next(it)) for _ in range(batches))
+    start, count, done = time.perf_counter(), 0, 0
+    while done < batches or time.perf_counter() - start < seconds:
+        count += size(next(it))
+        done += 1
     return count / (time.perf_counter() - start)
 
 
@@ -338,9 +341,10 @@ def child(topic, kind, data, batches, threads):
         with concurrent.futures.ProcessPoolExecutor(os.cpu_count(), mp_context=multiprocessing.get_context("spawn")) \
                 as pool:
             list(pool.map(fn, tasks[:32]))  # warm-up: the workers started and imported
-            start = time.perf_counter()
-            list(pool.map(fn, tasks, chunksize=8))
-        rate = len(tasks) / (time.perf_counter() - start)
+            start, count = time.perf_counter(), 0
+            while not count or time.perf_counter() - start < 3.0:  # 3 seconds at least, as the pipelines
+                count += len(list(pool.map(fn, tasks, chunksize=8)))
+        rate = count / (time.perf_counter() - start)
     else:
         ds, size = _pipeline(topic, data)
         if threads:

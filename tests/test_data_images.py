@@ -159,6 +159,24 @@ def test_folder_errors_name_the_problem(tmp_path):
         list_image_files(str(fake))
 
 
+def test_one_bad_file_among_thousands_is_named_before_training_or_left_out(tmp_path):
+    import io
+
+    from suite.data.files import BadFiles
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((8, 8, 3), 200, np.uint8)).save(buffer, "PNG")
+    for i in range(3000):
+        folder = tmp_path / f"{i // 500}"
+        folder.mkdir(exist_ok=True)
+        (folder / f"{i:05d}.png").write_bytes(buffer.getvalue()[:-20] if i == 2345 else buffer.getvalue())
+    with pytest.raises(DataError, match=r"4/02345\.png: truncated or corrupt PNG \(no end marker\)"):
+        list_image_files(str(tmp_path))
+    bad = BadFiles(skip=True)
+    kept = list_image_files(str(tmp_path), bad)
+    assert len(kept) == 2999 and len(bad.skipped) == 1 and "02345.png" in bad.skipped[0]
+
+
 @pytest.mark.parametrize("kind", ["JPEG", "PNG", "BMP"])
 def test_truncated_and_overwritten_image_files_are_named_before_training(tmp_path, kind):
     import io

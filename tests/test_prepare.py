@@ -278,6 +278,10 @@ def test_prepared_detection_sets_are_their_folders_and_tfds_sets_stream(tmp_path
     ready = D.detection_set(f"tfrecord:{out}", "train", size=16)
     assert ready.class_names == ("cat", "dog") and len(ready) == 2 and len(ready.load(1)[1]) == 0  # b: no object
     np.testing.assert_allclose(ready.load(0)[1], [[0.25, 0.25, 0.75, 0.75]])
+    assert ready.files.tolist() == [0, 1]  # two shards: two workers read one each
+    seen = [[int((b["classes"].numpy() >= 0).sum()) for b in D.detection_dataset(ready, 1, 4, training=False,
+                                                                                  shard=(2, k))] for k in (0, 1)]
+    assert seen == [[1], [0]]  # a (one object) for the first, b (none) for the second
     # TFDS: held in memory only while it fits, else prepared from its encoded images, streaming
     import cv2
     import tensorflow as tf

@@ -141,7 +141,8 @@ class DetectionSet:
     source: str = ""
     paths: tuple = ()  # each example's image file, for sets read from a folder (or prepared from one)
     extent: Callable[[int], tuple] = None
-    records: tuple = ()  # (image, boxes normalised by the image, classes, difficult) of a folder's or a prepared set
+    records: tuple = ()  # (image, boxes normalised by the image, classes, difficult) of a folder's set
+    files: np.ndarray = None  # the file each image is in, when files hold many (prepared shards); default: its own
 
     def __len__(self):
         return self.length
@@ -229,7 +230,7 @@ def _records_set(records, class_names, size, source, fit=None):
                      records=tuple(records))
 
 
-def _lazy_set(count, example, class_names, size, source, fit, shape_of, names, records=()):
+def _lazy_set(count, example, class_names, size, source, fit, shape_of, names, records=(), files=None):
     """A DetectionSet of ``count`` images: ``example(i)`` -> (the encoded image, boxes normalised by
     the image, classes, difficult), ``shape_of(i)`` -> its (height, width) (for ``fit``), ``names``
     (files, for messages and proposals)."""
@@ -245,7 +246,7 @@ def _lazy_set(count, example, class_names, size, source, fit, shape_of, names, r
         return decode_image(encoded, size, fit, names[i]), boxes, classes, difficult
 
     return DetectionSet(tuple(class_names), size, count, load, source=source, paths=tuple(names),
-                        extent=extent if fit else None, records=records)
+                        extent=extent if fit else None, records=records, files=files)
 
 
 def parse_voc_annotation(path):
@@ -453,8 +454,9 @@ def prepared_set(root, split="train", size=96, fit=None):
         return (f["image"].bytes_list.value[0], np.asarray(f["boxes"].float_list.value, np.float32).reshape(-1, 4),
                 np.asarray(f["classes"].int64_list.value, np.int32), np.asarray(f["difficult"].int64_list.value, bool))
 
+    files = np.concatenate([np.full(s["count"], k) for k, s in enumerate(entry["shards"])])
     return _lazy_set(entry["count"], example, manifest["class_names"], size, f"prepared {root} {split}", fit,
-                     shape_of=lambda i: tuple(entry["shapes"][i]), names=entry["names"])
+                     shape_of=lambda i: tuple(entry["shapes"][i]), names=entry["names"], files=files)
 
 
 def detection_set(data, split="train", size=96, seed=0, count=None, max_objects=4, bad=None, fit=None):
@@ -513,7 +515,9 @@ def detection_dataset(dataset, batch_size, max_boxes, seed=0, training=True, sha
     (index, image) -> boxes [K, 4] normalised by the image (``suite.detection.proposals``), adds
     "proposals" [B, max_proposals, 4] (the first ones, zeros after), flipped with the image. A set
     with an ``extent`` (aspect kept) adds "extents" [B, 2], and its flip mirrors each image within
-    its extent (Keras' ``RandomFlip`` would mirror the padding too)."""
+    its extent (Keras' ``RandomFlip`` would mirror the padding too). A worker's share (``shard``) is
+    the images of every count-th file from the index-th (each image its own file, or
+    ``dataset.files``: the shards of a prepared set)."""
     import keras
     import tensorflow as tf
 
@@ -521,7 +525,8 @@ def detection_dataset(dataset, batch_size, max_boxes, seed=0, training=True, sha
 
     indices = np.arange(len(dataset))
     if shard is not None:
-        indices = indices[shard[1]::shard[0]]
+        files = indices if dataset.files is None else dataset.files
+        indices = indices[files % shard[0] == shard[1]]
     if not len(indices):
         raise DataError(f"{dataset.source}: no image to train on")
     s = dataset.size
@@ -538,18 +543,22 @@ def detection_dataset(dataset, batch_size, max_boxes, seed=0, training=True, sha
             out += (square_proposals(proposals, int(i), image, extent, max_proposals),)
         return (*out, extent) if dataset.extent else out
 
-    def example(i):
+    def load_batch(batch):  # a batch a call: tf.data's cost per call is a fifth of an image's decoding
+        return tuple(np.stack(column) for column in zip(*(load(i) for i in batch)))
+
+    def examples(batch):
         types = (tf.uint8, tf.float32, tf.int32) + (tf.float32,) * len(extra)
-        image, boxes, classes, *given = tf.numpy_function(load, [i], types, stateful=False)
-        shapes = {"proposals": [max_proposals, 4], "extents": [2]}
-        return {"images": tf.ensure_shape(image, [s, s, 3]), "boxes": tf.ensure_shape(boxes, [max_boxes, 4]),
-                "classes": tf.ensure_shape(classes, [max_boxes]),
+        image, boxes, classes, *given = tf.numpy_function(load_batch, [batch], types, stateful=False)
+        n = batch_size if training else None
+        shapes = {"proposals": [n, max_proposals, 4], "extents": [n, 2]}
+        return {"images": tf.ensure_shape(image, [n, s, s, 3]), "boxes": tf.ensure_shape(boxes, [n, max_boxes, 4]),
+                "classes": tf.ensure_shape(classes, [n, max_boxes]),
                 **{key: tf.ensure_shape(value, shapes[key]) for key, value in zip(extra, given)}}
 
     order = (order_dataset(indices, [seed, 29, 0 if shard is None else shard[1]], start * batch_size) if training
              else tf.data.Dataset.from_tensor_slices(indices.astype(np.int64)))
-    ds = order.map(example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    ds = ds.batch(batch_size, drop_remainder=training)
+    ds = order.batch(batch_size, drop_remainder=training).map(examples, num_parallel_calls=tf.data.AUTOTUNE,
+                                                              deterministic=True)
     if training and flip and dataset.extent:
         ds = ds.map(flip_within_extents(seed), num_parallel_calls=tf.data.AUTOTUNE)
     elif training and flip:

@@ -1,4 +1,4 @@
-"""A prepared form of what is slow to decode: sharded TFRecord files read with a parallel interleave.
+"""A prepared form of what is slow to decode or too large to hold: sharded TFRecord files and a manifest.
 
     python -m suite.data.prepare speech --data ~/LibriSpeech --out ~/librispeech-prepared
     python -m recipes.deepspeech --data tfrecord:~/librispeech-prepared
@@ -49,7 +49,6 @@ MEMORY_BYTES = 1 << 30  # a TFDS split is decoded into memory only when it takes
 MANIFEST = "manifest.json"
 FORMAT = "suite-prepared-tfrecord"
 VERSION = 1
-TOPICS = ("speech", "video", "detection")
 
 
 # ------------------------------------------------------------------ the manifest and its shards
