@@ -12,7 +12,7 @@ each file a copy of one of ``--distinct`` of them:
   fusion's clips of 10 frames at 32x32;
 * ``detection``: a PASCAL VOC folder of 500x375 JPEG images and their XML annotations (the embedded
   shapes scenes); Faster R-CNN's pipeline at 96x96 (flips, padded boxes);
-* ``images``: a folder of 128x128 JPEG images (the embedded GAN scenes); the GANs' pipeline at 64x64,
+* ``images``: a folder of 178x218 JPEG images (CelebA's size; the embedded GAN scenes); the GANs' pipeline at 64x64,
   decoding every epoch;
 * ``glue``: a GLUE SST-2 folder whose ``train.tsv`` has that many rows (the embedded sentiment
   sentences); MT-DNN's pipeline (WordPiece in the graph, 128 tokens);
@@ -170,7 +170,7 @@ def write_detection(root, files, distinct, seed=0):
 
 
 def write_images(root, files, distinct, seed=0):
-    """A folder of 128x128 JPEG images in sub-folders of 1,000."""
+    """A folder of 178x218 JPEG images (CelebA's aligned faces' size) in sub-folders of 1,000."""
     import tensorflow as tf
 
     from suite.data import images
@@ -179,7 +179,8 @@ def write_images(root, files, distinct, seed=0):
     os.makedirs(root, exist_ok=True)
     for k in range(distinct):
         originals.append(os.path.join(root, f".original{k}.jpg"))
-        tf.io.write_file(originals[-1], tf.io.encode_jpeg(images.render_shapes(k, 128, seed), quality=90))
+        image = tf.image.resize(images.render_shapes(k, 256, seed), [218, 178], antialias=True)
+        tf.io.write_file(originals[-1], tf.io.encode_jpeg(tf.cast(tf.round(image), tf.uint8), quality=90))
     _copies(originals, files, lambda i, k: os.path.join(root, f"{i // 1000:03d}", f"{i:06d}.jpg"))
     for path in originals:
         os.remove(path)

@@ -83,6 +83,41 @@ def test_cache_dir_keeps_decoded_images_in_files_written_whole(tmp_path):
     assert not list((tmp_path / "half").iterdir())
 
 
+def test_a_set_too_large_for_memory_is_read_in_a_new_file_order_each_epoch_with_a_bounded_buffer(monkeypatch):
+    from suite.data import images
+
+    def shuffled_and_cached(ds):
+        graph = ds._as_serialized_graph().numpy()
+        return b"ShuffleDataset" in graph, b"CacheDataset" in graph
+
+    monkeypatch.setattr(images, "MEMORY_CACHE_BYTES", 0)
+    first = [b.numpy() for b in image_pipeline("shapes", 8, 4, seed=1, num_images=12).take(6)]  # two passes
+    again = [b.numpy() for b in image_pipeline("shapes", 8, 4, seed=1, num_images=12).take(6)]
+    np.testing.assert_array_equal(np.stack(first), np.stack(again))  # seeded
+    assert shuffled_and_cached(image_pipeline("shapes", 8, 4, num_images=12)) == (True, False)
+    assert images.shuffle_buffer(200000, 1024, 1024) == 85 and images.shuffle_buffer(12, 8, 1024) == 12
+    assert images.shuffle_buffer(None, 64, 10000) == 10000 and images.shuffle_buffer(None, 4096, 10000) == 5
+
+
+def test_a_file_whose_body_is_corrupt_is_skipped_with_its_group_during_training(tmp_path):
+    import io
+
+    from suite.data import images
+
+    for i in range(40):
+        buffer = io.BytesIO()
+        Image.fromarray(np.full((12, 12, 3), i, np.uint8)).save(buffer, "PNG")
+        data = buffer.getvalue()
+        if i == 5:  # header and end marker whole (the checks pass), the pixels' chunk garbled
+            start = data.index(b"IDAT") + 6
+            data = data[:start] + bytes(8) + data[start + 8:]
+        (tmp_path / f"{i:02d}.png").write_bytes(data)
+    files = list_image_files(str(tmp_path))
+    assert len(files) == 40
+    kept = sorted(int(x[0, 0, 0]) for x in image_source(files, 8)[0].as_numpy_iterator())
+    assert kept == list(range(images.FILE_GROUP, 40))  # the first group lost, the rest read
+
+
 def _write_images(folder):
     rng = np.random.default_rng(0)
     (folder / "sub").mkdir(parents=True)

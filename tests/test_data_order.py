@@ -42,6 +42,8 @@ def _speech(start):
 
 PIPELINES = {
     "images": lambda start: images.image_pipeline("shapes", 8, 4, seed=1, num_images=12, start=start),
+    "images decoded each epoch": lambda start: images.image_pipeline("shapes", 8, 4, seed=1, num_images=12,
+                                                                     start=start, cache=False),
     "glue": _glue,
     "bert": _bert,
     "detection": lambda start: detection.detection_dataset(detection.embedded_set(10, 32, seed=1), 4, 4, seed=1,
