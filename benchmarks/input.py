@@ -37,7 +37,6 @@ raw, pipeline / model.
 import argparse
 import json
 import os
-import resource
 import shutil
 import sys
 import tempfile
@@ -353,7 +352,14 @@ def child(topic, kind, data, batches, threads):
             options.threading.private_threadpool_size = threads
             ds = ds.with_options(options)
         rate = _rate(ds, size, batches)
-    return {"per_second": rate, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"per_second": rate, "rss_mb": peak_rss_mb()}
+
+
+def peak_rss_mb():
+    """This process's peak resident memory (VmHWM: ``ru_maxrss`` would carry the parent's peak across
+    fork and exec, and the parent writes the folders)."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
 
 
 def measure(topic, kind, data, batches, threads=0):
