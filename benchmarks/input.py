@@ -403,9 +403,10 @@ def table(rows, models, batches):
     for topic, files, raw, one, limit, fast, seconds in rows:
         kind, unit, _ = KINDS[topic]
         ready = f"{fast['per_second']:,.0f} | {fast['per_second'] / raw['per_second']:.2f}x" if fast else "- | -"
+        memory = f"{raw['rss_mb']:,.0f} / " + (f"{fast['rss_mb']:,.0f}" if fast else "-")
         lines.append(f"| {kind} ({unit}) | {files:,} | {raw['per_second']:,.0f} | {limit['per_second']:,.0f} | "
                      f"{raw['per_second'] / limit['per_second']:.2f} | {raw['per_second'] / one['per_second']:.2f}x | "
-                     f"{ready} | {raw['rss_mb']:,.0f} / {fast['rss_mb'] if fast else 0:,.0f} | "
+                     f"{ready} | {memory} | "
                      f"{seconds:,.0f} |")
     if models:
         lines += ["", "| reader | network | preset | trains | raw pipeline / model | prepared / model |",
