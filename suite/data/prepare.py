@@ -38,7 +38,6 @@ import itertools
 import json
 import os
 import struct
-import threading
 
 import numpy as np
 
@@ -178,37 +177,25 @@ def write_prepared(out, topic, source, splits, shards_of, progress=True, extra=N
 
 class Records:
     """Random access to prepared records by the offsets their manifest keeps: ``read(file, offset)``
-    -> the record's bytes (positional reads: safe from tf.data's parallel threads). A shard that is
-    gone or cut short since it was checked is a DataError naming it."""
-
-    def __init__(self):
-        self.files, self.lock = {}, threading.Lock()
-
-    def _descriptor(self, file):
-        with self.lock:
-            if file not in self.files:
-                try:
-                    self.files[file] = os.open(file, os.O_RDONLY)
-                except OSError as e:
-                    raise DataError(f"{file}: cannot be read ({e.strerror}; it was there when the run "
-                                    "started)") from None
-            return self.files[file]
+    -> the record's bytes (positional reads, safe from tf.data's parallel threads; the shard opened
+    for each read, so thousands of shards never exhaust the process's file descriptors). A shard
+    that is gone or cut short since it was checked is a DataError naming it."""
 
     def read(self, file, offset):
-        fd = self._descriptor(file)
-        head = os.pread(fd, 12, offset)
-        size = struct.unpack("<Q", head[:8])[0] if len(head) == 12 else -1
-        data = os.pread(fd, size, offset + 12) if 0 <= size < 1 << 34 else b""
+        try:
+            fd = os.open(file, os.O_RDONLY)
+        except OSError as e:
+            raise DataError(f"{file}: cannot be read ({e.strerror}; it was there when the run started)") from None
+        try:
+            head = os.pread(fd, 12, offset)
+            size = struct.unpack("<Q", head[:8])[0] if len(head) == 12 else -1
+            data = os.pread(fd, size, offset + 12) if 0 <= size < 1 << 34 else b""
+        finally:
+            os.close(fd)
         if size < 0 or len(data) != size:
             raise DataError(f"{file}: no whole record at byte {offset} (the shard changed since it was "
                             "prepared: prepare it again)")
         return data
-
-    def close(self):
-        with self.lock:
-            for fd in self.files.values():
-                os.close(fd)
-            self.files.clear()
 
 
 def example_features(data, file, offset):
