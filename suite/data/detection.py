@@ -405,11 +405,9 @@ def tfds_objects(name, split="train", data_dir=None, encoded=False):
             yield (image, bbox[:n][keep], np.asarray(objs["label"], np.int32)[:n][keep], field("is_difficult")[:n][keep],
                    f"tfds:{name}[{tfds_split}][{k}]")
 
-    try:
-        expected = int(info.splits[tfds_split].num_examples)
-    except Exception:  # noqa: BLE001 - a set without split info
-        expected = 0
-    return expected, tuple(info.features["objects"]["label"].names), examples()
+    from suite.data.prepare import split_size
+
+    return split_size(info, tfds_split), tuple(info.features["objects"]["label"].names), examples()
 
 
 def tfds_set(name, split="train", size=96, data_dir=None, limit=None, fit=None):
@@ -441,11 +439,7 @@ def prepared_set(root, split="train", size=96, fit=None):
     each image's record read by its offset when asked for, decoded and resized as a folder's."""
     from suite.data import prepare
 
-    manifest, entry = prepare.split_entry(root, split, "detection")
-    offsets = [(os.path.join(root, s["file"]), o) for s in entry["shards"] for o in s["offsets"]]
-    if not len(offsets) == len(entry["names"]) == len(entry["shapes"]) == entry["count"]:
-        raise DataError(f"{os.path.join(root, prepare.MANIFEST)}: split {split} lists {entry['count']} images but "
-                        f"{len(offsets)} records")
+    manifest, entry, offsets, files = prepare.indexed_split(root, split, "detection", ("names", "shapes"))
     reader = prepare.Records()
 
     def example(i):  # read when asked for: nothing held but the offsets
@@ -454,7 +448,6 @@ def prepared_set(root, split="train", size=96, fit=None):
         return (f["image"].bytes_list.value[0], np.asarray(f["boxes"].float_list.value, np.float32).reshape(-1, 4),
                 np.asarray(f["classes"].int64_list.value, np.int32), np.asarray(f["difficult"].int64_list.value, bool))
 
-    files = np.concatenate([np.full(s["count"], k) for k, s in enumerate(entry["shards"])])
     return _lazy_set(entry["count"], example, manifest["class_names"], size, f"prepared {root} {split}", fit,
                      shape_of=lambda i: tuple(entry["shapes"][i]), names=entry["names"], files=files)
 
@@ -521,12 +514,9 @@ def detection_dataset(dataset, batch_size, max_boxes, seed=0, training=True, sha
     import keras
     import tensorflow as tf
 
-    from suite.data.order import order_dataset
+    from suite.data.order import order_dataset, shard_by_file
 
-    indices = np.arange(len(dataset))
-    if shard is not None:
-        files = indices if dataset.files is None else dataset.files
-        indices = indices[files % shard[0] == shard[1]]
+    indices = shard_by_file(len(dataset), shard, dataset.files)
     if not len(indices):
         raise DataError(f"{dataset.source}: no image to train on")
     s = dataset.size

@@ -23,6 +23,16 @@ def epoch_order(indices, key, start=0):
         epoch += 1
 
 
+def shard_by_file(count, shard=None, files=None):
+    """The indices of ``count`` examples one worker reads: with ``shard`` = (workers, index), those of
+    every workers-th file from the index-th (each example its own file, or ``files``: the file each
+    is in, when files hold many)."""
+    indices = np.arange(count)
+    if shard is None:
+        return indices
+    return indices[(indices if files is None else np.asarray(files)) % shard[0] == shard[1]]
+
+
 def order_dataset(indices, key, start=0, with_epoch=False):
     """``epoch_order``'s stream as a tf.data dataset of int64 indices, or of (epoch, index) pairs
     ``with_epoch`` (no Python generator: each epoch's permutation is one ``numpy_function`` call,

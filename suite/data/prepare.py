@@ -131,13 +131,41 @@ class MemoryBudget:
                             f"--out DIR) and train on --data {PREFIX}DIR, read from disk")
 
 
-def write_prepared(out, topic, source, splits, shards_of, progress=True, extra=None):
+def split_size(info, split):
+    """A TFDS split's example count from its info (0 when it has none)."""
+    try:
+        return int(info.splits[split].num_examples)
+    except Exception:  # noqa: BLE001 - a set without split info
+        return 0
+
+
+def indexed_split(root, split, topic, fields):
+    """(manifest, entry, [(shard file, record offset)] of every example, the shard index of each) of a
+    prepared split read by offset, its manifest checked to list ``fields`` for every example."""
+    manifest, entry = split_entry(root, split, topic)
+    offsets = [(os.path.join(root, s["file"]), o) for s in entry["shards"] for o in s.get("offsets", ())]
+    counts = {len(offsets), *(len(entry.get(f, ())) for f in fields)}
+    if counts != {entry["count"]}:
+        raise DataError(f"{os.path.join(root, MANIFEST)}: split {split} lists {entry['count']} examples but "
+                        f"{len(offsets)} record offsets (or fewer {', '.join(fields)}): prepare it again")
+    files = np.concatenate([np.full(s["count"], k) for k, s in enumerate(entry["shards"])])
+    return manifest, entry, offsets, files
+
+
+def _same_classes(data, names):
+    if len(set(names)) > 1:
+        raise DataError(f"--data {data}: its splits name different classes")
+    return list(names[0])
+
+
+def write_prepared(out, topic, source, splits, sizes, shard_megabytes=128, progress=True, extra=None):
     """Writes the prepared folder ``out`` whole (``suite.data.files.replace_folder``): ``splits`` =
     {split: (expected count, examples)} where ``examples`` yields (serialized ``tf.train.Example``,
     {field: value}) in order, the values kept in the split's manifest entry as lists, one per
     example (``lengths`` at least); a stream that ends early (skipped examples) leaves its last
-    shards short. ``shards_of(split, count)`` -> the number of shards of a split; ``extra``: more
-    manifest fields. Each shard's entry keeps its records' byte offsets."""
+    shards short. ``sizes``: {split: its estimated bytes}, cut in shards of about ``shard_megabytes``,
+    8 at least (file-level sharding over 8 workers); ``extra``: more manifest fields. Each shard's
+    entry keeps its records' byte offsets."""
     import tensorflow as tf
     from tqdm import tqdm
 
@@ -147,7 +175,7 @@ def write_prepared(out, topic, source, splits, shards_of, progress=True, extra=N
         manifest = {"format": FORMAT, "version": VERSION, "topic": topic, "source": source, **(extra or {}),
                     "splits": {}}
         for split, (count, examples) in splits.items():
-            n = max(1, min(shards_of(split, count), count))
+            n = max(1, min(max(8, int(np.ceil(sizes[split] / (shard_megabytes << 20)))), count))
             bounds = np.linspace(0, count, n + 1).round().astype(int)
             entry = {"count": 0, "lengths": [], "shards": []}
             stream = iter(tqdm(examples, total=count, desc=f"preparing {split}", unit="example",
@@ -272,16 +300,13 @@ def prepare_speech(data, out, splits=("train", "validation"), count=None, shard_
     for split in splits:
         if data.startswith("tfds:"):
             expected, rows = speech.tfds_utterances(data[5:], split)
-            sizes[split] = 16000 * 15 * (min(expected, count) if count else expected)  # LibriSpeech: ~15 s each
+            sizes[split] = 2 * 16000 * 15 * (min(expected, count) if count else expected)  # LibriSpeech: ~15 s
             sources[split] = (min(expected, count) if count else expected) or 1, from_tfds(rows)
         else:
             s = speech.speech_set(data, split, seed=seed, count=count, progress=progress)
-            sizes[split], sources[split] = int(np.sum(s.lengths)), (len(s), from_set(s))
+            sizes[split], sources[split] = 2 * int(np.sum(s.lengths)), (len(s), from_set(s))  # 2 bytes a sample
 
-    def shards_of(split, _n):  # 2 bytes a sample; at least 8 shards (file-level sharding over 8 workers)
-        return max(8, int(np.ceil(2 * sizes[split] / (shard_megabytes << 20))))
-
-    return write_prepared(out, "speech", data, sources, shards_of, progress)
+    return write_prepared(out, "speech", data, sources, sizes, shard_megabytes, progress)
 
 
 # ------------------------------------------------------------------ video
@@ -342,7 +367,7 @@ def prepare_video(data, out, splits=("train", "test"), size=32, flow=False, fold
                    {"lengths": len(video), "labels": int(label), "names": str(key)})
 
     per_frame = size * size * (3 / (10 if jpeg_quality else 1) + (2 if flow else 0))  # bytes (JPEG: a tenth)
-    sources, sizes, names = {}, {}, set()
+    sources, sizes, names = {}, {}, []
     for split in splits:
         if data.startswith("tfds:"):
             expected, classes, stream = V.tfds_videos(data[5:], split, size)
@@ -357,16 +382,10 @@ def prepare_video(data, out, splits=("train", "test"), size=32, flow=False, fold
             classes = s.class_names
             sources[split] = len(s), examples(_videos_of(s))
             sizes[split] = sum(s.num_frames(i) for i in range(len(s))) * per_frame
-        names.add(tuple(classes))
-    if len(names) > 1:
-        raise DataError(f"--data {data}: its splits name different classes")
-
-    def shards_of(split, _n):  # at least 8 shards (file-level sharding over 8 workers)
-        return max(8, int(np.ceil(sizes[split] / (shard_megabytes << 20))))
-
-    extra = {"size": size, "class_names": list(names.pop()), "flow": bool(flow),
+        names.append(tuple(classes))
+    extra = {"size": size, "class_names": _same_classes(data, names), "flow": bool(flow),
              "flow_bound": V.FLOW_BOUND if flow else None, "encoding": "jpeg" if jpeg_quality else "raw"}
-    return write_prepared(out, "video", data, sources, shards_of, progress, extra)
+    return write_prepared(out, "video", data, sources, sizes, shard_megabytes, progress, extra)
 
 
 # ------------------------------------------------------------------ detection
@@ -397,7 +416,7 @@ def prepare_detection(data, out, splits=("train", "validation"), count=None, siz
         with Image.open(io.BytesIO(encoded)) as im:
             return im.height, im.width
 
-    sources, sizes, names = {}, {}, set()
+    sources, sizes, names = {}, {}, []
     for split in splits:
         if data.startswith("tfds:"):
             expected, classes, stream = D.tfds_objects(data[5:], split, encoded=True)
@@ -423,14 +442,9 @@ def prepare_detection(data, out, splits=("train", "validation"), count=None, siz
             classes = s.class_names
             rows = ((D._read_file(p), b, c, d, p, D.image_size(p)) for p, b, c, d in records)
             sources[split], sizes[split] = (len(records), examples(rows)), sum(os.path.getsize(r[0]) for r in records)
-        names.add(tuple(classes))
-    if len(names) > 1:
-        raise DataError(f"--data {data}: its splits name different classes")
-
-    def shards_of(split, _n):  # at least 8 shards (file-level sharding over 8 workers)
-        return max(8, int(np.ceil(sizes[split] / (shard_megabytes << 20))))
-
-    return write_prepared(out, "detection", data, sources, shards_of, progress, {"class_names": list(names.pop())})
+        names.append(tuple(classes))
+    return write_prepared(out, "detection", data, sources, sizes, shard_megabytes, progress,
+                          {"class_names": _same_classes(data, names)})
 
 
 def main(argv=None):

@@ -419,14 +419,9 @@ def tfds_utterances(name, split="train"):
                 continue
             yield "ok", audio, t, where
 
-    return _split_size(info, tfds_split), utterances()
+    from suite.data.prepare import split_size
 
-
-def _split_size(info, split):
-    try:
-        return int(info.splits[split].num_examples)
-    except Exception:  # noqa: BLE001 - a set without split info
-        return 0
+    return split_size(info, tfds_split), utterances()
 
 
 def tfds_set(name, split="train", count=None):

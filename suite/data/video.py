@@ -18,7 +18,7 @@ import numpy as np
 
 from suite.data.errors import DataError
 from suite.data.files import REFUSE
-from suite.data.order import order_dataset
+from suite.data.order import order_dataset, shard_by_file
 
 EMBEDDED = "motion"
 MOTION_VERSION = 2  # of render_motion_video, in the flow-cache keys: flow cached from other pixels is not reused
@@ -548,11 +548,9 @@ def tfds_videos(name, split="train", size=32, min_frames=1, data_dir=None):
             if len(frames) >= min_frames:
                 yield frames, int(example["label"]), f"tfds-{name}-{tfds_split}-{size}-{i}"
 
-    try:
-        expected = int(info.splits[tfds_split].num_examples)
-    except Exception:  # noqa: BLE001 - a set without split info
-        expected = 0
-    return expected, tuple(info.features["label"].names), videos()
+    from suite.data.prepare import split_size
+
+    return split_size(info, tfds_split), tuple(info.features["label"].names), videos()
 
 
 def tfds_set(name, split="train", size=32, min_frames=1, flow_cache=None, data_dir=None):
@@ -577,15 +575,11 @@ def prepared_set(root, split="train", size=32, min_frames=1, flow_cache=None):
     (nothing held in memory but the offsets), with the stored flow when it was prepared ``--flow``."""
     from suite.data import prepare
 
-    manifest, entry = prepare.split_entry(root, split, "video")
+    manifest, entry, records, files = prepare.indexed_split(root, split, "video", ("lengths", "labels", "names"))
     if manifest["size"] != size:
         raise DataError(f"{root}: frames prepared at {manifest['size']}x{manifest['size']}, the model takes "
                         f"{size}x{size} (prepare it again with --size {size})")
-    records = [(os.path.join(root, s["file"]), offset) for s in entry["shards"] for offset in s["offsets"]]
     lengths = np.asarray(entry["lengths"], np.int64)
-    if not len(records) == len(lengths) == len(entry["labels"]) == len(entry["names"]) == entry["count"]:
-        raise DataError(f"{os.path.join(root, prepare.MANIFEST)}: split {split} lists {entry['count']} videos but "
-                        f"{len(records)} records, {len(lengths)} lengths")
     short = np.flatnonzero(lengths < min_frames)
     if len(short):
         raise DataError(f"{root}: {entry['names'][short[0]]} has {lengths[short[0]]} frames, shorter than the clip "
@@ -607,7 +601,6 @@ def prepared_set(root, split="train", size=32, min_frames=1, flow_cache=None):
         return prepare.unpack(f["flow"].bytes_list.value[start:start + count], (size, size, 2), where)
 
     keys = [f"{prepare.PREFIX}{name}|{size}" for name in entry["names"]]
-    files = np.concatenate([np.full(s["count"], k) for k, s in enumerate(entry["shards"])])
     return VideoSet(np.asarray(entry["labels"], np.int32), tuple(manifest["class_names"]), load_clip, keys, size,
                     flow_cache, load_clip=load_clip, lengths=lambda i: int(lengths[i]),
                     load_flow=load_flow if manifest["flow"] else None, files=files)
@@ -670,10 +663,7 @@ def clip_dataset(videos, clip_frames, batch_size, flow_frames=0, seed=0, trainin
     index-th (each video its own file, or ``videos.files``: the shards of a prepared set)."""
     import tensorflow as tf
 
-    indices = np.arange(len(videos))
-    if shard is not None:
-        files = indices if videos.files is None else videos.files
-        indices = indices[files % shard[0] == shard[1]]
+    indices = shard_by_file(len(videos), shard, videos.files)
     if not len(indices):
         raise DataError("no video to sample clips from")
     first = clip_at(videos, int(indices[0]), 0, clip_frames, flow_frames)
