@@ -110,7 +110,7 @@ class TextDetection(Recipe):
             return ctpn.get_config(a.preset, proposal_score=a.proposal_score, cudnn=False if a.jit_compile else None,
                                    **common)
         if a.model == "rrpn":
-            return rrpn.get_config(a.preset, **common)
+            return rrpn.get_config(a.preset, compiled_overlaps=False if a.jit_compile else None, **common)
         return pixellink.get_config(a.preset, stride=a.stride, pixel_threshold=a.pixel_threshold,
                                     link_threshold=a.link_threshold, **common)
 

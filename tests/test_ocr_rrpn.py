@@ -51,6 +51,21 @@ def test_pairwise_iou_skips_far_pairs_and_agrees_with_the_direct_one():
     assert np.allclose(dense[:, :6], direct[:, :6], atol=1e-6) and not dense[:, 6].numpy().any()
 
 
+
+def test_compiled_skew_iou_agrees_with_the_plain_ops_at_every_bucket():
+    """Training computes its skew IoUs with XLA, the pairs padded to a power-of-two bucket: the same IoUs
+    below, at and above a bucket's size, and the same greedy NMS."""
+    rng = np.random.default_rng(3)
+    for n in (1, 1023, 1024, 1025, 3000):
+        a, b = (tf.constant(_random_boxes(rng, n)) for _ in range(2))
+        got = rrpn._compiled_skew_iou(a, b)
+        assert got.shape == (n,)
+        np.testing.assert_allclose(got.numpy(), rrpn.skew_iou(a, b).numpy(), atol=1e-5)
+    boxes = tf.constant(np.stack([_random_boxes(rng, 60) for _ in range(2)]))
+    valid = tf.ones([2, 60], tf.bool)
+    assert np.array_equal(rrpn.rotated_nms(boxes, valid, 0.3, 20, compiled=True).numpy(),
+                          rrpn.rotated_nms(boxes, valid, 0.3, 20).numpy())
+
 def test_corners_boxes_and_quads_agree_with_the_geometry_module():
     rng = np.random.default_rng(2)
     boxes = rrpn.canonical(tf.constant(_random_boxes(rng, 50))).numpy()
