@@ -112,6 +112,26 @@ def test_embedded_tasks_pipeline():
     assert x["segment_ids"].numpy().max() == 0 and y.dtype == tf.int32
 
 
+def test_a_task_encoded_once_gives_the_batches_encoded_a_batch_at_a_time(monkeypatch):
+    """Tasks that fit in memory are tokenized when the pipeline is made: the same batches, in the same
+    order, from any start, as tokenizing each batch (what a task over the budget still does)."""
+    from suite.nlu.lexicon import Lexicon, train_vocabulary
+
+    data = {t: glue.embedded_task(t, "train", count=45) for t in ("sts", "qnli")}  # a pair, a ranking group
+    lexicon = Lexicon(train_vocabulary(glue.texts(data), 200), 32)
+    monkeypatch.setattr(glue, "ENCODE_CHUNK", 16)  # several chunks
+    # a pair shuffled from a start and cut to a length; a ranking group once over (an evaluation)
+    for task, kwargs, count in (("sts", {"seed": 3, "start": 4, "length": 24}, 8), ("qnli", {"repeat": False}, 6)):
+        once, each = (glue.task_dataset(data[task], lexicon.encode, 8, encoded_bytes=budget, **kwargs)
+                      for budget in (None, 0))
+        batches = [list(ds.take(8).as_numpy_iterator()) for ds in (once, each)]
+        assert len(batches[0]) == len(batches[1]) == count
+        for (x1, y1), (x2, y2) in zip(*batches):
+            np.testing.assert_array_equal(y1, y2)
+            assert x1.keys() == x2.keys() and all(np.array_equal(x1[k], x2[k]) for k in x1), task
+    assert glue.encoded_once(data["sts"], lambda *a: lexicon.encode(a[0], a[1]), budget=1000) is None
+
+
 @pytest.mark.slow  # every task's heads at two lengths: CI only (the developer loop stays under 5 minutes)
 def test_each_task_pads_to_its_longest_example_and_its_heads_answer_as_at_full_length():
     from suite.nlu.lexicon import Lexicon, train_vocabulary
