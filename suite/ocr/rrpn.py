@@ -204,8 +204,8 @@ _SMALLEST_BUCKET = 1024
 def _compiled_skew_iou(a, b):
     """``skew_iou`` of pairs [P, 5] compiled by XLA, the pairs padded to the next power-of-two bucket."""
     n = tf.shape(a)[0]
-    doublings = tf.math.ceil(tf.math.log(tf.maximum(tf.cast(n, tf.float32), 1.0) / _SMALLEST_BUCKET) / math.log(2.0))
-    size = _SMALLEST_BUCKET * 2 ** tf.cast(tf.maximum(doublings, 0.0), tf.int32)
+    size = 2 ** tf.cast(tf.math.ceil(tf.math.log(tf.cast(tf.maximum(n, _SMALLEST_BUCKET), tf.float32)) / math.log(2.0)),
+                        tf.int32)
     size = tf.where(size < n, 2 * size, size)  # log2's rounding
     pad = [[0, size - n], [0, 0]]
     out = _COMPILED_SKEW_IOU(tf.pad(tf.cast(a, tf.float32), pad), tf.pad(tf.cast(b, tf.float32), pad))
