@@ -224,18 +224,25 @@ def folder_images(path, resolution, shard=None, order=None):
 
 
 # ---------------------------------------------------------------- serving
-def decode_images(image_bytes, resize, name="image_bytes"):
-    """In-graph decoding of a string batch [N] of encoded images (JPEG, PNG, GIF or BMP; grey, RGB or
-    RGBA; a different size each) for a serving signature: (``resize(uint8 [1, H, W, 3])`` of each,
-    stacked; each image's (H, W) [N, 2]). An element that is no image is refused naming its index
-    (``name element i is not ...``) before any is decoded: ``map_fn`` runs elements in parallel, so a
-    check inside it could lose the race to another element's decoder error."""
+def checked_image_bytes(image_bytes, name="image_bytes"):
+    """``image_bytes`` (string [N]) once each element is known to begin like a JPEG, PNG, GIF or BMP
+    image; else the graph fails with ``name element i is not a JPEG, PNG, GIF or BMP image``. Decode
+    only what this returns: ``map_fn`` runs elements in parallel, so a decoder started on the
+    unchecked tensor could fail first with its own message."""
     known = tf.reduce_any([tf.equal(tf.strings.substr(image_bytes, 0, len(m)), m) for m in (*MAGIC, b"GIF8")],
                           axis=0)
     first_unknown = tf.reduce_min(tf.where(tf.logical_not(known))[:, 0])  # int64 max when none
     with tf.control_dependencies([tf.debugging.Assert(tf.reduce_all(known), [tf.strings.format(
             name + " element {} is not a JPEG, PNG, GIF or BMP image", first_unknown)])]):
-        image_bytes = tf.identity(image_bytes)
+        return tf.identity(image_bytes)
+
+
+def decode_images(image_bytes, resize, name="image_bytes"):
+    """In-graph decoding of a string batch [N] of encoded images (JPEG, PNG, GIF or BMP; grey, RGB or
+    RGBA; a different size each) for a serving signature: (``resize(uint8 [1, H, W, 3])`` of each,
+    stacked; each image's (H, W) [N, 2]). An element that is no image is refused naming its index
+    (``name element i is not ...``) before any is decoded (``checked_image_bytes``)."""
+    image_bytes = checked_image_bytes(image_bytes, name)
 
     def one(data):
         image = tf.io.decode_image(data, channels=3, expand_animations=False)

@@ -12,6 +12,7 @@ image's pixels), ``scores`` [N, K], ``texts`` string [N, K] ('' beyond ``num_wor
 import tensorflow as tf
 
 from suite.data.errors import DataError
+from suite.data.images import checked_image_bytes
 
 MAX_CROP = 512  # a crop's longest side in pixels (a longer word is read from a shrunken crop)
 # each side of a crop gets a tenth of the word's height around it, as the recognizer's training crops have
@@ -105,6 +106,7 @@ class SceneReader(tf.Module):
 
     def read_bytes(self, image_bytes):
         """string [N] of JPEG, PNG, GIF or BMP images -> the words, in each image's pixels."""
+        image_bytes = checked_image_bytes(image_bytes)  # the crops decode it too, beside the detector
         found = self.detector.signatures["image_bytes"](image_bytes=image_bytes)
 
         def crops(polygons, counts):
