@@ -41,19 +41,13 @@ def result_json(stdout):
 def serve_generator(path, latent_dim, count, cwd):
     """Calls an exported generator's serving_default in a process that imports TensorFlow only;
     returns the shape of the uint8 images it returned."""
-    check = (
-        "import sys, tensorflow as tf\n"
+    return tuple(tensorflow_only(
         f"m = tf.saved_model.load({str(path)!r})\n"
         "sig = m.signatures['serving_default']\n"
         f"img = sig(latents=tf.random.normal([{count}, {latent_dim}]))['images']\n"
         "assert img.dtype == tf.uint8, img.dtype\n"
         "assert int(tf.reduce_max(img)) > int(tf.reduce_min(img))\n"
-        "assert not [k for k in sys.modules if k.startswith(('suite', 'recipes'))], 'imported the suite'\n"
-        "print('served', tuple(img.shape))\n"
-    )
-    out = run_python(["-c", check], cwd=str(cwd)).stdout
-    line = [x for x in out.splitlines() if x.startswith("served")][-1]
-    return eval(line[len("served "):])
+        "out = img.shape.as_list()\n", cwd))
 
 
 def assert_refused_cleanly(args, message, tmp_path):
@@ -103,15 +97,116 @@ def refused_on_a_copy(run, args, message, tmp_path):
     assert (snapshot(logdir), snapshot(export_dir)) == before, "a refused run wrote something"
 
 
+# The worker of ``tensorflow_only``: reads one JSON request a line ({"body", "cwd", "forbidden"}) and
+# answers each with one line, "REPLY" + JSON: {"out"}, {"error": the traceback}, or {"stale": modules}
+# when a module the request forbids was imported by an earlier request (the client starts a new
+# worker); "rss": its resident memory in kB.
+_WORKER = """
+import gc, json, os, sys, traceback
+import tensorflow as tf
+for line in sys.stdin:
+    request = json.loads(line)
+    os.chdir(request["cwd"])
+    forbidden = tuple(request["forbidden"])
+    stale = [k for k in sys.modules if k.startswith(forbidden)]
+    if stale:
+        reply = {"stale": stale}
+    else:
+        tf.random.set_seed(None)
+        scope = {"json": json, "os": os, "sys": sys, "tf": tf}
+        try:
+            exec(request["body"], scope)
+            imported = [k for k in sys.modules if k.startswith(forbidden)]
+            assert not imported, "imported the suite: " + ", ".join(sorted(imported)[:5])
+            reply = {"out": json.loads(json.dumps(scope["out"]))}
+        except BaseException:
+            reply = {"error": traceback.format_exc()}
+        del scope
+        gc.collect()
+    with open("/proc/self/status") as f:
+        reply["rss"] = int(next(l for l in f if l.startswith("VmRSS")).split()[1])
+    sys.stdout.write("REPLY" + json.dumps(reply) + "\\n")
+    sys.stdout.flush()
+"""
+
+
+class _TensorFlowOnlyWorker:
+    """One Python process that imports TensorFlow and nothing of the suite, kept for the session: every
+    serving check runs in it instead of in a new process each (~3 CPU-seconds of TensorFlow's import
+    each, ~60 checks). A new one is started when a check fails, when a request forbids a module an
+    earlier one imported, and when it holds more than RSS_LIMIT kB (every export it loaded)."""
+
+    RSS_LIMIT = 4_000_000
+
+    def __init__(self):
+        self.proc = None
+
+    def _start(self):
+        self.stderr = tempfile.TemporaryFile()
+        env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "2"}
+        self.proc = subprocess.Popen([sys.executable, "-c", _WORKER], cwd=tempfile.gettempdir(), env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr)
+        self.buffer = b""
+
+    def stop(self):
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def _stderr_tail(self):
+        self.stderr.seek(0)
+        return self.stderr.read().decode(errors="replace")[-6000:]
+
+    def _reply(self, timeout):
+        import select
+
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buffer:
+            left = deadline - time.monotonic()
+            ready = select.select([self.proc.stdout], [], [], max(0.0, left))[0] if left > 0 else []
+            chunk = os.read(self.proc.stdout.fileno(), 1 << 16) if ready else b""
+            if not chunk:
+                why = "timed out" if left <= 0 or not ready else f"exited {self.proc.poll()}"
+                tail = self._stderr_tail()
+                self.stop()
+                raise AssertionError(f"the TensorFlow-only worker {why}\n{tail}")
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        if not line.startswith(b"REPLY"):  # something the body printed: not the answer
+            return self._reply(max(1.0, deadline - time.monotonic()))
+        return json.loads(line[len("REPLY"):])
+
+    def run(self, body, cwd, forbidden, timeout=600):
+        for _ in range(2):
+            if self.proc is None:
+                self._start()
+            request = json.dumps({"body": body, "cwd": str(cwd), "forbidden": list(forbidden)})
+            self.proc.stdin.write(request.encode() + b"\n")
+            self.proc.stdin.flush()
+            reply = self._reply(timeout)
+            if "stale" not in reply:
+                break
+            self.stop()
+        else:
+            raise AssertionError(f"a new TensorFlow-only process has imported {reply['stale'][:5]} already")
+        if "error" in reply or reply["rss"] > self.RSS_LIMIT:
+            tail = self._stderr_tail() if "error" in reply else ""
+            self.stop()
+            if "error" in reply:
+                raise AssertionError(f"a TensorFlow-only check failed\n{reply['error']}\n{tail}")
+        return reply["out"]
+
+
+_worker = _TensorFlowOnlyWorker()
+
+
 def tensorflow_only(body, cwd, forbidden=("suite", "recipes")):
     """Runs ``body`` (Python that leaves its answer in ``out``; ``json``, ``os``, ``sys`` and ``tf`` are
     imported) in a process that must import no module of ``forbidden`` (a client of an export has
-    TensorFlow, not the suite); returns ``out`` through JSON."""
-    script = ("import json, os, sys, tensorflow as tf\n" + body +
-              f"assert not [k for k in sys.modules if k.startswith({tuple(forbidden)!r})], 'imported the suite'\n"
-              "print('SERVED' + json.dumps(out))\n")
-    stdout = run_python(["-c", script], cwd=str(cwd)).stdout
-    return json.loads([line for line in stdout.splitlines() if line.startswith("SERVED")][-1][len("SERVED"):])
+    TensorFlow, not the suite), from ``cwd``; returns ``out`` through JSON. The process is shared
+    by the session's checks (``_TensorFlowOnlyWorker``)."""
+    return _worker.run(body, cwd, forbidden)
 
 
 def replay_warmup(path, cwd):
@@ -307,6 +402,10 @@ _TRAINED = {}
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "trained(key): the test reads the shared training run KEY (tests/runs.py)")
+
+
+def pytest_unconfigure(config):
+    _worker.stop()
 
 
 def pytest_collection_modifyitems(session, config, items):
