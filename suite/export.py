@@ -128,6 +128,40 @@ def write_warmup(directory, name, endpoints, warmup):
             writer.write(log.SerializeToString())
 
 
+def write_signatures(directory, endpoints, track):
+    """Writes a SavedModel whose signatures are ``endpoints`` ({signature: (function, [TensorSpec])}, each
+    behind ``with_shape_checks``; an entry given twice, such as the ``serving_default`` alias, is traced
+    once) with the variables they use and the lookup tables of Keras layers under ``track``.
+
+    Hand-written instead of ``keras.export.ExportArchive``, which traces every endpoint twice: once to
+    find its variables and again inside ``tf.saved_model.save``, whose function cache is keyed by the
+    save context (2-5 CPU-seconds of a recipe's export, and twice more for the alias). Here each
+    function is traced once and its concrete function is the signature; the loaded model has the
+    signatures only (``loaded.signatures[name]``, what TensorFlow Serving calls), no attribute
+    functions."""
+    import tensorflow as tf
+
+    traced = {}
+    for entry in endpoints.values():
+        if id(entry) not in traced:
+            fn, spec = entry
+            traced[id(entry)] = tf.function(with_shape_checks(fn, spec), input_signature=spec,
+                                            autograph=False).get_concrete_function()
+    signatures = {sig: traced[id(entry)] for sig, entry in endpoints.items()}
+    seen, variables = set(), []
+    for concrete in traced.values():
+        for v in (*concrete.trainable_variables, *concrete.variables):
+            if id(v) not in seen:
+                seen.add(id(v))
+                variables.append(v)
+    lookups = (keras.layers.StringLookup, keras.layers.IntegerLookup, keras.layers.TextVectorization)
+    root = tf.__internal__.tracking.AutoTrackable()
+    root._all_variables = variables  # what the signatures capture, saved with them
+    # a Keras lookup layer's table is a resource, not a variable: tracked for its vocabulary to be saved
+    root._misc_assets = [t for r in track for t in tf.train.TrackableView(r).descendants() if isinstance(t, lookups)]
+    tf.saved_model.save(root, directory, signatures=signatures)
+
+
 def export_saved_model(name, export_root, endpoints, track, version=None, warmup=None):
     """Writes ``export_root/name/version`` and returns its path.
 
@@ -148,17 +182,12 @@ def export_saved_model(name, export_root, endpoints, track, version=None, warmup
     os.makedirs(base, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=base)
     try:
-        archive = keras.export.ExportArchive()
-        for t in track:
-            archive.track(t)
         if "serving_default" not in endpoints:
             first = next(iter(endpoints))
             endpoints = {"serving_default": endpoints[first], **endpoints}
             if warmup is not None and first in warmup:
                 warmup = {"serving_default": warmup[first], **warmup}
-        for sig, (fn, spec) in endpoints.items():
-            archive.add_endpoint(sig, with_shape_checks(fn, spec), input_signature=spec)
-        archive.write_out(tmp, verbose=False)
+        write_signatures(tmp, endpoints, track)
         if warmup is not None:
             write_warmup(tmp, name, endpoints, warmup)
         _readable_by_others(tmp)
