@@ -125,22 +125,3 @@ def test_every_signature_checks_its_inputs_shapes_at_run_time(tmp_path):
         sig(waveforms=tf.ones([16]), wav=tf.constant([b"a"]))
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"Shape of tensor wav \[\] is not compatible"):
         sig(waveforms=tf.ones([1, 3]), wav=tf.constant(b"a"))
-
-
-def test_serving_checks_run_without_the_suite_and_report_what_fails(tmp_path):
-    """The TensorFlow-only process the serving checks share (conftest.tensorflow_only): it answers from the
-    directory it is given, fails a check whose body imports the suite or raises (with its traceback), and
-    a request forbidding a module an earlier one imported gets a new process."""
-    from conftest import serve_cases, tensorflow_only
-
-    path, _ = _export(tmp_path)
-    out = serve_cases(path, [("serving_default", {"inputs": "tf.ones([4, 3])"}),
-                             ("serving_default", {"inputs": "tf.ones([4])"})], tmp_path)
-    assert out[0] == {"outputs": [4, 2]} and "Shape of tensor inputs [4]" in out[1]["error"]
-    assert tensorflow_only("out = os.getcwd()\n", tmp_path) == str(tmp_path)
-    with pytest.raises(AssertionError, match="imported the suite: suite"):
-        tensorflow_only("import suite.export\nout = 1\n", tmp_path)
-    with pytest.raises(AssertionError, match="ZeroDivisionError"):
-        tensorflow_only("out = 1 / 0\n", tmp_path)
-    tensorflow_only("import wave\nout = 1\n", tmp_path, forbidden=("suite",))
-    assert tensorflow_only("out = 'wave' in sys.modules\n", tmp_path, forbidden=("suite", "wave")) is False

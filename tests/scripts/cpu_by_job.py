@@ -8,7 +8,9 @@ Jobs: ``run:KEY`` (a shared run of tests/runs.py, both of a killed run's process
 children: recipes refusing bad input, the quality classifier, benchmarks), ``python-c`` (the
 TensorFlow-only serving checks), ``script:NAME``. OUT also holds the machine's busy share every 30 s
 (1.0: both cores busy). A process younger than half a second can be missed; the suite's budget is
-a matter of its minutes-long jobs. The wall-clock seconds of each run are in SUITE_RUNS_REPORT; this
+a matter of its minutes-long jobs. The fork server's children (tests/scripts/forkserver.py) all show
+its command line: with SUITE_FORK_LOG set to the same file for both, each is named by the command
+the server noted for it there. The wall-clock seconds of each run are in SUITE_RUNS_REPORT; this
 is their CPU, which does not depend on what ran beside them.
 """
 import json
@@ -43,6 +45,20 @@ def busy_and_total():
     return sum(v) - v[3] - v[4], sum(v)
 
 
+_FORKS = {}
+
+
+def forked(pid, cmd):
+    """The command the fork server noted for its child ``pid`` (SUITE_FORK_LOG), else ``cmd``."""
+    path = os.environ.get("SUITE_FORK_LOG")
+    if pid not in _FORKS and path and os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                number, _, command = line.rstrip("\n").partition(" ")
+                _FORKS[int(number)] = command
+    return _FORKS.get(pid, cmd)
+
+
 def main(out):
     hz = os.sysconf("SC_CLK_TCK")
     last, totals, timeline = {}, {}, []
@@ -60,6 +76,8 @@ def main(out):
                 continue
             if "python" not in cmd or "cpu_by_job" in cmd:
                 continue
+            if "forkserver.py" in cmd:
+                cmd = forked(int(pid), cmd)
             key = (pid, cmd)
             seen[key] = (int(fields[11]) + int(fields[12])) / hz  # utime + stime
             name = job(cmd)

@@ -76,6 +76,7 @@ def serve():
         os.write(1, (json.dumps(message) + "\n").encode())
 
     pending = b""
+    forks = os.environ.get("SUITE_FORK_LOG")  # where each child's pid and command are noted (cpu_by_job.py)
     while True:
         while True:  # the children that ended
             try:
@@ -100,6 +101,9 @@ def serve():
             if pid == 0:
                 return child(request)
             reply({"id": request["id"], "pid": pid})
+            if forks:
+                with open(forks, "a") as f:
+                    f.write(f"{pid} python {' '.join(request['args'])}\n")
 
 
 if __name__ == "__main__":
