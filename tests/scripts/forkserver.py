@@ -28,6 +28,12 @@ import suite.data.images  # noqa: F401
 import suite.export  # noqa: F401
 import suite.training.driver  # noqa: F401
 import suite.training.runner  # noqa: F401
+from tensorflow.python.eager import context  # noqa: E402
+
+# A child would inherit a started runtime without its thread pools, and could not set its devices
+if context.context()._initialized:
+    sys.exit("forkserver.py: importing the suite ran a TensorFlow op (a module-level tf.constant or the like): "
+             "TensorFlow's runtime must start in each child, not here; move that op into a function")
 
 
 def child(request):
