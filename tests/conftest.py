@@ -288,19 +288,20 @@ class _TensorFlowOnlyWorker:
         import select
 
         deadline = time.monotonic() + timeout
-        while b"\n" not in self.buffer:
-            left = deadline - time.monotonic()
-            ready = select.select([self.proc.stdout], [], [], max(0.0, left))[0] if left > 0 else []
-            chunk = os.read(self.proc.stdout.fileno(), 1 << 16) if ready else b""
-            if not chunk:
-                why = "timed out" if left <= 0 or not ready else f"exited {self.proc.poll()}"
-                tail = self._stderr_tail()
-                self.stop()
-                raise AssertionError(f"the TensorFlow-only worker {why}\n{tail}")
-            self.buffer += chunk
-        line, self.buffer = self.buffer.split(b"\n", 1)
-        if not line.startswith(b"REPLY"):  # something the body printed: not the answer
-            return self._reply(max(1.0, deadline - time.monotonic()))
+        while True:
+            while b"\n" not in self.buffer:
+                left = deadline - time.monotonic()
+                ready = select.select([self.proc.stdout], [], [], max(0.0, left))[0] if left > 0 else []
+                chunk = os.read(self.proc.stdout.fileno(), 1 << 16) if ready else b""
+                if not chunk:
+                    why = "timed out" if left <= 0 or not ready else f"exited {self.proc.poll()}"
+                    tail = self._stderr_tail()
+                    self.stop()
+                    raise AssertionError(f"the TensorFlow-only worker {why}\n{tail}")
+                self.buffer += chunk
+            line, self.buffer = self.buffer.split(b"\n", 1)
+            if line.startswith(b"REPLY"):  # other lines: something the body printed
+                break
         return json.loads(line[len("REPLY"):])
 
     def run(self, body, cwd, forbidden, timeout=600):

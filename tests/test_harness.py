@@ -71,6 +71,7 @@ def test_serving_checks_run_without_the_suite_and_report_what_fails(tmp_path):
                              ("serving_default", {"inputs": "tf.ones([4])"})], tmp_path)
     assert out[0] == {"outputs": [4, 2]} and "Shape of tensor inputs [4]" in out[1]["error"]
     assert tensorflow_only("out = os.getcwd()\n", tmp_path) == str(tmp_path)
+    assert tensorflow_only("for i in range(5000): print(i)\nout = 'answered'\n", tmp_path) == "answered"
     with pytest.raises(AssertionError, match="imported the suite: suite"):
         tensorflow_only("import suite.export\nout = 1\n", tmp_path)
     with pytest.raises(AssertionError, match="ZeroDivisionError"):
