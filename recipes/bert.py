@@ -34,7 +34,7 @@ class BERT(Recipe):
     name = "bert"
     default_data = "nlu"
     steps_per_epoch = None
-    epochs_help = ("epochs (default: the preset's: tiny 4, small 10, paper 100); each ends with a checkpoint and "
+    epochs_help = ("epochs (default: the preset's: tiny 8, small 10, paper 100); each ends with a checkpoint and "
                    "the held-out accuracies")
     data_help = ("'nlu' (the embedded stories, generated from --seed), a text file (one sentence per line, an empty "
                  "line between documents), a folder of .txt files (each one document or more), or a TFDS text set "

@@ -126,11 +126,10 @@ def test_pretrained_contextual_vectors_tell_the_senses_apart_and_static_ones_can
         r = trained.get(key).result
         found[key] = (r["initial"]["polysemy_probe"], r["eval"]["polysemy_probe"])
     print(found)
-    for key in ("elmo", "gpt"):  # far above the static vectors, and learnt: not the untrained network's
+    for key in ("elmo", "gpt", "bert"):  # far above the static vectors, and learnt: not the untrained network's
         start, end = found[key]
         assert end >= found["word2vec"] + 0.3 and end >= start + 0.25, found
         assert learned(start, end, readme_figure(key, "polysemy probe accuracy")) >= 0.5, found
-    # BERT's tiny run is only printed: its vectors do not separate the senses (the README says why)
     for key in ("elmo", "gpt", "bert"):  # the probe's curve and its sense neighbours in TensorBoard
         tags, _ = tensorboard_tags(trained.get(key).logdir)
         assert "eval/polysemy_probe" in tags["scalars"] and "eval/polysemy_neighbours" in tags["text"], (key, tags)

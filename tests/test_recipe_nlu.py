@@ -59,7 +59,7 @@ def mtdnn_run(trained):
 @pytest.mark.trained("bert")
 def test_bert_pretraining_learns_and_resumed_after_kill(bert_run):
     r = bert_run.result
-    assert bert_run.resumed_at == 500 and r["step"] == 1000
+    assert bert_run.resumed_at == 1000 and r["step"] == 2000
     losses = loss_curve(bert_run.logdir)  # from step 1 (untrained) across the kill
     assert losses[0][0] == 1 and losses[-1][1] < 0.8 * losses[0][1], losses
     assert r["initial"]["mlm_accuracy"] < 0.05
