@@ -41,7 +41,7 @@ class BERT(Recipe):
                  "prepared in TFDS_DATA_DIR ('tfds:wikipedia/20230601.en': an article a document)")
     steps_help = "steps per epoch (default: the preset's: tiny 250, small 300, paper 10000)"
     batch_help = "global batch of sequences (default: the preset's: tiny 32, small 64, paper 256)"
-    learning_rate_help = "peak AdamW learning rate (default: tiny 1e-3, small 5e-4, paper 1e-4)"
+    learning_rate_help = "peak AdamW learning rate (default: tiny 2e-3, small 5e-4, paper 1e-4)"
     unit = "sequences"
     group_title = "BERT"
 

@@ -558,6 +558,9 @@ def pytest_collection_modifyitems(session, config, items):
 
 def pytest_collection_finish(session):
     keys = {m.args[0] for item in session.items for m in item.iter_markers("trained")}
+    if keys and os.environ.get("PYTEST_XDIST_WORKER"):  # each worker would train every run again
+        raise pytest.UsageError("the shared training runs train once per session: run the tests that read them "
+                                "without -n (pytest-xdist is for the developer loop, -m \"not slow\")")
     if keys and not session.config.option.collectonly:
         trained_runs(session.config).start(keys)
 
