@@ -525,6 +525,7 @@ def replica_matrix(kinds, workdir, env=None):
 
 
 _TRAINED = {}
+_XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
 
 
 def pytest_configure(config):
@@ -558,10 +559,7 @@ def pytest_collection_modifyitems(session, config, items):
 
 def pytest_collection_finish(session):
     keys = {m.args[0] for item in session.items for m in item.iter_markers("trained")}
-    if keys and os.environ.get("PYTEST_XDIST_WORKER"):  # each worker would train every run again
-        raise pytest.UsageError("the shared training runs train once per session: run the tests that read them "
-                                "without -n (pytest-xdist is for the developer loop, -m \"not slow\")")
-    if keys and not session.config.option.collectonly:
+    if keys and not session.config.option.collectonly and not _XDIST_WORKER:
         trained_runs(session.config).start(keys)
 
 
@@ -580,6 +578,9 @@ def trained_runs(config):
 @pytest.fixture(scope="session")
 def trained(pytestconfig):
     """The session's shared training runs: ``trained.get(KEY)`` (see tests/runs.py)."""
+    if _XDIST_WORKER:  # each pytest-xdist worker would train every run again
+        pytest.fail("the shared training runs train once per session: run the tests that read them without -n "
+                    "(pytest-xdist is for the developer loop, -m \"not slow\")", pytrace=False)
     return trained_runs(pytestconfig)
 
 

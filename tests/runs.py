@@ -52,7 +52,7 @@ RUNS = {
     "wgan_gp": (_gan("wgan", 2, 250, "--gradient-penalty", "10")[0], None, 90),
     # 2,000 steps at 2e-3: next-sentence accuracy 0.88-0.93, the polysemy probe 0.997-1.000, seeds 0-3 (at 1e-3
     # and 1,000 steps, the preset before: NSP 0.82-0.90, the probe 0.60-0.71)
-    "bert": (["-m", "recipes.bert", *TINY], 1000, 200),
+    "bert": (["-m", "recipes.bert", *TINY], 1000, 140),
     "dcgan": (*_gan("dcgan", 2, 250), 40),
     # RMDL: nine random members (3 DNN, 3 CNN, 3 RNN) per modality, 6 x 50 steps; the image run is killed
     # after its third epoch (seconds: the clean-clone CI run at 3fcc61b)

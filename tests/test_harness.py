@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 
 import keras
 import pytest
@@ -78,3 +79,15 @@ def test_serving_checks_run_without_the_suite_and_report_what_fails(tmp_path):
         tensorflow_only("out = 1 / 0\n", tmp_path)
     tensorflow_only("import wave\nout = 1\n", tmp_path, forbidden=("suite",))
     assert tensorflow_only("out = 'wave' in sys.modules\n", tmp_path, forbidden=("suite", "wave")) is False
+
+
+def test_parallel_workers_refuse_the_shared_runs_instead_of_training_them_once_each(tmp_path):
+    """pytest-xdist (``-n 2``) is for the developer loop: a worker asked for a shared run fails the
+    test with the reason, and no run starts (each worker would train every run again)."""
+    env = {**os.environ, "SUITE_RUNS_REPORT": str(tmp_path / "report.json")}
+    out = subprocess.run([sys.executable, "-m", "pytest", "-n", "2", "-q", "-p", "no:cacheprovider",
+                          "--basetemp", str(tmp_path / "base"), "tests/test_recipe_nlu.py", "-k", "bert_pretraining"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1 and "1 error" in out.stdout, out.stdout[-3000:]
+    assert "the shared training runs train once per session" in out.stdout, out.stdout[-3000:]
+    assert not os.path.exists(tmp_path / "report.json") and not list((tmp_path / "base").glob("**/trained*"))
