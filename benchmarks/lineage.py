@@ -22,6 +22,7 @@ import sys
 import tempfile
 
 from benchmarks import report, run_recipe
+from suite.training.cli import at_least
 
 TASKS = ("cola", "sst", "sts", "nli", "qnli")
 NAMES = ("task only", "word2vec (skip-gram)", "ELMo", "GPT", "BERT")
@@ -90,8 +91,8 @@ def main(argv=None):
     p.add_argument("--preset", default="tiny", choices=("tiny", "small"),
                    help="the pre-training runs' preset (default tiny: minutes on a CPU)")
     p.add_argument("--tasks", default=",".join(TASKS), help=f"embedded tasks, comma-separated (default {','.join(TASKS)})")
-    p.add_argument("--epochs", type=int, default=8, help="task-model epochs over each task's data (default 8)")
-    p.add_argument("--finetune-epochs", type=int, default=8,
+    p.add_argument("--epochs", type=at_least(1), default=8, help="task-model epochs over each task's data (default 8)")
+    p.add_argument("--finetune-epochs", type=at_least(1), default=8,
                    help="GPT's and BERT's fine-tuning epochs over each task's data (default 8, as the task models'; "
                         "both papers took 3 at their scale)")
     p.add_argument("--seed", type=int, default=0, help="seed of the pre-training runs and the task models (default 0)")
@@ -101,9 +102,6 @@ def main(argv=None):
     unknown = [t for t in tasks if t not in TASKS]
     if unknown or not tasks:
         p.error(f"--tasks: {','.join(unknown) or 'none'}: choose from {', '.join(TASKS)} (the embedded tasks)")
-    for flag in ("epochs", "finetune_epochs"):
-        if getattr(args, flag) < 1:
-            p.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
 
     from suite.data.glue import EMBEDDED_TASKS, embedded_task
     from suite.data.text_corpus import tokenize

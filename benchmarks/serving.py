@@ -23,6 +23,7 @@ import tempfile
 import time
 
 from benchmarks import report
+from suite.training.cli import at_least
 
 TINY = ["--preset", "tiny", "--no-progress", "--strategy", "default"]
 # kind: (recipe module, flags): the tiny preset with as little data as a built model needs
@@ -166,7 +167,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m benchmarks serving", description=__doc__.split("\n")[0])
     p.add_argument("--kinds", default=",".join(KINDS),
                    help=f"comma-separated export kinds (default: all: {', '.join(KINDS)})")
-    p.add_argument("--repeats", type=int, default=20, help="timed calls per figure (their median is reported)")
+    p.add_argument("--repeats", type=at_least(1), default=20, help="timed calls per figure (their median is reported)")
     p.add_argument("--output", default=None, metavar="FILE", help="also write the table there")
     p.add_argument("--keep", default=None, metavar="DIR",
                    help="keep the (untrained) exports in DIR (default: a temporary directory, removed)")
@@ -175,8 +176,6 @@ def main(argv=None):
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
         p.error(f"--kinds: unknown {', '.join(unknown)} (choose from {', '.join(KINDS)})")
-    if args.repeats < 1:
-        p.error(f"--repeats must be >= 1, got {args.repeats}")
     rows = []
     with tempfile.TemporaryDirectory(prefix="serving-bench-") as workdir:
         for kind in kinds:

@@ -5,6 +5,7 @@ import dataclasses
 import os
 
 from recipes._gan import EXPORT_DOC, GANRecipe
+from suite.training.cli import non_negative_float, positive_float, positive_int
 from suite.training.runner import lazy
 
 classic = lazy("suite.gan.classic")
@@ -29,9 +30,9 @@ class ClassicGAN(GANRecipe):
     def add_flags(self, g):
         g.add_argument("--resolution", type=int, default=None,
                        help="image size, a power of two >= 8 (default: the preset's: tiny 16, small 32, paper 64)")
-        g.add_argument("--latent-dim", type=int, default=None,
+        g.add_argument("--latent-dim", type=positive_int, default=None,
                        help="size of the latent vector (default: the preset's: tiny 32, small and paper 100)")
-        g.add_argument("--num-images", type=int, default=10000, help="size of the embedded dataset")
+        g.add_argument("--num-images", type=positive_int, default=10000, help="size of the embedded dataset")
         g.add_argument("--ema-decay", type=float, default=None,
                        help="draw samples and export from a moving average of the generator's weights with this "
                             "decay (0: the generator itself; default: the preset's)")
@@ -40,34 +41,26 @@ class ClassicGAN(GANRecipe):
                            help="generator loss: -log D(G(z)) (the paper's practical choice) or the saturating "
                                 "log(1 - D(G(z))) of its minimax equation, which barely trains while D wins")
         if self.variant == "wgan":
-            g.add_argument("--gradient-penalty", type=float, default=0.0, metavar="LAMBDA",
+            g.add_argument("--gradient-penalty", type=non_negative_float, default=0.0, metavar="LAMBDA",
                            help="0: WGAN (weight clipping, RMSprop 5e-5, batch-normalised critic); > 0: WGAN-GP "
                                 "with this penalty weight (the paper's is 10; no clipping, Adam(1e-4, 0, 0.9), "
                                 "no batch normalisation in the critic)")
-            g.add_argument("--clip-value", type=float, default=None,
+            g.add_argument("--clip-value", type=positive_float, default=None,
                            help="WGAN: every critic weight is clipped to [-c, c] after each critic step "
                                 "(default 0.01)")
-            g.add_argument("--critic-steps", type=int, default=None,
+            g.add_argument("--critic-steps", type=positive_int, default=None,
                            help="critic updates per generator update (default 5)")
             g.add_argument("--critic-norm", default=None, choices=("batch", "layer", "none"),
                            help="normalisation in the critic (default: batch for WGAN, none for WGAN-GP; the "
                                 "gradient penalty refuses batch)")
 
     def check_flags(self, p, args):
-        from suite.training.cli import check_positive
-
-        check_positive(p, args, "latent_dim", "num_images")
         if args.ema_decay is not None and not 0 <= args.ema_decay < 1:
             p.error(f"--ema-decay must be in [0, 1), got {args.ema_decay}")
         super().check_flags(p, args)
         if self.variant == "wgan":
-            if args.gradient_penalty < 0:
-                p.error(f"--gradient-penalty must be >= 0 (0 turns it off), got {args.gradient_penalty}")
             if args.gradient_penalty > 0 and args.clip_value is not None:
                 p.error("--clip-value is WGAN's weight clipping; WGAN-GP (--gradient-penalty > 0) replaces it")
-            if args.clip_value is not None and args.clip_value <= 0:
-                p.error(f"--clip-value must be > 0, got {args.clip_value}")
-            check_positive(p, args, "critic_steps")
             if args.gradient_penalty > 0 and args.logdir == os.path.join("logs", self.name):
                 args.logdir = os.path.join("logs", "wgan_gp")  # WGAN-GP: its own logs and export name
 

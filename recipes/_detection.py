@@ -6,10 +6,8 @@ import time
 from suite.training.runner import Recipe, lazy
 
 data = lazy("suite.data.detection")
+export = lazy("suite.export")
 training = lazy("suite.detection.training")
-
-# embedded training and held-out images per preset (rendered on demand: nothing held in memory)
-EMBEDDED_COUNTS = {"tiny": (20000, 100), "small": (50000, 300), "paper": (50000, 300)}
 
 
 @dataclasses.dataclass
@@ -38,18 +36,9 @@ class DetectionRecipe(Recipe):
     batch_norm = True
     unit = "images"
     evaluation = "the held-out mAPs and the drawn boxes in TensorBoard"
-
-    def add_flags(self, g):
-        g.add_argument("--num-images", type=int, default=None,
-                       help="embedded training images (default: the preset's: tiny 20000, small/paper 50000)")
-        g.add_argument("--eval-images", type=int, default=None,
-                       help="held-out images the mAPs are measured on (default: tiny 100, small/paper 300; "
-                            "for tfds and folders, at most this many of the validation split)")
-
-    def check_flags(self, parser, args):
-        from suite.training.cli import check_positive
-
-        check_positive(parser, args, "num_images", "eval_images")
+    counts = {"tiny": (20000, 100), "small": (50000, 300), "paper": (50000, 300)}  # embedded: rendered on demand
+    counts_help = ("embedded training images", "held-out images the mAPs are measured on (for tfds and folders, at "
+                                               "most this many of the validation split)")
 
     def make_config(self, run, num_classes):
         """The model's config for ``num_classes`` (None: the preset's)."""
@@ -68,11 +57,10 @@ class DetectionRecipe(Recipe):
         """(training set, held-out set, held-out images to evaluate on); the config made for the
         training set's classes."""
         a = run.args
-        train_count, eval_count = EMBEDDED_COUNTS[a.preset]
-        eval_count = a.eval_images or eval_count
+        train_count, eval_count = run.counts
         size = run.config.image_size
         fit = getattr(run.config, "fit", None)  # the two-stage detectors can keep the images' aspect
-        train = data.detection_set(a.data, "train", size, seed=a.seed, count=a.num_images or train_count, bad=run.bad,
+        train = data.detection_set(a.data, "train", size, seed=a.seed, count=train_count, bad=run.bad,
                                    fit=fit)
         held_out = data.detection_set(a.data, "validation", size, seed=a.seed, count=eval_count, bad=run.bad, fit=fit)
         run.config = self.make_config(run, len(train.class_names))
@@ -96,11 +84,8 @@ class DetectionRecipe(Recipe):
                                            proposals=run.data[1].proposals is not None),
                 list(run.model.networks().values()))
 
-    def warmup(self, run):  # a held-out image, as pixels and as PNG bytes
-        import tensorflow as tf
-
-        image = run.data[1].images[:1]
-        return {"serving_default": [image], "image_bytes": [[tf.io.encode_png(image[0]).numpy()]]}
+    def warmup(self, run):  # a held-out image
+        return export.image_warmup(run.data[1].images[0])
 
     def finish(self, run, result):
         result.update(model=run.name, classes=list(run.data[0].class_names))

@@ -2,6 +2,7 @@
 metric flags, the monitor (samples, SWD, MS-SSIM, FID) and the generator's export."""
 import os
 
+from suite.training.cli import at_least, non_negative_int
 from suite.training.runner import Recipe, lazy
 
 images = lazy("suite.data.images")
@@ -27,7 +28,7 @@ class GANRecipe(Recipe):
     def parser(self):
         p = super().parser()
         g = p.add_argument_group("metrics (logged to TensorBoard at the end of every epoch or phase)")
-        g.add_argument("--swd-images", type=int, default=512,
+        g.add_argument("--swd-images", type=non_negative_int, default=512,
                        help="generated and held-out real images compared by the sliced Wasserstein distance "
                             "and the MS-SSIM diversity (0: off)")
         g.add_argument("--no-quality", action="store_true",
@@ -40,9 +41,9 @@ class GANRecipe(Recipe):
                        help="Keras weights of InceptionV3 without its top "
                             "(inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5): also log the Frechet "
                             "Inception Distance over the same images (nothing is downloaded)")
-        g.add_argument("--fid-resolution", type=int, default=299,
-                       help="size the images are resized to for InceptionV3 (299 is the standard; other sizes "
-                            "give FIDs that are not comparable with published ones)")
+        g.add_argument("--fid-resolution", type=at_least(75, "InceptionV3's smallest input"), default=299,
+                       help="size the images are resized to for InceptionV3, at least 75 (its smallest input; 299 "
+                            "is the standard: other sizes give FIDs that are not comparable with published ones)")
         d = p.add_argument_group("input")
         d.add_argument("--cache-dir", default=None, metavar="DIR",
                        help="keep the decoded, resized images in files in DIR (written whole in one pass the first "
@@ -59,16 +60,12 @@ class GANRecipe(Recipe):
                 check_output_dir("--cache-dir", args.cache_dir)
             except ValueError as e:
                 parser.error(str(e))
-        if args.swd_images < 0:
-            parser.error(f"--swd-images must be >= 0, got {args.swd_images}")
         if args.swd_images == 1:
             parser.error("--swd-images must be 0 (off) or at least 2 (MS-SSIM compares pairs)")
         if args.fid_weights and not args.swd_images:
             parser.error("--fid-weights needs --swd-images > 0 (FID compares those images)")
         if args.fid_weights and not os.path.isfile(args.fid_weights):
             parser.error(f"--fid-weights {args.fid_weights}: no such file")
-        if args.fid_resolution < 75:
-            parser.error(f"--fid-resolution must be >= 75 (InceptionV3's smallest input), got {args.fid_resolution}")
 
     # ------------------------------------------------------------ data
     def load_data(self, run):

@@ -30,6 +30,7 @@ returns ``probabilities``, ``class_id`` and ``label``.
 import dataclasses
 import os
 
+from suite.training.cli import positive_int
 from suite.training.runner import Recipe, lazy
 
 models = lazy("suite.action.models")
@@ -37,8 +38,6 @@ training = lazy("suite.action.training")
 video = lazy("suite.data.video")
 
 MODELS = ("single_frame", "late", "early", "slow", "two_stream")
-# embedded training and held-out videos per preset (rendered on demand, nothing held in memory)
-EMBEDDED_COUNTS = {"tiny": (20000, 160), "small": (50000, 400), "paper": (50000, 400)}
 
 
 def flow_frames(config):  # flow fields the input pipeline computes (Farneback): none when the network does
@@ -62,6 +61,10 @@ class Action(Recipe):
     batch_norm = True
     unit = "clips"
     group_title = "action recognition"
+    export_by = "model"
+    counts = {"tiny": (20000, 160), "small": (50000, 400), "paper": (50000, 400)}  # rendered on demand
+    counted = "videos"
+    counts_help = ("embedded training videos", "embedded held-out videos scored each epoch")
 
     def add_flags(self, g):
         g.add_argument("--model", default="slow", choices=MODELS,
@@ -74,23 +77,13 @@ class Action(Recipe):
                        help="two-stream's optical flow: graph (pyramidal Lucas-Kanade inside the network, from the "
                             "clip's frames: the export takes frames alone) or farneback (OpenCV's, computed in the "
                             "input pipeline and cached: the export also takes the flow)")
-        g.add_argument("--clips-per-video", type=int, default=5,
+        g.add_argument("--clips-per-video", type=positive_int, default=5,
                        help="evenly spaced clips whose averaged probabilities are a video's prediction")
         g.add_argument("--split", type=int, default=1, choices=(1, 2, 3),
                        help="UCF-101 / HMDB-51 official split (fold) to train and test on")
         g.add_argument("--flow-cache", default=None, metavar="DIR",
                        help="--flow farneback: where each video's optical flow is kept once computed "
                             "(default: LOGDIR/flow)")
-        g.add_argument("--num-videos", type=int, default=None,
-                       help="embedded training videos (default: the preset's: tiny 20000, small 50000)")
-
-    def check_flags(self, parser, args):
-        from suite.training.cli import check_positive
-
-        check_positive(parser, args, "clips_per_video", "num_videos")
-
-    def export_name(self, args):
-        return f"{self.name}_{args.model}"
 
     # The model: the paper's body for the fusion chosen, at the preset's size
     def configure(self, run):
@@ -102,12 +95,9 @@ class Action(Recipe):
     def load_data(self, run):
         a, c = run.args, run.config
         cache = video.FlowCache(a.flow_cache or os.path.join(a.logdir, "flow"))
-        train_count, eval_count = EMBEDDED_COUNTS[a.preset]
         if a.data == video.EMBEDDED:
-            train = video.embedded_set(a.num_videos or train_count, c.image_size, seed=a.seed, split="train",
-                                       flow_cache=cache)
-            held_out = video.embedded_set(eval_count, c.image_size, seed=a.seed, split="validation",
-                                          flow_cache=cache)
+            train, held_out = (video.embedded_set(count, c.image_size, seed=a.seed, split=split, flow_cache=cache)
+                               for split, count in zip(("train", "validation"), run.counts))
         else:
             min_frames = max(c.clip_frames, flow_frames(c) + 1)
             train, held_out = (video.video_set(a.data, split, c.image_size, min_frames, flow_cache=cache,

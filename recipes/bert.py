@@ -20,6 +20,7 @@ The export ``saved_models/bert/<version>/`` is a text embedder:
 """
 import os
 
+from suite.training.cli import at_least, positive_int
 from suite.training.runner import Recipe, lazy
 
 bert = lazy("suite.nlu.bert")
@@ -46,21 +47,14 @@ class BERT(Recipe):
     group_title = "BERT"
 
     def add_flags(self, g):
-        g.add_argument("--num-documents", type=int, default=None,
+        g.add_argument("--num-documents", type=positive_int, default=None,
                        help="documents of the embedded corpus (default: the preset's: tiny 3000, small 20000), or "
                             "the most read from a TFDS set (default 100000)")
-        g.add_argument("--sequence-length", type=int, default=None,
+        g.add_argument("--sequence-length", type=at_least(8), default=None,
                        help="tokens per sequence, [CLS] and [SEP]s included (default: tiny 48, small 64, paper 512)")
-        g.add_argument("--vocabulary-size", type=int, default=None,
+        g.add_argument("--vocabulary-size", type=positive_int, default=None,
                        help="WordPiece vocabulary size learnt from the corpus (default: tiny 256, small 512, "
                             "paper 30522)")
-
-    def check_flags(self, p, args):
-        from suite.training.cli import check_positive
-
-        check_positive(p, args, "num_documents", "sequence_length", "vocabulary_size")
-        if args.sequence_length is not None and args.sequence_length < 8:
-            p.error(f"--sequence-length must be >= 8, got {args.sequence_length}")
 
     # The model: the encoder at the preset's size, its pre-training heads and schedule
     def configure(self, run):

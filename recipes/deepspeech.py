@@ -23,16 +23,14 @@ string [N] (WAV files' bytes, any rate: resampled in the graph); both return
 ``transcripts`` string [N], ``log_probabilities`` float32 [N, frames, 29]
 (space, a-z, apostrophe, then the CTC blank) and ``frames`` int32 [N].
 """
-import sys
-
+from suite.training.cli import non_negative_int
 from suite.training.runner import Recipe, lazy
 
 models = lazy("suite.speech.models")
 training = lazy("suite.speech.training")
 speech = lazy("suite.data.speech")
 
-# embedded utterances (training, held out) and the longest sentence, per preset
-EMBEDDED = {"tiny": (3000, 100, 6), "small": (12000, 300, 10), "paper": (12000, 300, 10)}
+MAX_WORDS = {"tiny": 6, "small": 10, "paper": 10}  # the embedded corpus' longest sentence
 
 
 class DeepSpeech(Recipe):
@@ -54,34 +52,26 @@ class DeepSpeech(Recipe):
     unit = "audio_seconds"
     batch_items = "utterances"
     group_title = "speech recognition"
+    export_by = "model"
+    counts = {"tiny": (3000, 100), "small": (12000, 300), "paper": (12000, 300)}
+    counted = "utterances"
+    counts_help = ("embedded training utterances (all of a folder's unless given)",
+                   "held-out utterances scored each epoch (embedded; all of a folder's dev split unless given)")
 
     def add_flags(self, g):
         g.add_argument("--model", default="ds2", choices=("ds1", "ds2"),
                        help="ds1: context window, three clipped-ReLU dense layers, a bidirectional recurrent layer "
                             "(Hannun et al.); ds2: 2-D convolutions, batch normalisation, bidirectional GRUs "
                             "(Amodei et al.)")
-        g.add_argument("--beam-width", type=int, default=0,
+        g.add_argument("--beam-width", type=non_negative_int, default=0,
                        help="beam search of this width for the export's transcripts and an extra held-out CER/WER "
                             "(0: greedy best-path decoding only)")
         g.add_argument("--no-spec-augment", action="store_true", help="train without SpecAugment's masks")
-        g.add_argument("--num-utterances", type=int, default=None,
-                       help="training utterances (default: embedded tiny 3000, small/paper 12000; all of a folder)")
-        g.add_argument("--eval-utterances", type=int, default=None,
-                       help="held-out utterances scored each epoch (default: tiny 100, small/paper 300; all of a "
-                            "folder's dev split)")
 
     def check_flags(self, p, args):
-        from suite.training.cli import check_positive
-
-        check_positive(p, args, "num_utterances", "eval_utterances")
-        if args.beam_width < 0:
-            p.error(f"--beam-width must be >= 0, got {args.beam_width}")
         if args.jit_compile and args.model == "ds2":
             p.error("--jit-compile: the DS2 GRUs run on cuDNN on a GPU, which XLA cannot compile; train ds2 "
                     "without --jit-compile (ds1's simple RNN compiles)")
-
-    def export_name(self, args):
-        return f"{self.name}_{args.model}"
 
     # The model: DS1 or DS2 at the preset's size, log-mel features inside
     def configure(self, run):
@@ -92,18 +82,12 @@ class DeepSpeech(Recipe):
 
     # The data: every file checked (and the embedded corpus written) before anything else
     def load_data(self, run):
-        a = run.args
-        train_count, eval_count, max_words = EMBEDDED[a.preset]
-        embedded = a.data == speech.EMBEDDED
-        train = speech.speech_set(a.data, "train", seed=a.seed, max_words=max_words,
-                                  count=a.num_utterances or (train_count if embedded else None), progress=run.progress,
-                                  bad=run.bad)
-        held_out = speech.speech_set(a.data, "validation", seed=a.seed, max_words=max_words,
-                                     count=a.eval_utterances or (eval_count if embedded else None),
-                                     progress=run.progress, bad=run.bad, stream=False)
-        for s in (train, held_out):
-            if s.report():
-                print(s.report(), file=sys.stderr)
+        a, embedded = run.args, run.args.data == speech.EMBEDDED
+        train_count, eval_count = run.counts if embedded else (a.num_utterances, a.eval_utterances)
+        train, held_out = (speech.speech_set(a.data, split, seed=a.seed, max_words=MAX_WORDS[a.preset], count=count,
+                                             progress=run.progress, bad=run.bad, stream=split == "train")
+                           for split, count in (("train", train_count), ("validation", eval_count)))
+        run.report(train, held_out)
         return train, held_out
 
     def build(self, run):

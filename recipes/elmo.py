@@ -14,7 +14,7 @@ and returns ``tokens`` string [N, T], ``mask`` bool [N, T], ``vectors`` float32 
 of the layers) and ``layers`` float32 [N, T, 3, D] (the token layer and both LSTM layers).
 """
 from suite.data.text_corpus import DATA_HELP, EMBEDDED
-from suite.training.cli import check_positive
+from suite.training.cli import at_least, positive_int
 from suite.training.runner import Recipe, lazy
 
 elmo = lazy("suite.lm.elmo")
@@ -34,23 +34,17 @@ class Elmo(Recipe):
     group_title = "ELMo"
 
     def add_flags(self, g):
-        g.add_argument("--num-sentences", type=int, default=None,
+        g.add_argument("--num-sentences", type=positive_int, default=None,
                        help="embedded training sentences (default: tiny 20000, small/paper 100000)")
-        g.add_argument("--sequence-length", type=int, default=None,
+        g.add_argument("--sequence-length", type=at_least(2), default=None,
                        help="words per training window, ELMo's unrolled steps (default 20)")
-        g.add_argument("--vocabulary-size", type=int, default=None,
-                       help="the softmax's words, the most frequent with <unk> and <s> (default: every training word)")
-        g.add_argument("--negatives", type=int, default=None, help="the sampled softmax's noise words per batch, "
+        g.add_argument("--vocabulary-size", type=at_least(3, "<unk> and <s> are two of them"), default=None,
+                       help="the softmax's words, the most frequent, <unk> and <s> among them (default: every "
+                            "training word)")
+        g.add_argument("--negatives", type=positive_int, default=None, help="the sampled softmax's noise words per batch, "
                        "used when the vocabulary is larger (default 8192, ELMo's)")
         g.add_argument("--prompts", nargs="+", default=None, metavar="TEXT", help="texts whose next and previous "
                        "words both LMs predict in TensorBoard every epoch (default: three of the stories)")
-
-    def check_flags(self, p, args):
-        check_positive(p, args, "num_sentences", "negatives")
-        if args.vocabulary_size is not None and args.vocabulary_size <= 2:
-            p.error(f"--vocabulary-size {args.vocabulary_size} holds nothing but <unk> and <s>: give more than 2")
-        if args.sequence_length is not None and args.sequence_length < 2:
-            p.error(f"--sequence-length must be at least 2, got {args.sequence_length}")
 
     def configure(self, run):
         a = run.args

@@ -18,6 +18,7 @@ are padding; it answers as Faster R-CNN's export.
 import numpy as np
 
 from recipes.faster_rcnn import FasterRCNN
+from suite.training.cli import positive_int
 from suite.training.runner import lazy
 
 data = lazy("suite.data.detection")
@@ -40,14 +41,11 @@ class FastRCNN(FasterRCNN):
         g.add_argument("--selective-search", default="fast", choices=proposals.MODES,
                        help="selective search's mode without --proposals: fast (default; ~40 ms a 96-pixel "
                             "image), quality (the paper's), or single (one strategy, ~5 ms)")
-        g.add_argument("--max-proposals", type=int, default=None,
+        g.add_argument("--max-proposals", type=positive_int, default=None,
                        help="proposals kept per image, the first (default: tiny 128, small 512, paper 2000)")
 
     def check_flags(self, p, args):
         super().check_flags(p, args)
-        from suite.training.cli import check_positive
-
-        check_positive(p, args, "max_proposals")
         if args.proposals and (args.data == data.EMBEDDED or args.data.startswith("tfds:")):
             p.error(f"--proposals reads files named after the images: it needs a VOC or COCO folder as --data, "
                     f"not {args.data!r} (its proposals come from selective search)")

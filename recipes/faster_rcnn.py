@@ -23,6 +23,7 @@ and ``detection_class_names``.
 import os
 
 from recipes._detection import DetectionRecipe
+from suite.training.cli import non_negative_int, positive_int
 from suite.training.runner import lazy
 
 faster_rcnn = lazy("suite.detection.faster_rcnn")
@@ -47,11 +48,11 @@ class FasterRCNN(DetectionRecipe):
                             "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5); default: random initialisation")
         g.add_argument("--pool", default="max", choices=("max", "align"),
                        help="RoI max pooling to 7x7 (Fast R-CNN) or RoIAlign (bilinear samples, Mask R-CNN)")
-        g.add_argument("--min-side", type=int, default=None, metavar="PIXELS",
+        g.add_argument("--min-side", type=non_negative_int, default=None, metavar="PIXELS",
                        help="keep each image's aspect: its shorter side resized to this, the longer at most "
                             "--max-side, padded to the preset's square (default: the preset's: paper 600; tiny and "
                             "small stretch to the square, 0)")
-        g.add_argument("--max-side", type=int, default=None, metavar="PIXELS",
+        g.add_argument("--max-side", type=positive_int, default=None, metavar="PIXELS",
                        help="the longer side's cap with --min-side (default: paper 1000; else the square's side)")
 
     def check_flags(self, p, args):
@@ -60,9 +61,6 @@ class FasterRCNN(DetectionRecipe):
             p.error("--backbone-weights needs --backbone vgg16, resnet50 or resnet101 (or --preset paper)")
         if args.backbone_weights and not os.path.isfile(args.backbone_weights):
             p.error(f"--backbone-weights {args.backbone_weights}: no such file")
-        for flag, value in (("--min-side", args.min_side), ("--max-side", args.max_side)):
-            if value is not None and value < (0 if flag == "--min-side" else 1):
-                p.error(f"{flag} must be {'>= 0' if flag == '--min-side' else 'positive'}, got {value}")
 
     # The model: backbone, RPN and Fast R-CNN head at the preset's size; under XLA the proposal
     # NMS is the padded one XLA compiles

@@ -13,7 +13,7 @@ The export ``saved_models/gpt/<version>/`` generates in the graph: ``prompts`` s
 int32 [N]; greedy (``serving_default``), ``top_k`` (+ ``k``, ``temperature``) or ``top_p`` (+ ``p``, ``temperature``).
 """
 from suite.data.text_corpus import DATA_HELP, EMBEDDED
-from suite.training.cli import check_positive
+from suite.training.cli import at_least, positive_int
 from suite.training.runner import Recipe, lazy
 
 gpt = lazy("suite.lm.gpt")
@@ -33,21 +33,14 @@ class GPT(Recipe):
     group_title = "GPT"
 
     def add_flags(self, g):
-        g.add_argument("--num-sentences", type=int, default=None,
+        g.add_argument("--num-sentences", type=positive_int, default=None,
                        help="embedded training sentences (default: tiny 20000, small/paper 100000)")
-        g.add_argument("--sequence-length", type=int, default=None,
+        g.add_argument("--sequence-length", type=at_least(4), default=None,
                        help="tokens per window, the positions the model has (default: tiny 32, small 128, paper 512)")
-        g.add_argument("--vocabulary-size", type=int, default=None, help="WordPiece vocabulary size learnt from the "
+        g.add_argument("--vocabulary-size", type=at_least(6, "the 5 reserved tokens are among them"), default=None, help="WordPiece vocabulary size learnt from the "
                        "corpus, the 5 reserved tokens included (default: tiny 256, small 2048, paper 40478)")
         g.add_argument("--prompts", nargs="+", default=None, metavar="TEXT",
                        help="prompts completed greedily in TensorBoard every epoch (default: three of the stories)")
-
-    def check_flags(self, p, args):
-        check_positive(p, args, "num_sentences", "vocabulary_size")
-        if args.vocabulary_size is not None and args.vocabulary_size <= 5:
-            p.error(f"--vocabulary-size {args.vocabulary_size} holds nothing but the 5 reserved tokens: give more")
-        if args.sequence_length is not None and args.sequence_length < 4:
-            p.error(f"--sequence-length must be at least 4, got {args.sequence_length}")
 
     def configure(self, run):
         a = run.args

@@ -13,6 +13,7 @@ The export ``saved_models/gpt_<task>/<version>/`` takes what MT-DNN's signature 
 (``sentence``; ``sentence1``, ``sentence2``; ``question``, ``candidate``: strings [N]) and returns
 ``label``, ``label_id`` and ``probabilities``, or a ``score``.
 """
+from suite.training.cli import non_negative_float
 from suite.training.runner import Recipe, lazy
 
 glue = lazy("suite.data.glue")
@@ -39,14 +40,12 @@ class GPTFineTune(Recipe):
                                                      "sst2, stsb, mnli, rte, wnli, qqp, mrpc, qnli)")
         g.add_argument("--init-from", required=True, metavar="PATH",
                        help="the pre-trained GPT: a recipes.gpt log directory (or the gpt/ folder it writes)")
-        g.add_argument("--lm-weight", type=float, default=None,
+        g.add_argument("--lm-weight", type=non_negative_float, default=None,
                        help="lambda, the weight of the auxiliary language-model loss (default 0.5; 0: none)")
 
     def check_flags(self, p, args):
         if "," in args.task:
             p.error(f"--task {args.task}: one task (recipes.mtdnn trains several together)")
-        if args.lm_weight is not None and args.lm_weight < 0:
-            p.error(f"--lm-weight must be >= 0, got {args.lm_weight}")
 
     def export_name(self, args):
         return f"gpt_{args.task}"

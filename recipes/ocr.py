@@ -32,6 +32,7 @@ import json
 import os
 import shlex
 
+from suite.training.cli import positive_int
 from suite.training.runner import exit_on_error
 
 NAME = "ocr"
@@ -59,14 +60,14 @@ def parse_args(argv=None):
                    help="the held-out scenes measured: 'scenes' (the embedded multi-oriented ones, from --seed), "
                         "'scenes-horizontal', or a folder of images and ICDAR gt_<name>.txt files (test/ or val/, "
                         "or every tenth image)")
-    p.add_argument("--eval-images", type=int, default=100, help="held-out scenes measured (default 100)")
-    p.add_argument("--image-size", type=int, default=128, help="the embedded scenes' size in pixels (default 128)")
+    p.add_argument("--eval-images", type=positive_int, default=100, help="held-out scenes measured (default 100)")
+    p.add_argument("--image-size", type=positive_int, default=128, help="the embedded scenes' size in pixels (default 128)")
     p.add_argument("--seed", type=int, default=0, help="the embedded scenes' seed (default 0)")
     p.add_argument("--logdir", default=os.path.join("logs", NAME),
                    help="TensorBoard log directory: the scores and held-out scenes drawn with the words read "
                         "(default logs/ocr)")
     p.add_argument("--export-dir", default="saved_models", help="where the export goes (default saved_models)")
-    p.add_argument("--version", type=int, default=None, help="the export's version (default: the next free one)")
+    p.add_argument("--version", type=positive_int, default=None, help="the export's version (default: the next free one)")
     p.add_argument("--train", action="store_true",
                    help="train a detector (recipes.text_detection) and a recognizer (recipes.text_recognition) "
                         "first, one after the other in this process, and compose their exports")
@@ -77,9 +78,6 @@ def parse_args(argv=None):
     p.add_argument("--recognizer-args", default="", metavar="FLAGS",
                    help="with --train: recipes.text_recognition's flags, likewise (logs in LOGDIR/text_recognition)")
     args = p.parse_args(argv)
-    for name in ("eval_images", "image_size"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
     if args.train and (args.detector or args.recognizer):
         p.error("--train trains the detector and the recognizer: give neither --detector nor --recognizer")
     if not args.train and (args.detector_args or args.recognizer_args):

@@ -9,6 +9,7 @@ signature taking ``latents`` float32 [N, latent_dim] and returning ``images``
 uint8 [N, R, R, 3], computed by the moving average of the generator.
 """
 from recipes._gan import GANRecipe
+from suite.training.cli import positive_int
 from suite.training.runner import lazy
 
 pggan = lazy("suite.gan.pggan")
@@ -25,22 +26,16 @@ class PGGAN(GANRecipe):
         g.add_argument("--resolution", type=int, default=None,
                        help="target resolution, a power of two >= 4 (default: the preset's: tiny 8, small 32, "
                             "paper 1024)")
-        g.add_argument("--images-per-phase", type=int, default=None,
+        g.add_argument("--images-per-phase", type=positive_int, default=None,
                        help="real images shown per fade-in and per stabilisation phase (paper: 800000; "
                             "default: the preset's)")
-        g.add_argument("--final-images", type=int, default=None,
+        g.add_argument("--final-images", type=positive_int, default=None,
                        help="real images shown in the last stabilisation phase, at the target resolution "
                             "(default: the preset's: small 80000, others --images-per-phase)")
         g.add_argument("--loss", default=None, choices=("wgan-gp", "logistic-r1"),
                        help="wgan-gp (the paper's, with its drift term) or logistic-r1 (the non-saturating logistic "
                             "loss with the R1 penalty, as the paper's authors' StyleGAN) (default: the preset's)")
-        g.add_argument("--num-images", type=int, default=10000, help="size of the embedded dataset")
-
-    def check_flags(self, parser, args):
-        from suite.training.cli import check_positive
-
-        check_positive(parser, args, "images_per_phase", "final_images", "num_images")
-        super().check_flags(parser, args)
+        g.add_argument("--num-images", type=positive_int, default=10000, help="size of the embedded dataset")
 
     # Data: the embedded shapes scenes, a folder or TFDS (GANRecipe); the model:
     def configure(self, run):

@@ -58,6 +58,7 @@ import functools
 import json
 import os
 
+from suite.training.cli import positive_int
 from suite.training.runner import exit_on_error
 
 IMAGE = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
@@ -83,23 +84,20 @@ def parse_args(argv=None):
                    help="detectors: a folder for the images with their boxes drawn; GANs: the grid PNG (default "
                         "samples.png)")
     p.add_argument("--min-score", type=float, default=0.3, help="detectors: the lowest score printed and drawn")
-    p.add_argument("--num-images", type=int, default=16, help="GANs: how many samples to draw")
+    p.add_argument("--num-images", type=positive_int, default=16, help="GANs: how many samples to draw")
     p.add_argument("--seed", type=int, default=0, help="GANs: the seed of the samples (the same seed, the same images)")
     p.add_argument("--latents", default=None, metavar="NPY",
                    help="GANs: a .npy file of latents [N, latent_dim] (float) to draw instead of --num-images")
-    p.add_argument("--columns", type=int, default=8, help="GANs: images per row of the grid")
-    p.add_argument("--cell", type=int, default=64, help="GANs: upscale each sample to about this many pixels (nearest)")
-    p.add_argument("--max-new-tokens", type=int, default=20, help="language models: the most tokens generated")
-    p.add_argument("--k", type=int, default=5, help="language models' top_k: sample among the k likeliest tokens")
+    p.add_argument("--columns", type=positive_int, default=8, help="GANs: images per row of the grid")
+    p.add_argument("--cell", type=positive_int, default=64, help="GANs: upscale each sample to about this many pixels (nearest)")
+    p.add_argument("--max-new-tokens", type=positive_int, default=20, help="language models: the most tokens generated")
+    p.add_argument("--k", type=positive_int, default=5, help="language models' top_k: sample among the k likeliest tokens")
     p.add_argument("--p", type=float, default=0.9,
                    help="language models' top_p: sample among the likeliest tokens holding this probability")
     p.add_argument("--temperature", type=float, default=1.0, help="language models' sampling temperature")
     p.add_argument("--rest", action="store_true",
                    help="print TensorFlow Serving's REST request body for these inputs instead of calling the model")
     args = p.parse_intermixed_args(argv)  # flags before, between or after the INPUTs
-    for name in ("num_images", "columns", "cell", "max_new_tokens", "k"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
     if not 0.0 < args.p <= 1.0:
         p.error(f"--p must be in (0, 1], got {args.p}")
     if not args.temperature > 0:

@@ -23,6 +23,7 @@ every member's prediction and their ``agreement``.
 """
 import os
 
+from suite.training.cli import at_least, non_negative_int, positive_int
 from suite.training.runner import Recipe, lazy
 
 members = lazy("suite.rmdl.members")
@@ -44,6 +45,7 @@ class RMDL(Recipe):
     batch_help = "global batch of examples, the same for every member (default: the preset's: tiny 64, small and " \
                  "paper 128)"
     group_title = "RMDL"
+    export_by = "modality"
 
     def add_flags(self, g):
         g.add_argument("--modality", choices=("text", "image", "points"), default="image",
@@ -51,7 +53,7 @@ class RMDL(Recipe):
                             "(pixels) or 3-D point clouds (x y z r g b) (default: image)")
         for kind, what in (("dnn", "fully connected networks"), ("cnn", "convolutional networks"),
                            ("rnn", "recurrent networks (LSTM or GRU)")):
-            g.add_argument(f"--{kind}", type=int, default=None, metavar="N",
+            g.add_argument(f"--{kind}", type=non_negative_int, default=None, metavar="N",
                            help=f"how many random {what} (default: the preset's, 3)")
         g.add_argument("--vote", choices=("majority", "average"), default="majority",
                        help="majority: the class most members pick, ties broken by summed probability; average: "
@@ -59,30 +61,20 @@ class RMDL(Recipe):
         g.add_argument("--embeddings", default=None, metavar="FILE",
                        help="text only: initialise the CNNs' and RNNs' word embeddings from a GloVe or word2vec "
                             "text file (default: trained from random)")
-        g.add_argument("--image-size", type=int, default=None, help="image side the members read (default: 32)")
-        g.add_argument("--num-points", type=int, default=None, help="points per cloud the members read, sampled or repeated "
+        g.add_argument("--image-size", type=at_least(8), default=None, help="image side the members read (default: 32)")
+        g.add_argument("--num-points", type=positive_int, default=None, help="points per cloud the members read, sampled or repeated "
                                                                      "from each file's (default: 128)")
 
     def check_flags(self, p, args):
-        from suite.training.cli import check_positive
-
-        for kind in (k for k in ("dnn", "cnn", "rnn") if (getattr(args, k) or 0) < 0):
-            p.error(f"--{kind} must be >= 0, got {getattr(args, kind)}")
         if all(getattr(args, k) == 0 for k in ("dnn", "cnn", "rnn")):
             p.error("--dnn 0 --cnn 0 --rnn 0 leaves an ensemble of no member: give at least one of them > 0")
         if args.jit_compile and args.rnn != 0:
             p.error("--jit-compile: the RNN members' LSTMs and GRUs run on cuDNN on a GPU, which XLA cannot compile; "
                     "train without --jit-compile, or with --rnn 0")
-        check_positive(p, args, "image_size", "num_points")
-        if args.image_size is not None and args.image_size < 8:
-            p.error(f"--image-size must be >= 8, got {args.image_size}")
         if args.embeddings and args.modality != "text":
             p.error(f"--embeddings initialises word embeddings: it needs --modality text, not {args.modality}")
         if args.embeddings and not os.path.isfile(args.embeddings):
             p.error(f"--embeddings {args.embeddings}: no such file")
-
-    def export_name(self, args):
-        return f"rmdl_{args.modality}"
 
     # The model: the preset's ranges, the members drawn from --seed
     def configure(self, run):

@@ -20,14 +20,15 @@ each of its own size) and returns ``class_map`` uint8 at each image's size,
 ``probabilities``, ``class_map_png`` (the map in the VOC palette) and
 ``class_names``.
 """
+from suite.training.cli import positive_float, positive_int
 from suite.training.runner import Recipe, lazy
 
 data = lazy("suite.data.segmentation")
+export = lazy("suite.export")
 models = lazy("suite.segmentation.models")
 training = lazy("suite.segmentation.training")
 
 MODELS = ("fcn32s", "fcn16s", "fcn8s", "deeplab_v1", "deeplab_v2", "deeplab_v3", "deeplab_v3plus")
-COUNTS = {"tiny": (4000, 100), "small": (20000, 300), "paper": (20000, 300)}  # embedded train, held-out
 
 
 class Segmentation(Recipe):
@@ -46,6 +47,9 @@ class Segmentation(Recipe):
     unit = "images"
     evaluation = "the held-out mIoU and the drawn predictions in TensorBoard"
     group_title = "segmentation"
+    export_by = "model"
+    counts = {"tiny": (4000, 100), "small": (20000, 300), "paper": (20000, 300)}
+    counts_help = ("embedded training images", "held-out images the mIoU is measured on")
 
     def add_flags(self, g):
         g.add_argument("--model", choices=MODELS, default="deeplab_v3plus", help="the network (default: deeplab_v3plus)")
@@ -58,7 +62,7 @@ class Segmentation(Recipe):
         g.add_argument("--eval-output-stride", type=int, choices=(8, 16, 32), default=None,
                        help="evaluate and export at another output stride with the same weights (v3: train at 16, "
                             "evaluate at 8; default: the training one)")
-        g.add_argument("--eval-scales", type=float, nargs="+", default=None, metavar="S",
+        g.add_argument("--eval-scales", type=positive_float, nargs="+", default=None, metavar="S",
                        help="multi-scale inference: average the probabilities at these input scales (default: 1)")
         g.add_argument("--eval-flip", action="store_true", help="also average the left-right mirrored prediction")
         g.add_argument("--crf", action="store_true",
@@ -68,24 +72,15 @@ class Segmentation(Recipe):
                        help="the CRF's settings (default: DeepLab's: w_appearance=4 theta_alpha=67 theta_beta=3 "
                             "w_smoothness=3 theta_gamma=1 iterations=10; max_keys=4096: the appearance kernel's keys, "
                             "pixels or blocks of them, exact up to 64x64)")
-        g.add_argument("--image-size", type=int, default=None,
+        g.add_argument("--image-size", type=positive_int, default=None,
                        help="the training crop and the export's input size (default: the preset's: tiny 64, small 128, "
                             "paper the paper's: FCN 512, DeepLab v1 320, v2 321, v3 and v3+ 513)")
-        g.add_argument("--num-images", type=int, default=None, help="embedded training images (default: tiny 4000, "
-                                                                    "small/paper 20000)")
-        g.add_argument("--eval-images", type=int, default=None,
-                       help="held-out images the mIoU is measured on (default: tiny 100, small/paper 300)")
 
     def check_flags(self, p, args):
-        from suite.training.cli import check_positive
-
-        check_positive(p, args, "num_images", "eval_images", "image_size")
         if args.model.startswith("fcn") and (args.output_stride or 32) != 32:
             p.error(f"--model {args.model} upsamples from stride 32: --output-stride 32, not {args.output_stride}")
         if args.model.startswith("fcn") and args.eval_output_stride not in (None, 32):
             p.error(f"--eval-output-stride needs a DeepLab model: {args.model} has its skips at fixed strides")
-        if any(s <= 0 for s in args.eval_scales or ()):
-            p.error(f"--eval-scales must be > 0, got {args.eval_scales}")
         if args.crf_settings and not args.crf:
             p.error("--crf-settings needs --crf")
         if args.crf:
@@ -96,9 +91,6 @@ class Segmentation(Recipe):
             except ValueError as e:
                 p.error(str(e))
 
-    def export_name(self, args):
-        return f"segmentation_{args.model}"
-
     # The model: the network at the preset's size
     def configure(self, run, num_classes=None):
         a = run.args
@@ -107,14 +99,11 @@ class Segmentation(Recipe):
                                  sync_batch_norm=a.sync_batch_norm or None)
 
     def load_data(self, run):  # every image and mask checked before training
-        a = run.args
-        train_count, eval_count = COUNTS[a.preset]
-        train = data.segmentation_set(a.data, "train", run.config.image_size, a.seed, a.num_images or train_count,
-                                      run.bad)
-        held_out = data.segmentation_set(a.data, "validation", run.config.image_size, a.seed,
-                                         a.eval_images or eval_count, run.bad)
+        a, (train_count, eval_count) = run.args, run.counts
+        train, held_out = (data.segmentation_set(a.data, split, run.config.image_size, a.seed, count, run.bad)
+                           for split, count in (("train", train_count), ("validation", eval_count)))
         run.config = self.configure(run, len(train.class_names))
-        return train, held_out.examples(a.eval_images or eval_count)
+        return train, held_out.examples(eval_count)
 
     def build(self, run):
         model = models.Segmenter(run.config, seed=run.args.seed)
@@ -143,9 +132,8 @@ class Segmentation(Recipe):
         return (training.serving_endpoints(run.model, run.data[0].class_names, **self.inference(run)),
                 [run.model.net])
 
-    def warmup(self, run):  # a held-out image, as pixels and as PNG bytes
-        image = run.data[1][0][0]
-        return {"serving_default": [image[None]], "image_bytes": [[data.encode_png(image)]]}
+    def warmup(self, run):  # a held-out image
+        return export.image_warmup(run.data[1][0][0])
 
     def finish(self, run, result):
         result.update(model=run.config.model, backbone=run.config.backbone, classes=list(run.data[0].class_names),

@@ -14,28 +14,26 @@ along each row (convolutions, then a bidirectional LSTM across the row) and
 joins neighbouring ones into horizontal lines. RRPN proposes rotated boxes
 from 54 anchors a position (3 sizes, 3 ratios, 6 angles) and a Fast R-CNN
 head classifies and refines them from rotated RoI pooling. All three decode
-in the graph.
-Each epoch ends with the
-precision, recall and F of the ICDAR 2015 protocol on held-out scenes, and
-held-out scenes with their truth and detections drawn in TensorBoard.
+in the graph. Each epoch ends with the precision, recall and F of the ICDAR
+2015 protocol on held-out scenes, and held-out scenes with their truth and
+detections drawn in TensorBoard.
 
 The export ``saved_models/text_detection_<model>/<version>/`` takes ``images``
 uint8 [N, H, W, 3] (one size, any size) or ``image_bytes`` (JPEG, PNG, GIF or
 BMP, each of its own size) and returns ``polygons`` float32 [N, K, 4, 2] in
 each image's pixels, ``scores`` [N, K] and ``num_words`` [N].
 """
-import sys
-
+from suite.training.cli import fraction, multiple_of
 from suite.training.runner import Recipe, lazy
 
 data = lazy("suite.data.text_scenes")
+export = lazy("suite.export")
 pixellink = lazy("suite.ocr.pixellink")
 ctpn = lazy("suite.ocr.ctpn")
 rrpn = lazy("suite.ocr.rrpn")
 detection = lazy("suite.ocr.detection")
 
 MODELS = ("pixellink", "ctpn", "rrpn")
-COUNTS = {"tiny": (20000, 100), "small": (50000, 300), "paper": (50000, 300)}  # embedded train, held-out
 
 
 class TextDetection(Recipe):
@@ -55,52 +53,34 @@ class TextDetection(Recipe):
     unit = "images"
     evaluation = "the held-out ICDAR 2015 precision, recall and F"
     group_title = "text detection"
+    export_by = "model"
+    counts = {"tiny": (20000, 100), "small": (50000, 300), "paper": (50000, 300)}
+    counts_help = ("training scenes (embedded; the first of a folder's)", "held-out scenes scored each epoch")
 
     def add_flags(self, g):
         g.add_argument("--model", choices=MODELS, default="pixellink",
                        help="the detector: pixellink (default; any orientation), ctpn (horizontal lines) or rrpn "
                             "(rotated proposals; any orientation)")
-        g.add_argument("--image-size", type=int, default=None,
+        g.add_argument("--image-size", type=multiple_of(16, 32), default=None,
                        help="the square input the images are resized to, a multiple of 16 (default: the preset's: "
                             "tiny 128, small 256, paper 512 for PixelLink, 608 for CTPN and RRPN)")
         g.add_argument("--stride", type=int, choices=(2, 4), default=None,
                        help="PixelLink's output stride: 4 (VGG16 4s, default) or 2 (2s: conv2_2 fused too)")
-        g.add_argument("--proposal-score", type=float, default=None,
+        g.add_argument("--proposal-score", type=fraction, default=None,
                        help="CTPN: proposals scoring above this are joined into lines (default 0.7, the paper's)")
-        g.add_argument("--pixel-threshold", type=float, default=None,
+        g.add_argument("--pixel-threshold", type=fraction, default=None,
                        help="PixelLink: a pixel is text above this score (default: the preset's; paper 0.8)")
-        g.add_argument("--link-threshold", type=float, default=None,
+        g.add_argument("--link-threshold", type=fraction, default=None,
                        help="PixelLink: two text pixels are one word when a link between them scores above this "
                             "(default: the preset's; paper 0.8)")
-        g.add_argument("--num-images", type=int, default=None,
-                       help="embedded training scenes (default: tiny 20000, small/paper 50000; all of a folder)")
-        g.add_argument("--eval-images", type=int, default=None,
-                       help="held-out scenes scored each epoch (default: tiny 100, small/paper 300; all of a folder)")
 
     def check_flags(self, p, args):
-        from suite.training.cli import check_positive
-
-        check_positive(p, args, "num_images", "eval_images", "image_size")
-        if args.image_size is not None and (args.image_size % 16 or args.image_size < 32):
-            p.error(f"--image-size must be a multiple of 16 and at least 32, got {args.image_size}")
-        for name in ("pixel_threshold", "link_threshold"):
-            value = getattr(args, name)
-            if value is not None and not 0 < value < 1:
-                p.error(f"--{name.replace('_', '-')} must be between 0 and 1, got {value}")
-        self.check_model_flags(p, args)
-
-    def export_name(self, args):
-        return f"text_detection_{args.model}"
-
-    def check_model_flags(self, p, args):
         given = [f for f, v in (("--stride", args.stride), ("--pixel-threshold", args.pixel_threshold),
                                 ("--link-threshold", args.link_threshold)) if v is not None]
         if args.model != "pixellink" and given:
             p.error(f"{', '.join(given)}: PixelLink's, not {args.model.upper()}'s")
         if args.model != "ctpn" and args.proposal_score is not None:
             p.error(f"--proposal-score: CTPN's, not {'PixelLink' if args.model == 'pixellink' else 'RRPN'}'s")
-        if args.proposal_score is not None and not 0 < args.proposal_score < 1:
-            p.error(f"--proposal-score must be between 0 and 1, got {args.proposal_score}")
 
     # The model: the detector at the preset's size
     def configure(self, run):
@@ -116,13 +96,10 @@ class TextDetection(Recipe):
 
     def load_data(self, run):  # every image and ground-truth file checked before training
         a, size = run.args, run.config.image_size
-        train_count, eval_count = COUNTS[a.preset]
         sets = [data.scene_set(a.data, split, size, a.seed, count, run.bad)
-                for split, count in (("train", a.num_images or train_count), ("validation", a.eval_images or eval_count))]
-        for s in sets:
-            if s.report():
-                print(s.report(), file=sys.stderr)
-        return sets[0], sets[1].examples(a.eval_images or eval_count)
+                for split, count in zip(("train", "validation"), run.counts)]
+        run.report(*sets)
+        return sets[0], sets[1].examples(run.counts[1])
 
     def build(self, run):
         model = {"ctpn": ctpn.CTPN, "rrpn": rrpn.RRPN, "pixellink": pixellink.PixelLink}[run.args.model](
@@ -145,11 +122,8 @@ class TextDetection(Recipe):
     def serving(self, run):
         return detection.serving_endpoints(run.model), list(run.model.networks().values())
 
-    def warmup(self, run):  # a held-out scene, as pixels and as PNG bytes
-        import tensorflow as tf
-
-        image = run.data[1][0][0]
-        return {"serving_default": [image[None]], "image_bytes": [[tf.io.encode_png(image).numpy()]]}
+    def warmup(self, run):  # a held-out scene
+        return export.image_warmup(run.data[1][0][0])
 
     def finish(self, run, result):
         result.update(model=run.args.model, parameters=sum(int(n.count_params()) for n in run.model.networks().values()),

@@ -19,15 +19,14 @@ uint8 [N, H, W, 3] (crops of one size, any size) or ``image_bytes`` (JPEG,
 PNG, GIF or BMP crops, each of its own size) and returns ``words`` string [N]
 and ``log_probability`` float32 [N].
 """
-import sys
-
+from suite.training.cli import non_negative_int, positive_int
 from suite.training.runner import Recipe, lazy
 
 data = lazy("suite.data.ocr")
+export = lazy("suite.export")
 crnn = lazy("suite.ocr.crnn")
 recognition = lazy("suite.ocr.recognition")
 
-COUNTS = {"tiny": (100000, 200), "small": (1000000, 1000), "paper": (1000000, 1000)}  # embedded train, held-out
 
 
 class TextRecognition(Recipe):
@@ -47,30 +46,24 @@ class TextRecognition(Recipe):
     unit = "words"
     evaluation = "the held-out word accuracy and CER"
     group_title = "text recognition"
+    counts = {"tiny": (100000, 200), "small": (1000000, 1000), "paper": (1000000, 1000)}
+    counted = "words"
+    counts_help = ("training crops (embedded; the first of a folder's)", "held-out crops scored each epoch")
 
     def add_flags(self, g):
         g.add_argument("--charset", default="lower",
                        help="the characters read: 'lower' (digits and case-insensitive letters, the paper's 36), "
                             "'alnum' (case-sensitive), 'printable' (with punctuation and space) or the characters "
                             "themselves; words with others are skipped and counted")
-        g.add_argument("--width", type=int, default=None,
+        g.add_argument("--width", type=positive_int, default=None,
                        help="the crops' width in pixels at height 32 (default 100, the paper's: 26 frames)")
-        g.add_argument("--beam-width", type=int, default=0,
+        g.add_argument("--beam-width", type=non_negative_int, default=0,
                        help="beam search of this width for the export and an extra held-out score (0: best path)")
         g.add_argument("--lexicon", default=None, metavar="FILE",
                        help="a word list (one per line) for lexicon-constrained decoding of the held-out words "
                             "in it (default: the embedded lexicon on the embedded data, none otherwise)")
-        g.add_argument("--num-words", type=int, default=None,
-                       help="training crops (default: embedded tiny 100000, small/paper 1000000; all of a folder)")
-        g.add_argument("--eval-words", type=int, default=None,
-                       help="held-out crops scored each epoch (default: tiny 200, small/paper 1000; all of a folder)")
 
     def check_flags(self, p, args):
-        from suite.training.cli import check_positive
-
-        check_positive(p, args, "num_words", "eval_words", "width")
-        if args.beam_width < 0:
-            p.error(f"--beam-width must be >= 0, got {args.beam_width}")
         from suite.ocr.charset import Charset
 
         try:
@@ -88,14 +81,11 @@ class TextRecognition(Recipe):
         from suite.ocr.charset import Charset
 
         a, c = run.args, run.config
-        train_count, eval_count = COUNTS[a.preset]
         sets = [data.word_set(a.data, split, Charset(c.charset), c.max_label_length, a.seed, count, run.bad)
-                for split, count in (("train", a.num_words or train_count), ("validation", a.eval_words or eval_count))]
-        for s in sets:
-            if s.report():
-                print(s.report(), file=sys.stderr)
+                for split, count in zip(("train", "validation"), run.counts)]
+        run.report(*sets)
         lexicon = data.read_lexicon(a.lexicon) if a.lexicon else data.lexicon() if a.data == data.EMBEDDED else None
-        return sets[0], sets[1].examples(a.eval_words or eval_count), lexicon
+        return sets[0], sets[1].examples(run.counts[1]), lexicon
 
     def build(self, run):
         model = recognition.Recognizer(run.config, seed=run.args.seed)
@@ -121,11 +111,8 @@ class TextRecognition(Recipe):
     def serving(self, run):
         return recognition.serving_endpoints(run.model, run.args.beam_width), [run.model.net]
 
-    def warmup(self, run):  # a held-out crop, as pixels and as PNG bytes
-        import tensorflow as tf
-
-        image = run.data[1][0][0]
-        return {"serving_default": [image[None]], "image_bytes": [[tf.io.encode_png(image).numpy()]]}
+    def warmup(self, run):  # a held-out crop
+        return export.image_warmup(run.data[1][0][0])
 
     def finish(self, run, result):
         result.update(parameters=int(run.model.net.count_params()), charset=run.config.charset,

@@ -21,6 +21,7 @@ The export ``saved_models/word2vec_<model>/<version>/`` takes ``words`` string
 ``neighbours`` signature returns the 10 nearest known words and their cosine
 similarities.
 """
+from suite.training.cli import at_least, non_negative_float, positive_int
 from suite.training.runner import Recipe, lazy
 
 wv = lazy("suite.lm.word_vectors")
@@ -42,44 +43,32 @@ class Word2Vec(Recipe):
     unit = "windows"
     evaluation = "the similarity, analogy and perplexity scores"
     group_title = "word vectors"
+    export_by = "model"
 
     def add_flags(self, g):
         g.add_argument("--model", choices=MODELS, default="skipgram", help="the model (default: skipgram)")
-        g.add_argument("--dim", type=int, default=None, help="the vectors' size (default: tiny 32, small 100, "
-                                                             "paper 300 for word2vec, 100 for the NNLM)")
-        g.add_argument("--window", type=int, default=None, help="word2vec's largest window radius (default: tiny 3, "
-                                                                "small/paper 5)")
-        g.add_argument("--negatives", type=int, default=None, help="noise words per pair (default 5)")
-        g.add_argument("--subsample", type=float, default=None,
+        g.add_argument("--dim", type=positive_int, default=None,
+                       help="the vectors' size (default: tiny 32, small 100, paper 300 for word2vec, 100 for the NNLM)")
+        g.add_argument("--window", type=positive_int, default=None,
+                       help="word2vec's largest window radius (default: tiny 3, small/paper 5)")
+        g.add_argument("--negatives", type=positive_int, default=None, help="noise words per pair (default 5)")
+        g.add_argument("--subsample", type=non_negative_float, default=None,
                        help="the subsampling threshold t: a word of frequency f is kept with probability "
                             "sqrt(t / f) (default: tiny/small 1e-3, paper 1e-5; 0 keeps every word)")
-        g.add_argument("--order", type=int, default=None, help="the NNLM's n: it reads n - 1 words (default: tiny 4, "
-                                                               "small/paper 5)")
-        g.add_argument("--vocab-size", type=int, default=None,
-                       help="the most frequent words kept, with <unk> and <s> (default: all seen --min-count times)")
-        g.add_argument("--min-count", type=int, default=None, help="a word seen fewer times is <unk> (default: tiny 1, "
-                                                                   "small 2, paper 5)")
+        g.add_argument("--order", type=at_least(2, "the NNLM reads order - 1 words"), default=None,
+                       help="the NNLM's n: it reads n - 1 words (default: tiny 4, small/paper 5)")
+        g.add_argument("--vocab-size", type=at_least(3, "<unk> and <s> are two of them"), default=None,
+                       help="the most frequent words kept, <unk> and <s> among them (default: all seen --min-count "
+                            "times)")
+        g.add_argument("--min-count", type=positive_int, default=None,
+                       help="a word seen fewer times is <unk> (default: tiny 1, small 2, paper 5)")
         g.add_argument("--similarity", nargs="+", default=[], metavar="FILE",
                        help="word-similarity sets, 'word1<TAB>word2<TAB>score' lines (WordSim-353, SimLex-999); "
                             "the embedded set is always scored on the embedded corpus")
         g.add_argument("--analogies", nargs="+", default=[], metavar="FILE",
                        help="analogy sets in questions-words.txt's layout (': section' lines, then 'a b c d')")
-        g.add_argument("--num-sentences", type=int, default=None,
+        g.add_argument("--num-sentences", type=positive_int, default=None,
                        help="embedded training sentences (default: tiny 20000, small/paper 100000)")
-
-    def check_flags(self, p, args):
-        from suite.training.cli import check_positive
-
-        check_positive(p, args, "dim", "window", "negatives", "order", "min_count", "num_sentences")
-        if args.vocab_size is not None and args.vocab_size <= 2:
-            p.error(f"--vocab-size {args.vocab_size} holds nothing but the special tokens <unk> and <s>: give more than 2")
-        if args.subsample is not None and args.subsample < 0:
-            p.error(f"--subsample must be >= 0, got {args.subsample}")
-        if args.model == "nnlm" and args.order is not None and args.order < 2:
-            p.error(f"--order must be at least 2 (the NNLM reads order - 1 words), got {args.order}")
-
-    def export_name(self, args):
-        return f"word2vec_{args.model}"
 
     def configure(self, run):
         a = run.args

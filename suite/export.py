@@ -128,6 +128,14 @@ def write_warmup(directory, name, endpoints, warmup):
             writer.write(log.SerializeToString())
 
 
+def image_warmup(image):
+    """The warm-up requests of an image model's two signatures: ``image`` (uint8 [H, W, 3], held-out
+    data) as pixels for ``serving_default`` and as PNG bytes for ``image_bytes``."""
+    import tensorflow as tf
+
+    return {"serving_default": [image[None]], "image_bytes": [[tf.io.encode_png(image).numpy()]]}
+
+
 def write_signatures(directory, endpoints, track):
     """Writes a SavedModel whose signatures are ``endpoints`` ({signature: (function, [TensorSpec])}, each
     behind ``with_shape_checks``; an entry given twice, such as the ``serving_default`` alias, is traced

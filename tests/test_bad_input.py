@@ -23,14 +23,14 @@ RECIPES = {
 
 # flag mistakes, refused while the flags are parsed (before TensorFlow starts)
 FLAG_CASES = {
-    "zero epochs": (["--epochs", "0"], "--epochs must be a positive integer, got 0"),
-    "negative steps": (["--steps-per-epoch", "-3"], "--steps-per-epoch must be a positive integer, got -3"),
-    "zero batch": (["--batch-size", "0"], "--batch-size must be a positive integer, got 0"),
+    "zero epochs": (["--epochs", "0"], "argument --epochs: must be a positive integer, got 0"),
+    "negative steps": (["--steps-per-epoch", "-3"], "argument --steps-per-epoch: must be a positive integer, got -3"),
+    "zero batch": (["--batch-size", "0"], "argument --batch-size: must be a positive integer, got 0"),
     "unknown preset": (["--preset", "huge"], "argument --preset: invalid choice: 'huge'"),
     "unknown strategy": (["--strategy", "gpus"], "argument --strategy: invalid choice: 'gpus'"),
     "unknown precision": (["--mixed-precision", "float8"], "argument --mixed-precision: invalid choice: 'float8'"),
     "seed not a number": (["--seed", "one"], "argument --seed: invalid int value: 'one'"),
-    "version not a number": (["--version", "v2"], "argument --version: invalid int value: 'v2'"),
+    "version not a number": (["--version", "v2"], "argument --version: must be a positive integer, got v2"),
 }
 
 
@@ -59,7 +59,7 @@ def test_flag_mistakes_are_refused(name, case, capsys):
 
 @pytest.mark.parametrize("name", [n for n in RECIPES if importlib.import_module(f"recipes.{n}").recipe.learning_rate_help])
 def test_a_learning_rate_that_is_not_positive_is_refused(name, capsys):
-    assert "--learning-rate must be > 0, got -0.1" in refuse(name, ["--learning-rate", "-0.1"], capsys)
+    assert "argument --learning-rate: must be > 0, got -0.1" in refuse(name, ["--learning-rate", "-0.1"], capsys)
 
 
 # output and data mistakes, refused when the run starts: before any data is generated or read (outputs)

@@ -70,4 +70,4 @@ def test_lineage_benchmark_refuses_tasks_it_cannot_score(python):
     proc = python(["-m", "benchmarks", "lineage", "--tasks", "mnli"], check=False)
     assert proc.returncode == 2 and "--tasks: mnli: choose from cola, sst, sts, nli, qnli" in proc.stderr
     proc = python(["-m", "benchmarks", "lineage", "--finetune-epochs", "0"], check=False)
-    assert proc.returncode == 2 and "--finetune-epochs must be at least 1, got 0" in proc.stderr
+    assert proc.returncode == 2 and "argument --finetune-epochs: must be at least 1, got 0" in proc.stderr

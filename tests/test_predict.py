@@ -238,7 +238,7 @@ def test_bad_arguments_are_one_clear_line(python, tmp_path):
     proc = python(["-m", "recipes.predict", str(tmp_path)], check=False)
     assert proc.returncode == 2 and "not a SavedModel directory" in proc.stderr and "Traceback" not in proc.stderr
     proc = python(["-m", "recipes.predict", str(tmp_path), "--num-images", "0"], check=False)
-    assert proc.returncode == 2 and "--num-images must be a positive integer" in proc.stderr
+    assert proc.returncode == 2 and "argument --num-images: must be a positive integer" in proc.stderr
 
 
 @pytest.mark.slow

@@ -232,7 +232,7 @@ def test_prepare_video_refuses_bad_input_and_leaves_nothing(tmp_path, capsys):
     (root / "Bowling" / "v_b.avi").write_bytes(b"RIFF\x00\x00 not a video")
     out = tmp_path / "out"
     for argv, message in (([], "v_b.avi: not a readable video"), (["--jpeg-quality", "0"], "--jpeg-quality must be"),
-                          (["--size", "0"], "--size must be a positive integer")):
+                          (["--size", "0"], "argument --size: must be a positive integer")):
         with pytest.raises(SystemExit) as stop:
             prepare.main(["video", "--data", str(root), "--out", str(out), "--no-progress", *argv])
         err = capsys.readouterr().err

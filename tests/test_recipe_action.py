@@ -82,7 +82,7 @@ def test_bad_data_is_refused_before_anything_is_written(tmp_path):
     (root / "ucfTrainTestlist" / "trainlist01.txt").write_text("Archery/v_gone.avi 1\n")
     (root / "ucfTrainTestlist" / "testlist01.txt").write_text("")
     assert_refused_cleanly([*ACTION, "--data", str(root)], "trainlist01.txt: names Archery/v_gone.avi", tmp_path)
-    assert_refused_cleanly([*ACTION, "--clips-per-video", "0"], "--clips-per-video must be a positive integer",
+    assert_refused_cleanly([*ACTION, "--clips-per-video", "0"], "--clips-per-video: must be a positive integer",
                            tmp_path)
 
 

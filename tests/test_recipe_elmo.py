@@ -104,7 +104,7 @@ def test_bad_text_and_flags_are_refused_before_anything_is_written(tmp_path):
     assert_bad_text_refused(ELMO, tmp_path)
     (tmp_path / "short.txt").write_text("one two\nthree\n" * 5)
     assert_refused_cleanly([*ELMO, "--data", str(tmp_path / "short.txt")], "too few for one window of 22", tmp_path)
-    assert_refused_cleanly([*ELMO, "--vocabulary-size", "2"], "--vocabulary-size 2 holds nothing but <unk> and <s>",
+    assert_refused_cleanly([*ELMO, "--vocabulary-size", "2"], "--vocabulary-size: must be at least 3 (<unk> and <s>",
                            tmp_path)
-    assert_refused_cleanly([*ELMO, "--sequence-length", "1"], "--sequence-length must be at least 2", tmp_path)
+    assert_refused_cleanly([*ELMO, "--sequence-length", "1"], "--sequence-length: must be at least 2, got 1", tmp_path)
     assert_refused_cleanly([*ELMO, "--negatives", "0"], "--negatives", tmp_path)

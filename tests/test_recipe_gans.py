@@ -105,15 +105,15 @@ def test_wgan_critic_weights_stay_within_the_clip(trained):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["-m", "recipes.wgan", "--gradient-penalty", "-1"], "--gradient-penalty must be >= 0"),
+    (["-m", "recipes.wgan", "--gradient-penalty", "-1"], "argument --gradient-penalty: must be >= 0, got -1"),
     (["-m", "recipes.wgan", "--gradient-penalty", "10", "--clip-value", "0.01"], "replaces it"),
-    (["-m", "recipes.wgan", "--clip-value", "-0.5"], "--clip-value must be > 0"),
-    (["-m", "recipes.wgan", "--critic-steps", "0"], "--critic-steps must be a positive integer"),
+    (["-m", "recipes.wgan", "--clip-value", "-0.5"], "argument --clip-value: must be > 0, got -0.5"),
+    (["-m", "recipes.wgan", "--critic-steps", "0"], "argument --critic-steps: must be a positive integer"),
     (["-m", "recipes.wgan", "--gradient-penalty", "10", "--critic-norm", "batch"], "must not use batch"),
     (["-m", "recipes.dcgan", "--resolution", "24"], "resolution 24 is not a power of two"),
-    (["-m", "recipes.dcgan", "--latent-dim", "0"], "--latent-dim must be a positive integer"),
+    (["-m", "recipes.dcgan", "--latent-dim", "0"], "argument --latent-dim: must be a positive integer"),
     (["-m", "recipes.dcgan", "--fid-weights", "{missing}"], "missing.h5: no such file"),
-    (["-m", "recipes.dcgan", "--fid-resolution", "32"], "--fid-resolution must be >= 75"),
+    (["-m", "recipes.dcgan", "--fid-resolution", "32"], "--fid-resolution: must be at least 75 (InceptionV3's"),
     (["-m", "recipes.gan", "--g-loss", "hinge"], "invalid choice: 'hinge'"),
     (["-m", "recipes.gan", "--data", "{missing}"], "no such file or directory"),
     (["-m", "recipes.dcgan", "--strategy", "mirrored", "--virtual-cpus", "3", "--batch-size", "32"],

@@ -90,9 +90,9 @@ def test_bad_text_and_flags_are_refused_before_anything_is_written(tmp_path):
     assert_bad_text_refused(GPT, tmp_path)
     (tmp_path / "short.txt").write_text("one two\nthree\n" * 5)
     assert_refused_cleanly([*GPT, "--data", str(tmp_path / "short.txt")], "too few for one window of 33", tmp_path)
-    assert_refused_cleanly([*GPT, "--vocabulary-size", "5"], "--vocabulary-size 5 holds nothing but the 5 reserved",
+    assert_refused_cleanly([*GPT, "--vocabulary-size", "5"], "--vocabulary-size: must be at least 6 (the 5 reserved",
                            tmp_path)
-    assert_refused_cleanly([*GPT, "--sequence-length", "2"], "--sequence-length must be at least 4", tmp_path)
+    assert_refused_cleanly([*GPT, "--sequence-length", "2"], "--sequence-length: must be at least 4, got 2", tmp_path)
 
 
 # ------------------------------------------------------------------ fine-tuning (recipes.gpt_finetune)
@@ -147,7 +147,7 @@ def test_fine_tuning_refuses_what_is_not_a_pre_trained_gpt(tmp_path):
     args = ["-m", "recipes.gpt_finetune", "--preset", "tiny", "--no-progress", "--task", "cola"]
     assert_refused_cleanly([*args, "--init-from", str(tmp_path / "nowhere")], "not a pre-trained GPT (missing "
                            "config.json, vocabulary.txt, gpt.weights.h5)", tmp_path)
-    assert_refused_cleanly([*args, "--init-from", str(tmp_path), "--lm-weight", "-1"], "--lm-weight must be >= 0",
+    assert_refused_cleanly([*args, "--init-from", str(tmp_path), "--lm-weight", "-1"], "--lm-weight: must be >= 0, got -1",
                            tmp_path)
     assert_refused_cleanly([*args[:-1], "nope", "--init-from", str(tmp_path)], "--task: 'nope' is not an embedded "
                            "task", tmp_path)

@@ -173,9 +173,9 @@ def test_mtdnn_refuses_to_resume_with_other_tasks(trained, tmp_path):
     (["-m", "recipes.mtdnn", "--tasks", "sst,sst"], "a task is named twice"),
     (["-m", "recipes.mtdnn", "--init-from", "/nonexistent/encoder"], "not a pre-trained encoder"),
     (["-m", "recipes.mtdnn", "--data", "/nonexistent/glue"], "no such folder"),
-    (["-m", "recipes.mtdnn", "--learning-rate", "0"], "--learning-rate must be > 0"),
+    (["-m", "recipes.mtdnn", "--learning-rate", "0"], "argument --learning-rate: must be > 0, got 0"),
     (["-m", "recipes.bert", "--data", "/nonexistent/corpus.txt"], "no such file"),
-    (["-m", "recipes.bert", "--sequence-length", "4"], "--sequence-length must be >= 8"),
+    (["-m", "recipes.bert", "--sequence-length", "4"], "argument --sequence-length: must be at least 8, got 4"),
 ])
 def test_bad_input_is_refused_before_anything_is_written(tmp_path, args, message):
     assert_refused_cleanly(args, message, tmp_path)

@@ -116,9 +116,9 @@ def test_bad_text_and_flags_are_refused_before_anything_is_written(tmp_path):
     assert_bad_text_refused(W2V, tmp_path)
     (tmp_path / "sim.tsv").write_text("a\tb\n")
     assert_refused_cleanly([*W2V, "--similarity", str(tmp_path / "sim.tsv")], "sim.tsv:1: expected", tmp_path)
-    assert_refused_cleanly([*W2V, "--vocab-size", "2"], "--vocab-size 2 holds nothing but the special tokens",
+    assert_refused_cleanly([*W2V, "--vocab-size", "2"], "--vocab-size: must be at least 3 (<unk> and <s>",
                            tmp_path)
-    assert_refused_cleanly([*W2V, "--model", "nnlm", "--order", "1"], "--order must be at least 2", tmp_path)
+    assert_refused_cleanly([*W2V, "--model", "nnlm", "--order", "1"], "--order: must be at least 2 (the NNLM reads", tmp_path)
 
 
 def test_a_folders_bad_text_file_is_refused_or_skipped_and_named(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT, run_python
 from runs import REPLICA_GROUPS
 from suite.training import resolve_strategy
-from suite.training.cli import check_batch, check_output_dir
+from suite.training.cli import at_least, check_batch, check_output_dir, fraction, multiple_of, positive_float, positive_int
 
 
 def test_unknown_strategy_is_refused():
@@ -38,6 +38,51 @@ def test_batch_checks():
         check_batch(32, 3)
     with pytest.raises(ValueError, match="multiple of 4"):
         check_batch(12, 2, 4)
+
+
+def test_flag_types_refuse_bad_values_with_the_reason():
+    import argparse
+
+    assert positive_int("3") == 3 and at_least(8)("8") == 8 and fraction("0.25") == 0.25 and multiple_of(16, 32)("48") == 48
+    for parse, text, message in ((positive_int, "0", "must be a positive integer, got 0"),
+                                 (positive_int, "-3", "must be a positive integer, got -3"),
+                                 (positive_int, "2.5", "must be a positive integer, got 2.5"),
+                                 (at_least(3, "<unk> and <s> are two"), "2", "must be at least 3 (<unk> and <s> are two), got 2"),
+                                 (fraction, "1", "must be between 0 and 1, got 1"), (fraction, "0", "between 0 and 1"),
+                                 (positive_float, "nan", "must be > 0, got nan"), (positive_float, "inf", "> 0"),
+                                 (multiple_of(16, 32), "100", "a multiple of 16 and at least 32, got 100"),
+                                 (multiple_of(16, 32), "16", "at least 32, got 16")):
+        with pytest.raises(argparse.ArgumentTypeError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            parse(text)
+
+
+def test_a_recipe_declares_its_data_sizes_and_export_name_and_the_runner_gives_the_flags(capsys):
+    """``counts`` gives --num-<counted> and --eval-<counted> (help with the preset's figures, refused
+    unless positive) and ``run.counts``; ``export_by`` names the export after a flag's value."""
+    from suite.training import runner
+
+    class Toy(runner.Recipe):
+        """A toy.
+
+        Its longer description, shown at the end of --help."""
+        name, counted, export_by = "toy", "videos", "model"
+        counts = {"tiny": (20, 4), "small": (50, 8)}
+
+        def add_flags(self, g):
+            g.add_argument("--model", default="slow")
+
+    recipe = Toy()
+    help_text = recipe.parser().format_help()
+    assert help_text.endswith("\nIts longer description, shown at the end of --help.\n")
+    help_text = " ".join(help_text.split())
+    assert "--num-videos NUM_VIDEOS training videos (default: the preset's: tiny 20, small 50)" in help_text
+    assert "--eval-videos EVAL_VIDEOS held-out videos scored each epoch (default: the preset's: tiny 4, small 8)" in help_text
+    args = recipe.parse_args(["--preset", "tiny", "--eval-videos", "2", "--model", "late"])
+    run = runner.Run(args, None, True, None, recipe.export_name(args), recipe)
+    assert run.counts == (20, 2) and run.name == "toy_late"
+    with pytest.raises(SystemExit):
+        recipe.parse_args(["--num-videos", "0"])
+    assert "argument --num-videos: must be a positive integer, got 0" in capsys.readouterr().err
 
 
 def test_limit_stages_cuts_the_schedule_but_keeps_alpha():
@@ -337,7 +382,7 @@ def test_every_recipe_is_a_short_declaration(python):
         doc = ast.get_docstring(tree) or ""
         code = [line for line in source.splitlines() if line.strip() and not line.strip().startswith("#")]
         # lines of code: everything but the module docstring, comments and blank lines
-        assert len(code) - len([line for line in doc.splitlines() if line.strip()]) < 150, name
+        assert len(code) - len([line for line in doc.splitlines() if line.strip()]) <= 110, name  # 105 the longest now
         assert "Driver(" not in source and "strategy.scope" not in source and "export_saved_model" not in source, name
 
 

@@ -42,6 +42,7 @@ import struct
 import numpy as np
 
 from suite.data.errors import DataError
+from suite.training.cli import positive_int
 
 PREFIX = "tfrecord:"
 MEMORY_BYTES = 1 << 30  # a TFDS split is decoded into memory only when it takes no more; a larger one is prepared
@@ -460,7 +461,7 @@ def main(argv=None):
                                      "folder, tfds:ucf101, or 'motion', the embedded videos)")
     v.add_argument("--splits", nargs="+", default=["train", "test"], choices=("train", "validation", "test"),
                    help="the splits to prepare (default: train test, the two recipes.action reads)")
-    v.add_argument("--size", type=int, default=32, help="frames are kept at size x size: the frame size of the "
+    v.add_argument("--size", type=positive_int, default=32, help="frames are kept at size x size: the frame size of the "
                                                         "recipes.action preset that reads them (tiny 32, the "
                                                         "default; small 64; paper 170, or 224 for two_stream)")
     v.add_argument("--flow", action="store_true", help="also keep each video's Farneback optical flow "
@@ -475,14 +476,14 @@ def main(argv=None):
                                          "scenes)")
     d.add_argument("--splits", nargs="+", default=["train", "validation"], choices=("train", "validation", "test"),
                    help="the splits to prepare (default: train validation, the two the detection recipes read)")
-    d.add_argument("--size", type=int, default=96, help="the embedded scenes' size (default 96, the tiny presets'); "
+    d.add_argument("--size", type=positive_int, default=96, help="the embedded scenes' size (default 96, the tiny presets'); "
                                                         "other images are kept as they are, resized when read")
     for q, what in ((s, "utterances"), (v, "videos"), (d, "images")):
         q.add_argument("--data", required=True, help="the dataset to prepare")
         q.add_argument("--out", required=True, help="the prepared folder to write (replaced whole if it exists)")
-        q.add_argument("--count", type=int, default=None,
+        q.add_argument("--count", type=positive_int, default=None,
                        help=f"{what} a split at most (default: all; the embedded corpus needs it)")
-        q.add_argument("--shard-megabytes", type=int, default=128, help="the size a shard aims at (default 128; "
+        q.add_argument("--shard-megabytes", type=positive_int, default=128, help="the size a shard aims at (default 128; "
                                                                         "at least 8 shards a split)")
         q.add_argument("--seed", type=int, default=0, help="the embedded corpus's seed (default 0)")
         q.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -495,9 +496,6 @@ def main(argv=None):
             counts = ", ".join(f"{k} {v['count']}" for k, v in manifest["splits"].items())
             print(f"{a.folder}: {manifest['topic']} from {manifest['source']}, {counts}: every shard whole")
             return
-        for flag in ("count", "shard_megabytes", "size"):
-            if getattr(a, flag, None) is not None and getattr(a, flag) < 1:
-                p.error(f"--{flag.replace('_', '-')} must be a positive integer, got {getattr(a, flag)}")
         if a.data in ("espeak", "motion", "shapes") and not a.count:
             p.error(f"--count: the embedded corpus is generated, say how many {a.command} examples a split")
         if a.command == "speech":

@@ -3,11 +3,14 @@
 Parsing touches no TensorFlow op, so a recipe can create its strategy first.
 """
 import argparse
+import inspect
+import math
 import os
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows a flag's default unless its help already says it or there is none to show."""
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a flag's default unless its help already says it or there is none to show; the
+    description and epilog (the recipe's docstring) keep their lines."""
 
     def _get_help_string(self, action):
         text = action.help or ""
@@ -18,11 +21,12 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 def core_parser(name, description, *, default_data, epochs_help, default_batch_size=None,
                 default_steps_per_epoch=100, data_help=None, steps_help=None, batch_help=None):
-    """The core flags every recipe shares; ``data_help``, ``steps_help`` and ``batch_help`` replace the
-    generic help of --data, --steps-per-epoch and --batch-size with the recipe's own."""
-    p = argparse.ArgumentParser(
-        prog=f"python -m recipes.{name}", description=description,
-        formatter_class=_HelpFormatter)
+    """The core flags every recipe shares; ``description``: the recipe's docstring (its first
+    paragraph heads ``--help``, the rest ends it); ``data_help``, ``steps_help`` and ``batch_help``
+    replace the generic help of --data, --steps-per-epoch and --batch-size with the recipe's own."""
+    head, _, rest = inspect.cleandoc(description).partition("\n\n")
+    p = argparse.ArgumentParser(prog=f"python -m recipes.{name}", description=head, epilog=rest or None,
+                                formatter_class=HelpFormatter)
     g = p.add_argument_group("data and model")
     g.add_argument("--data", default=default_data,
                    help=data_help or f"'{default_data}' (the embedded dataset, generated locally from --seed), "
@@ -36,15 +40,15 @@ def core_parser(name, description, *, default_data, epochs_help, default_batch_s
                    help="model and schedule sizes: tiny (tests, seconds on a CPU), small (the embedded "
                         "data, minutes on a laptop CPU), paper (the original paper's sizes)")
     t = p.add_argument_group("training")
-    t.add_argument("--epochs", type=int, default=None, help=epochs_help)
-    t.add_argument("--steps-per-epoch", type=int, default=default_steps_per_epoch,
+    t.add_argument("--epochs", type=positive_int, default=None, help=epochs_help)
+    t.add_argument("--steps-per-epoch", type=positive_int, default=default_steps_per_epoch,
                    help=steps_help or "steps between checkpoints (and TensorBoard scalar flushes)")
-    t.add_argument("--batch-size", type=int, default=default_batch_size,
+    t.add_argument("--batch-size", type=positive_int, default=default_batch_size,
                    help=batch_help or "global batch size, split evenly over the replicas (default: the preset's)")
     t.add_argument("--strategy", default="auto", choices=("auto", "default", "mirrored", "multi_worker", "tpu"),
                    help="tf.distribute strategy: auto picks a TPU if one resolves, MultiWorkerMirrored when "
                         "TF_CONFIG lists several tasks, Mirrored over >1 GPU, else the default")
-    t.add_argument("--virtual-cpus", type=int, default=0,
+    t.add_argument("--virtual-cpus", type=non_negative_int, default=0,
                    help="split the host CPU into N logical devices, so that --strategy mirrored runs N "
                         "replicas without GPUs (testing and debugging)")
     t.add_argument("--mixed-precision", default="none", choices=("none", "float16", "bfloat16"),
@@ -58,26 +62,48 @@ def core_parser(name, description, *, default_data, epochs_help, default_batch_s
     o.add_argument("--export-dir", default="saved_models",
                    help="export root: the SavedModel goes to EXPORT_DIR/%s/VERSION/ and EXPORT_DIR/models.config "
                         "lists every export" % name)
-    o.add_argument("--version", type=int, default=None, help="export version (default: the next free one)")
+    o.add_argument("--version", type=positive_int, default=None, help="export version (default: the next free one)")
     o.add_argument("--no-progress", action="store_true", help="no progress bars (logs still go to stderr)")
     return p
 
 
 def add_learning_rate(group, help):
-    """``--learning-rate`` (None: the preset's); ``check_learning_rate`` refuses values <= 0."""
-    group.add_argument("--learning-rate", type=float, default=None, help=help)
+    """``--learning-rate`` (None: the preset's; refused unless > 0)."""
+    group.add_argument("--learning-rate", type=positive_float, default=None, help=help)
 
 
-def check_learning_rate(parser, args):
-    if args.learning_rate is not None and args.learning_rate <= 0:
-        parser.error(f"--learning-rate must be > 0, got {args.learning_rate}")
+def checked(convert, ok, what):
+    """An argparse ``type=``: ``convert`` the flag's text, refused (``argument --flag: must be <what>,
+    got <text>``, exit status 2, before anything runs) unless ``ok(value)``."""
+
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or (isinstance(value, float) and not math.isfinite(value)) or not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text}")
+        return value
+
+    parse.__name__ = what  # argparse names the type in some messages
+    return parse
 
 
-def check_positive(parser, args, *names):
-    for n in names:
-        v = getattr(args, n)
-        if v is not None and v < 1:
-            parser.error(f"--{n.replace('_', '-')} must be a positive integer, got {v}")
+def at_least(n, why=None):
+    """An integer flag of at least ``n`` (``why``: the reason, said when it is refused)."""
+    return checked(int, lambda v: v >= n, f"at least {n}" + (f" ({why})" if why else ""))
+
+
+positive_int = checked(int, lambda v: v >= 1, "a positive integer")
+non_negative_int = checked(int, lambda v: v >= 0, ">= 0")
+positive_float = checked(float, lambda v: v > 0, "> 0")
+non_negative_float = checked(float, lambda v: v >= 0, ">= 0")
+fraction = checked(float, lambda v: 0 < v < 1, "between 0 and 1")
+
+
+def multiple_of(k, minimum):
+    """An integer flag that is a multiple of ``k`` and at least ``minimum``."""
+    return checked(int, lambda v: v >= minimum and v % k == 0, f"a multiple of {k} and at least {minimum}")
 
 
 def check_output_dir(flag, path):

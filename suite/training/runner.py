@@ -61,10 +61,11 @@ class Run:
     (per epoch), ``data``, ``model``, ``evaluator``, ``driver``; ``bad``: what the readers do with
     a bad file (``suite.data.files.BadFiles``: refuse, or skip with ``--skip-bad-files``)."""
 
-    def __init__(self, args, strategy, chief, policy, name):
+    def __init__(self, args, strategy, chief, policy, name, recipe=None):
         from suite.data.files import BadFiles
 
         self.args, self.strategy, self.chief, self.policy, self.name = args, strategy, chief, policy, name
+        self.recipe = recipe
         self.config = self.data = self.model = self.evaluator = self.driver = None
         self.batch = self.epochs = self.steps = None
         self.bad = BadFiles(getattr(args, "skip_bad_files", False))
@@ -77,6 +78,19 @@ class Run:
     def progress(self):
         return not self.args.no_progress
 
+    @property
+    def counts(self):
+        """(training, held-out) sizes: ``--num-<counted>`` and ``--eval-<counted>``, else the preset's."""
+        preset = self.recipe.counts[self.args.preset]
+        given = (getattr(self.args, f"{k}_{self.recipe.counted}") for k in ("num", "eval"))
+        return tuple(flag or default for flag, default in zip(given, preset))
+
+    def report(self, *sets):
+        """Prints what each data set says of itself (words or files skipped, and why) to stderr."""
+        for s in sets:
+            if s.report():
+                print(s.report(), file=sys.stderr)
+
 
 class Recipe:
     """A recipe's declarations (see the module docstring); class attributes:
@@ -88,7 +102,10 @@ class Recipe:
     ``evaluation``: what the end of an epoch shows, and ``batch_items``: what a batch holds, if not
     ``unit``), ``batch_norm`` (its models have batch normalisation: it takes
     ``--sync-batch-norm``), ``learning_rate_help`` (it takes ``--learning-rate``), ``unit``
-    (what ``items_per_step`` counts: the throughput is ``<unit>_per_second``).
+    (what ``items_per_step`` counts: the throughput is ``<unit>_per_second``), ``export_by`` (a
+    flag whose value the export's name carries: ``<name>_<value>``), ``counts`` ({preset:
+    (training, held-out)} sizes of the data: it takes ``--num-<counted>`` and ``--eval-<counted>``,
+    read as ``run.counts``; ``counts_help``: the two flags' help, before the preset's defaults).
     """
 
     name = None
@@ -102,6 +119,10 @@ class Recipe:
     learning_rate_help = None
     unit = "examples"
     group_title = "model"
+    export_by = None
+    counts = {}
+    counted = "images"
+    counts_help = None
 
     def __init__(self, doc=None):
         self.doc = doc or type(self).__doc__ or ""
@@ -124,7 +145,7 @@ class Recipe:
                                           f"ends with a checkpoint and {self.evaluation}")
             batch_help = batch_help or f"global batch of {self.batch_items or self.unit} (default: the preset's: " \
                                        f"{self.preset_defaults('batch')})"
-        p = cli.core_parser(self.name, self.doc.strip().split("\n")[0], default_data=self.default_data,
+        p = cli.core_parser(self.name, self.doc, default_data=self.default_data,
                             epochs_help=epochs_help, default_steps_per_epoch=self.steps_per_epoch,
                             data_help=self.data_help, steps_help=self.steps_help, batch_help=batch_help)
         group = p.add_argument_group(self.group_title)
@@ -135,20 +156,23 @@ class Recipe:
                                help="batch normalisation over the global batch (Keras' synchronized "
                                     "BatchNormalization) instead of each replica's share of it")
         self.add_flags(group)
+        if self.counts:
+            helps = self.counts_help or (f"training {self.counted}", f"held-out {self.counted} scored each epoch")
+            for i, (prefix, what) in enumerate(zip(("num", "eval"), helps)):
+                defaults = ", ".join(f"{preset} {n[i]}" for preset, n in self.counts.items())
+                group.add_argument(f"--{prefix}-{self.counted}", type=cli.positive_int, default=None,
+                                   help=f"{what} (default: the preset's: {defaults})")
         return p
 
     def parse_args(self, argv=None):
         p = self.parser()
-        args = p.parse_args(argv)
-        cli.check_positive(p, args, *[n for n in ("epochs", "steps_per_epoch", "batch_size") if hasattr(args, n)])
-        if self.learning_rate_help:
-            cli.check_learning_rate(p, args)
+        args = p.parse_args(argv)  # each flag's type refuses a bad value (positive integers, fractions...)
         self.check_flags(p, args)
         return args
 
     # ------------------------------------------------------------ a run's declarations
     def export_name(self, args):
-        return self.name
+        return f"{self.name}_{getattr(args, self.export_by)}" if self.export_by else self.name
 
     def configure(self, run):
         """The model config from ``run.args`` (preset and flags)."""
@@ -282,7 +306,7 @@ def start(recipe, args):
     from suite.training.strategy import start_run
 
     strategy, chief, policy = start_run(args)
-    run_ = Run(args, strategy, chief, policy, recipe.export_name(args))
+    run_ = Run(args, strategy, chief, policy, recipe.export_name(args), recipe)
     run_.config = recipe.configure(run_)
     run_.batch, run_.epochs, run_.steps = recipe.schedule(run_)
     cli.check_batch(run_.batch, run_.replicas, recipe.batch_multiple(run_))

@@ -122,7 +122,7 @@ def prepared(kind, strategy, workdir, extra=()):
     recipe = importlib.import_module(f"recipes.{module}").recipe
     args = recipe.parse_args([*TINY, *flags, *(["--sync-batch-norm"] if recipe.batch_norm else []), *extra,
                               "--logdir", os.path.join(workdir, "logs"), "--export-dir", os.path.join(workdir, "x")])
-    run = runner.Run(args, strategy, True, set_precision(args.mixed_precision), recipe.export_name(args))
+    run = runner.Run(args, strategy, True, set_precision(args.mixed_precision), recipe.export_name(args), recipe)
     run.config = without_dropout(recipe.configure(run))
     run.batch, run.epochs, run.steps = recipe.schedule(run)
     run.data = recipe.load_data(run)
