@@ -79,6 +79,28 @@ def test_found_needs_confidence_and_the_reals_manifold():
     assert scorer.score(ref, near)["fid"] < 0.01 < scorer.score(ref, far)["fid"]
 
 
+def test_each_test_of_found_is_reported_alone():
+    """A stand-in classifier sure of a shape only where the red mean is above 0, always sure of the
+    background: the rates of each test alone say which one the images fail."""
+    import keras
+
+    x = keras.Input((32, 32, 3))
+    f = keras.layers.GlobalAveragePooling2D()(x)
+    shapes = keras.layers.Lambda(lambda t: keras.ops.cast(t > 0, "float32") * [[1.0, 0.0, 0.0]])(f)
+    background = keras.layers.Lambda(lambda t: t[:, :1] * 0 + [[1.0, 0.0, 0.0, 0.0]])(f)
+    model = keras.Model(x, {"features": f, "shapes": shapes, "background": background})
+    scorer = quality.Scorer(model)
+    rng = np.random.default_rng(0)
+    reals = np.broadcast_to(rng.uniform(-0.5, 0.5, (200, 1, 1, 3)), (200, 32, 32, 3)).astype(np.float32)
+    ref = scorer.reference(reals)
+    red = float(np.mean(reals[:, 0, 0, 0] > 0))
+    assert 0.3 < red < 0.7 and ref["parts"]["shape"] == red and ref["parts"]["background"] == 1.0
+    samples = np.concatenate([reals[:40] + 0.001, np.full((10, 32, 32, 3), 0.95, np.float32)])  # 10 off the manifold
+    score = scorer.score(ref, samples)
+    assert score["parts"]["manifold"] == 0.8 and score["parts"]["shape"] == np.mean(samples[:, 0, 0, 0] > 0)
+    assert score["found"] == np.mean(reals[:40, 0, 0, 0] > 0) * 0.8
+
+
 @pytest.fixture(scope="module")
 def scorer():
     """The 16x16 classifier of seed 0: the one the tiny classic GAN runs (tests/runs.py) train and
@@ -204,7 +226,8 @@ def test_a_gan_on_a_labelled_folder_logs_the_quality_score(kinds, python, tmp_pa
     assert f"--data {kinds}: scored by a classifier of its 3 classes (checkers, discs, stripes)" in out.stderr
     result = result_json(out.stdout)
     assert result["eval"]["quality_fid"] > 0 and 0 <= result["eval"]["found"] <= 1
-    assert {"quality/fid", "quality/found_samples", "quality/found_reals"} <= tensorboard_tags(logdir)[0]["scalars"]
+    assert {"quality/fid", "quality/found_samples", "quality/found_reals", "quality/samples_class",
+            "quality/samples_manifold", "quality/reals_class"} <= tensorboard_tags(logdir)[0]["scalars"]
 
 
 def test_tfds_labels_are_its_class_feature():

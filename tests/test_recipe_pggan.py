@@ -55,7 +55,8 @@ def test_tiny_run_exports_a_servable_generator(tiny):
 def test_tensorboard_has_the_promised_views(tiny):
     tags, hparams = tensorboard_tags(tiny.logdir)
     assert {"d_loss", "g_loss", "alpha", "resolution", "swd/mean", "ms_ssim/samples", "ms_ssim/reals",
-            "quality/fid", "quality/found_samples", "quality/found_reals", "learning_rate/g_optimizer",
+            "quality/fid", "quality/found_samples", "quality/found_reals", "quality/samples_shape",
+            "quality/samples_background", "quality/samples_manifold", "quality/reals_shape", "learning_rate/g_optimizer",
             "learning_rate/d_optimizer", "steps_per_second"} <= tags["scalars"]
     assert {"samples", "reals"} <= tags["images"]
     assert hparams["recipe"] == "pggan" and hparams["latent_dim"] == 64 and hparams["preset"] == "tiny"

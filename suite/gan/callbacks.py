@@ -26,7 +26,8 @@ class GANMonitor(Evaluator):
     ``suite.gan.metrics.InceptionFeatures``) is given.
 
     ``history`` keeps (step, figures) per stage (``swd``, ``swd_levels``, ``ms_ssim``,
-    ``quality_fid``, ``found``, ``found_reals``, ``fid``, ``resolution``); ``swd`` keeps
+    ``quality_fid``, ``found``, ``found_reals``, ``found_parts`` and ``found_parts_reals`` (each test
+    of the found-rate alone), ``fid``, ``resolution``); ``swd`` keeps
     ``[(stage name, resolution, mean SWD x 1e3, per-level dict)]``.
     """
 
@@ -73,7 +74,8 @@ class GANMonitor(Evaluator):
 
     def quality_figures(self, reference, fakes):
         score = self.quality.score(reference, fakes)
-        return {"quality_fid": score["fid"], "found": score["found"], "found_reals": reference["found"]}
+        return {"quality_fid": score["fid"], "found": score["found"], "found_reals": reference["found"],
+                "found_parts": score["parts"], "found_parts_reals": reference["parts"]}
 
     def evaluate(self):
         samples = to_uint8(generate(self.gan.sampler, self.grid_latents)).numpy()
@@ -91,6 +93,9 @@ class GANMonitor(Evaluator):
         if "quality_fid" in figures:
             out.update({"quality/fid": figures["quality_fid"], "quality/found_samples": figures["found"],
                         "quality/found_reals": figures["found_reals"]})
+            for who in ("samples", "reals"):  # each test of "found" alone: which one the samples fail
+                parts = figures.get("found_parts" + ("_reals" if who == "reals" else ""), {})
+                out.update({f"quality/{who}_{k}": v for k, v in parts.items()})
         if "fid" in figures:
             out["fid"] = figures["fid"]
         return out
@@ -105,7 +110,8 @@ class GANMonitor(Evaluator):
             text += f", MS-SSIM {figures['ms_ssim']:.3f}"
         if "quality_fid" in figures:
             text += (f", embedded FID {figures['quality_fid']:.1f}, found {figures['found']:.2f} "
-                     f"(reals {figures['found_reals']:.2f})")
+                     f"(reals {figures['found_reals']:.2f}; samples passing each test: " +
+                     ", ".join(f"{k} {v:.2f}" for k, v in figures.get("found_parts", {}).items()) + ")")
         if "fid" in figures:
             text += f", FID {figures['fid']:.1f}"
         return text

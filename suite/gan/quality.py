@@ -257,13 +257,24 @@ class Scorer:
                                                                                       self.batch_size)]
         return {k: np.concatenate([np.asarray(p[k]) for p in parts]).astype(np.float64) for k in parts[0]}
 
-    def confident(self, outputs):
-        """Per image: a class (a labelled dataset's classifier), or a shape and a background kind (the
-        scenes'), found with confidence."""
+    def criteria(self, outputs):
+        """Per image, each test of confidence: {"class"} (a labelled dataset's classifier), or
+        {"shape", "background"} (the scenes': a shape, a background kind)."""
         c = self.confidence
         if LABEL in outputs:  # (its last class: not an image of the data)
-            return outputs[LABEL][:, :-1].max(axis=1) >= c
-        return (outputs["shapes"].max(axis=1) >= c) & (outputs["background"][:, :NONE].max(axis=1) >= c)
+            return {"class": outputs[LABEL][:, :-1].max(axis=1) >= c}
+        return {"shape": outputs["shapes"].max(axis=1) >= c, "background": outputs["background"][:, :NONE].max(axis=1) >= c}
+
+    def confident(self, outputs):
+        """Per image: every test of ``criteria`` passed."""
+        return np.logical_and.reduce(list(self.criteria(outputs).values()))
+
+    def rates(self, outputs, on_manifold):
+        """{"found": the rate of images found, "parts": the rate of each test alone (each criterion's,
+        and "manifold"): which of them a generator fails}."""
+        parts = {**self.criteria(outputs), "manifold": on_manifold}
+        return {"found": float(np.mean(self.confident(outputs) & on_manifold)),
+                "parts": {k: float(np.mean(v)) for k, v in parts.items()}}
 
     def reference(self, reals):
         """What samples are compared with: the reals' feature statistics, their manifold (features
@@ -277,16 +288,15 @@ class Scorer:
         np.fill_diagonal(d, np.inf)
         on_manifold = (d <= radii[None]).any(axis=1)
         mu, sigma = feature_statistics(f)
-        return {"mu": mu, "sigma": sigma, "features": f, "radii": radii,
-                "found": float(np.mean(self.confident(out) & on_manifold))}
+        return {"mu": mu, "sigma": sigma, "features": f, "radii": radii, **self.rates(out, on_manifold)}
 
     def score(self, reference, images):
-        """{"fid": embedded FID against ``reference`` (``reference(reals)``), "found": rate}."""
+        """{"fid": embedded FID against ``reference`` (``reference(reals)``), "found": rate, "parts":
+        each test's rate}."""
         out = self.outputs(images)
         mu, sigma = feature_statistics(out["features"])
         on_manifold = (_distances(out["features"], reference["features"]) <= reference["radii"][None]).any(axis=1)
-        return {"fid": frechet_distance(reference["mu"], reference["sigma"], mu, sigma),
-                "found": float(np.mean(self.confident(out) & on_manifold))}
+        return {"fid": frechet_distance(reference["mu"], reference["sigma"], mu, sigma), **self.rates(out, on_manifold)}
 
 
 def _distances(a, b):  # (hand-written, as the manifold test: no package of the stack has improved precision)
