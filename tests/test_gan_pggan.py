@@ -86,7 +86,7 @@ def test_schedule_and_real_image_fade(tiny):
     assert all(p[3] == 200 for p in phases)  # 3200 images / 16
     # the last stabilisation can run longer (the small preset's 80,000 images at 32x32)
     small = pggan.phases(pggan.get_config("small"), batch_size=32)
-    assert [p[3] for p in small] == [625] * 6 + [2500] and small[-1][0] == "32x32 stabilize"
+    assert [p[3] for p in small] == [500] * 6 + [2500] and small[-1][0] == "32x32 stabilize"
     gan = pggan.ProgressiveGAN(tiny)
     gan.set_level(1)
     reals = tf.random.uniform([2, 16, 16, 3], -1, 1)
