@@ -93,9 +93,8 @@ class GANMonitor(Evaluator):
         if "quality_fid" in figures:
             out.update({"quality/fid": figures["quality_fid"], "quality/found_samples": figures["found"],
                         "quality/found_reals": figures["found_reals"]})
-            for who in ("samples", "reals"):  # each test of "found" alone: which one the samples fail
-                parts = figures.get("found_parts" + ("_reals" if who == "reals" else ""), {})
-                out.update({f"quality/{who}_{k}": v for k, v in parts.items()})
+            for who, key in (("samples", "found_parts"), ("reals", "found_parts_reals")):  # each test alone
+                out.update({f"quality/{who}_{k}": v for k, v in figures.get(key, {}).items()})
         if "fid" in figures:
             out["fid"] = figures["fid"]
         return out

@@ -263,7 +263,8 @@ class Scorer:
         c = self.confidence
         if LABEL in outputs:  # (its last class: not an image of the data)
             return {"class": outputs[LABEL][:, :-1].max(axis=1) >= c}
-        return {"shape": outputs["shapes"].max(axis=1) >= c, "background": outputs["background"][:, :NONE].max(axis=1) >= c}
+        return {"shape": outputs["shapes"].max(axis=1) >= c,
+                "background": outputs["background"][:, :NONE].max(axis=1) >= c}
 
     def confident(self, outputs):
         """Per image: every test of ``criteria`` passed."""
