@@ -147,7 +147,7 @@ def test_critic_steps_use_their_own_slices_of_the_batch():
     x = keras.Input((1, 1, 2))
     d = keras.Model(x, keras.layers.Dense(1)(keras.layers.Flatten()(Recorder()(x))))
 
-    def d_loss(critic, reals, fakes, real_scores, fake_scores, scale=None, seeds=None):
+    def d_loss(critic, reals, fakes, real_scores, fake_scores, scale=None, seeds=None, step=None):
         seen.append(reals)
         return tf.reshape(fake_scores - real_scores, [-1])
 

@@ -47,6 +47,38 @@ def test_logistic_r1_loss_adds_half_gamma_times_the_squared_gradient_at_the_real
         np.testing.assert_allclose(loss, expected, rtol=1e-5)
 
 
+def test_lazy_r1_takes_the_penalty_every_interval_steps_weighted_by_the_interval():
+    """StyleGAN2's lazy regularisation: at steps 0, 16, 32 the loss is the logistic loss plus
+    16 x gamma / 2 x R1, elsewhere the logistic loss alone; inside a compiled function its
+    gradient (through the conditional and the inner tape) is the same as the eager formula's."""
+    keras.utils.set_random_seed(0)
+    critic = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Conv2D(2, 3, activation="tanh"),
+                               keras.layers.Flatten(), keras.layers.Dense(1)])
+    reals, fakes = tf.random.uniform([3, 4, 4, 3], -1, 1, seed=1), tf.random.uniform([3, 4, 4, 3], -1, 1, seed=2)
+    lazy, every = logistic_r1_discriminator_loss(2.0, interval=16), logistic_r1_discriminator_loss(2.0 * 16)
+    plain = logistic_r1_discriminator_loss(0.0)
+
+    def value_and_grads(loss, step):
+        with tf.GradientTape() as tape:
+            out = loss(critic, reals, fakes, critic(reals), critic(fakes), step=step)
+            total = tf.reduce_sum(out)
+        return out, tape.gradient(total, critic.trainable_variables)
+
+    compiled = tf.function(lambda step: value_and_grads(lazy, step))
+    for step, reference in ((0, every), (16, every), (32, every), (1, plain), (15, plain), (17, plain)):
+        want, want_grads = value_and_grads(reference, None)
+        got, got_grads = compiled(tf.constant(step, tf.int64))
+        np.testing.assert_allclose(got, want, rtol=1e-5, err_msg=f"step {step}")
+        for g, w in zip(got_grads, want_grads):
+            np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6, err_msg=f"step {step}")
+    assert float(tf.reduce_max(every(critic, reals, fakes, critic(reals), critic(fakes))
+                               - plain(critic, reals, fakes, critic(reals), critic(fakes)))) > 0.0
+    with pytest.raises(ValueError, match="needs the global step"):
+        lazy(critic, reals, fakes, critic(reals), critic(fakes))
+    with pytest.raises(ValueError, match="positive integer, got 0"):
+        logistic_r1_discriminator_loss(1.0, interval=0)
+
+
 def test_nonsaturating_loss_keeps_gradient_where_minimax_saturates():
     fake = tf.constant([[-8.0]])  # D is sure the sample is fake
     with tf.GradientTape(persistent=True) as tape:

@@ -155,7 +155,7 @@ class GAN(keras.Model):
                 real_scores = D(chunk, training=True)
                 fake_scores = D(fakes, training=True)
                 per_example = self.d_loss_fn(D, chunk, fakes, real_scores, fake_scores,
-                                             self._loss_scale(self.d_optimizer), seeds=chunk_seeds)
+                                             self._loss_scale(self.d_optimizer), seeds=chunk_seeds, step=step)
                 loss = tf.nn.compute_average_loss(per_example, global_batch_size=n * replicas)
                 scaled = self.d_optimizer.scale_loss(loss)
             self._apply(self.d_optimizer, scaled, tape, self.discriminator_variables())

@@ -1,9 +1,11 @@
 """GAN losses, per example (float32), for ``GAN.train_step``.
 
 A discriminator loss is ``fn(critic, reals, fakes, real_scores, fake_scores,
-scale=None, seeds=None) -> [N]``; a generator loss is ``fn(fake_scores) -> [N]``.
-Scores are the critic's raw outputs [N, 1] (logits, no sigmoid); ``seeds``
-[N, 2] key what a loss samples per example (``suite.training.randomness``).
+scale=None, seeds=None, step=None) -> [N]``; a generator loss is
+``fn(fake_scores) -> [N]``. Scores are the critic's raw outputs [N, 1]
+(logits, no sigmoid); ``seeds`` [N, 2] key what a loss samples per example
+(``suite.training.randomness``); ``step`` (the global step, int64 scalar) is
+for terms taken every few steps (lazy R1).
 """
 import tensorflow as tf
 
@@ -54,7 +56,7 @@ def wgan_gp_discriminator_loss(gp_weight=10.0, drift=0.0):
     ``D(fake) - D(real) + gp_weight * GP + drift * D(real)^2``.
     """
 
-    def loss(critic, reals, fakes, real_scores, fake_scores, scale=None, seeds=None):
+    def loss(critic, reals, fakes, real_scores, fake_scores, scale=None, seeds=None, step=None):
         real, fake = _flat(real_scores), _flat(fake_scores)
         out = fake - real + gp_weight * gradient_penalty(critic, reals, fakes, scale, seeds=seeds)
         if drift:
@@ -70,7 +72,7 @@ def wgan_generator_loss(fake_scores):
 
 
 # ---------------------------------------------------------------- Goodfellow et al. 2014
-def minimax_discriminator_loss(critic, reals, fakes, real_scores, fake_scores, scale=None, seeds=None):
+def minimax_discriminator_loss(critic, reals, fakes, real_scores, fake_scores, scale=None, seeds=None, step=None):
     """``-log D(x) - log(1 - D(G(z)))`` with D = sigmoid(score), computed stably."""
     return tf.nn.softplus(-_flat(real_scores)) + tf.nn.softplus(_flat(fake_scores))
 
@@ -92,19 +94,33 @@ def r1_penalty(critic, reals, scale=None):
     return _squared_input_gradient(critic, reals, scale)
 
 
-def logistic_r1_discriminator_loss(gamma=10.0):
+def logistic_r1_discriminator_loss(gamma=10.0, interval=1):
     """The non-saturating logistic loss with the R1 penalty (Mescheder et al. 2018; StyleGAN's, by
     PGGAN's authors): ``softplus(-D(x)) + softplus(D(G(z))) + gamma / 2 * R1``; with
-    ``nonsaturating_generator_loss``."""
+    ``nonsaturating_generator_loss``.
 
-    def loss(critic, reals, fakes, real_scores, fake_scores, scale=None, seeds=None):
-        return (tf.nn.softplus(-_flat(real_scores)) + tf.nn.softplus(_flat(fake_scores))
-                + 0.5 * gamma * r1_penalty(critic, reals, scale))
+    ``interval`` > 1 is StyleGAN2's lazy regularisation (Karras et al. 2020): the penalty, the
+    costly part (a second backpropagation), is taken only on steps divisible by ``interval`` and
+    weighted by ``interval``, so its expected size is unchanged (the loss needs ``step`` then).
+    """
+    interval = int(interval)
+    if interval < 1:
+        raise ValueError(f"the R1 interval must be a positive integer, got {interval}")
+
+    def loss(critic, reals, fakes, real_scores, fake_scores, scale=None, seeds=None, step=None):
+        out = tf.nn.softplus(-_flat(real_scores)) + tf.nn.softplus(_flat(fake_scores))
+        if interval == 1:
+            return out + 0.5 * gamma * r1_penalty(critic, reals, scale)
+        if step is None:
+            raise ValueError("lazy R1 (interval > 1) needs the global step")
+        penalty = tf.cond(tf.equal(tf.math.floormod(tf.cast(step, tf.int64), interval), 0),
+                          lambda: r1_penalty(critic, reals, scale), lambda: tf.zeros_like(out))
+        return out + 0.5 * gamma * interval * penalty
 
     return loss
 
 
 # ---------------------------------------------------------------- Arjovsky et al. 2017
-def wasserstein_discriminator_loss(critic, reals, fakes, real_scores, fake_scores, scale=None, seeds=None):
+def wasserstein_discriminator_loss(critic, reals, fakes, real_scores, fake_scores, scale=None, seeds=None, step=None):
     """``D(G(z)) - D(x)``; the Lipschitz constraint comes from weight clipping (``GAN(clip_value=)``)."""
     return _flat(fake_scores) - _flat(real_scores)

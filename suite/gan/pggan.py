@@ -46,6 +46,7 @@ class PGGANConfig:
     gp_weight: float = 10.0
     drift: float = 0.001
     r1_gamma: float = 10.0
+    r1_interval: int = 1  # logistic-r1: the penalty every this many steps, weighted by it (StyleGAN2: 16)
     ema_decay: float = 0.999
 
     def __post_init__(self):
@@ -205,7 +206,7 @@ class ProgressiveGAN(GAN):
         g, d, gs = _level_models(config, config.levels - 1, nets, ema)
         super().__init__(g, d, latent_dim=config.latent_dim,
                          d_loss=(wgan_gp_discriminator_loss(config.gp_weight, config.drift) if config.loss == "wgan-gp"
-                                 else logistic_r1_discriminator_loss(config.r1_gamma)),
+                                 else logistic_r1_discriminator_loss(config.r1_gamma, config.r1_interval)),
                          g_loss=wgan_generator_loss if config.loss == "wgan-gp" else nonsaturating_generator_loss,
                          d_steps=1, ema_generator=gs,
                          ema_decay=config.ema_decay, seed=seed, name=name, **kwargs)
