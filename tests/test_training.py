@@ -207,6 +207,51 @@ def test_a_task_giving_only_its_network_and_loss_trains_checkpoints_and_resumes(
     assert set(test) == {"loss", "loss/squared"}
 
 
+def test_a_resumed_run_draws_the_dropout_masks_an_uninterrupted_one_draws(tmp_path):
+    """Keras keeps a dropout layer's seed state out of the model's checkpoint; the driver saves it,
+    so a run killed at step 20 and resumed ends with the very weights of a straight 30-step run."""
+    import dataclasses
+
+    import keras
+    import tensorflow as tf
+
+    from suite.training import Driver, Stage
+    from suite.training.task import SupervisedTask
+
+    @dataclasses.dataclass(frozen=True)
+    class Config:
+        optimizer: str = "sgd"
+        learning_rate: float = 0.01
+
+    class Dropped(SupervisedTask):
+        def __init__(self):
+            super().__init__(Config(), seed=0)
+            keras.utils.set_random_seed(0)
+            x = keras.Input((4,))
+            h = keras.layers.Dropout(0.5, seed=7)(keras.layers.Dense(8)(x))
+            self.net = keras.Model(x, keras.layers.Dense(1)(h))
+
+        def loss_terms(self, batch, training, seeds):
+            x, y = batch
+            return {"loss/squared": tf.square(self.net(x, training=training)[:, 0] - y)}, {}
+
+    def run(logdir, steps):
+        model = Dropped()
+        model.compile()
+        driver = Driver(tf.distribute.get_strategy(), model, _regression_data(), logdir=str(logdir),
+                        checkpoint_every=10, log_every=10, progress=False)
+        driver.restore()
+        driver.train([Stage("a", steps)])
+        return model.net.get_weights()
+
+    straight = run(tmp_path / "straight", 30)
+    run(tmp_path / "resumed", 20)
+    resumed = run(tmp_path / "resumed", 30)
+    for a, b in zip(straight, resumed):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(straight[0], Dropped().net.get_weights()[0])  # it trained
+
+
 class _Reader:
     """A stand-in model whose step logs the first element of its batch (the data's position)."""
 

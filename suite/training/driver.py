@@ -24,7 +24,10 @@ Contract with the model:
   context (the PGGAN's moving average of generator weights).
 * ``model.checkpoint_objects()`` returns the trackables to checkpoint (models,
   optimizers); they must be built before ``train`` is called so that a
-  restore lands on existing variables.
+  restore lands on existing variables. The driver adds the Keras seed
+  generators' states in them (dropout: ``random_states``), which Keras leaves
+  out of a model's checkpoint, so that a resumed run draws what an
+  uninterrupted one would have.
 
 Training is a list of ``Stage``s (one for an ordinary run; fade-in and
 stabilisation phases for PGGAN) counted in global steps. A checkpoint is
@@ -130,6 +133,34 @@ def model_variables(model):
     return [v for k, obj in model.checkpoint_objects().items() if not hasattr(obj, "apply") for v in of(obj)]
 
 
+def random_states(objects):
+    """The states of the Keras seed generators (dropout and noise layers) inside ``objects`` (the
+    trackables a checkpoint names), in a fixed order. Keras keeps them out of ``weights`` and a
+    ``tf.train.Checkpoint`` of a model does not reach them: without them a resumed run would draw its
+    dropout masks from the start again, not where the killed run was."""
+    seen, out = set(), []
+
+    def visit(obj):
+        if isinstance(obj, (list, tuple)):
+            for o in obj:
+                visit(o)
+        elif hasattr(obj, "variables") and hasattr(obj, "weights"):  # a Keras layer or model
+            weights = {id(w) for w in obj.weights}
+            for v in obj.variables:
+                if id(v) not in weights and id(v) not in seen:
+                    seen.add(id(v))
+                    out.append(v)
+        elif isinstance(obj, tf.Module):
+            for k, o in vars(obj).items():
+                if not k.startswith("_"):
+                    visit(o)
+
+    for obj in objects.values():
+        if not hasattr(obj, "apply"):  # (optimizers: their state is theirs to save)
+            visit(obj)
+    return out
+
+
 class Callback:
     """Hooks called on every worker (check ``driver.chief`` before writing)."""
 
@@ -203,7 +234,9 @@ class Driver:
         self._step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         objects = dict(model.checkpoint_objects()) if hasattr(model, "checkpoint_objects") else {
             "model": model, "optimizer": model.optimizer}
-        self.checkpoint = tf.train.Checkpoint(global_step=self._step_var, **objects)
+        states = random_states(objects)
+        self.checkpoint = tf.train.Checkpoint(global_step=self._step_var, **objects,
+                                              **({"random_states": states} if states else {}))
         self.checkpoint_dir = os.path.join(self.logdir, "checkpoints")
         self._optimizers = {k: v for k, v in objects.items() if hasattr(v, "learning_rate")}
         if self.chief:
