@@ -14,7 +14,7 @@ def test_help_documents_every_flag(python):
     out = python(["-m", "recipes.pggan", "--help"]).stdout
     for flag in ("--data", "--preset", "--epochs", "--steps-per-epoch", "--batch-size", "--strategy",
                  "--mixed-precision", "--jit-compile", "--logdir", "--export-dir", "--version", "--seed",
-                 "--resolution", "--images-per-phase", "--final-images", "--loss", "--no-quality"):
+                 "--resolution", "--images-per-phase", "--final-images", "--loss", "--r1-interval", "--no-quality"):
         assert flag in out
 
 
@@ -69,6 +69,8 @@ def test_tensorboard_has_the_promised_views(tiny):
     (["--preset", "huge"], "invalid choice: 'huge'"),
     (["--resolution", "48"], "PGGAN resolution 48 is not a power of two"),
     (["--batch-size", "10"], "per-replica batch 10 must be a multiple of 4"),
+    (["--loss", "logistic-r1", "--r1-interval", "0"], "argument --r1-interval: must be a positive integer, got 0"),
+    (["--r1-interval", "16"], "--r1-interval spaces the R1 penalty of --loss logistic-r1"),
 ])
 def test_bad_input_is_a_clear_error_and_writes_nothing(tmp_path, args, message):
     (tmp_path / "empty").mkdir()
