@@ -250,6 +250,21 @@ def test_a_resumed_run_draws_the_dropout_masks_an_uninterrupted_one_draws(tmp_pa
     for a, b in zip(straight, resumed):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(straight[0], Dropped().net.get_weights()[0])  # it trained
+    # a checkpoint written before the seed states were saved still resumes (the masks drawn anew)
+    older = Dropped()
+    older.compile()
+    older.net.set_weights([w + 1.0 for w in older.net.get_weights()])
+    tf.train.Checkpoint(global_step=tf.Variable(20, dtype=tf.int64), **older.checkpoint_objects()).write(
+        str(tmp_path / "older" / "checkpoints" / "ckpt-20"))
+    with open(tmp_path / "older" / "checkpoints" / "checkpoint", "w") as f:
+        f.write('model_checkpoint_path: "ckpt-20"\nall_model_checkpoint_paths: "ckpt-20"\n')
+    again = Dropped()
+    again.compile()
+    driver = Driver(tf.distribute.get_strategy(), again, _regression_data(), logdir=str(tmp_path / "older"),
+                    progress=False)
+    assert driver.restore() == 20
+    np.testing.assert_array_equal(again.net.get_weights()[0], older.net.get_weights()[0])
+    assert not np.array_equal(again.net.get_weights()[0], Dropped().net.get_weights()[0])
 
 
 class _Reader:

@@ -235,6 +235,7 @@ class Driver:
         objects = dict(model.checkpoint_objects()) if hasattr(model, "checkpoint_objects") else {
             "model": model, "optimizer": model.optimizer}
         states = random_states(objects)
+        self._objects = objects
         self.checkpoint = tf.train.Checkpoint(global_step=self._step_var, **objects,
                                               **({"random_states": states} if states else {}))
         self.checkpoint_dir = os.path.join(self.logdir, "checkpoints")
@@ -250,7 +251,16 @@ class Driver:
         """Restores the latest checkpoint of ``logdir`` if any; returns the global step."""
         latest = tf.train.latest_checkpoint(self.checkpoint_dir)
         if latest:
-            self.checkpoint.read(latest).assert_existing_objects_matched()
+            checkpoint = self.checkpoint
+            if hasattr(checkpoint, "random_states") and not any(
+                    name.startswith("random_states/") for name, _ in tf.train.list_variables(latest)):
+                # written before the seed states were saved: resume the rest, the masks drawn anew
+                checkpoint = tf.train.Checkpoint(global_step=self._step_var, **self._objects)
+                if self.chief:
+                    print(f"{latest} holds no dropout seed states (written by an older version): resuming "
+                          "without them, so the dropout masks from here differ from an uninterrupted run's",
+                          file=sys.stderr)
+            checkpoint.read(latest).assert_existing_objects_matched()
             self.step = int(self._step_var.numpy())
             if self.chief:
                 print(f"Resumed from {latest} at step {self.step}", file=sys.stderr)
