@@ -117,47 +117,37 @@ def check_run_config(logdir, config, chief=True):
         os.replace(tmp, path)
 
 
-def model_variables(model):
-    """Every variable of the networks ``model.checkpoint_objects()`` names (not the optimizers'):
-    Keras layers and models, lists of them, or a tf.Module holding them (PGGAN's networks of every
-    level), in a fixed order."""
+def _variables_of(objects, attr="weights"):
+    """``attr`` ("weights", or "variables": the weights and the Keras seed generators' states) of every
+    network in ``objects`` (a checkpoint's trackables, optimizers left out): Keras layers and models,
+    lists of them, or a tf.Module holding them (PGGAN's networks of every level), in a fixed order."""
     def of(obj):
         if hasattr(obj, "weights"):
-            return list(obj.weights)
+            return list(getattr(obj, attr))
         if isinstance(obj, (list, tuple)):
             return [v for o in obj for v in of(o)]
         if isinstance(obj, tf.Module):
             return [v for k, o in vars(obj).items() if not k.startswith("_") for v in of(o)]
         return []
 
-    return [v for k, obj in model.checkpoint_objects().items() if not hasattr(obj, "apply") for v in of(obj)]
+    return [v for obj in objects.values() if not hasattr(obj, "apply") for v in of(obj)]
+
+
+def model_variables(model):
+    """Every variable of the networks ``model.checkpoint_objects()`` names (not the optimizers')."""
+    return _variables_of(model.checkpoint_objects())
 
 
 def random_states(objects):
-    """The states of the Keras seed generators (dropout and noise layers) inside ``objects`` (the
-    trackables a checkpoint names), in a fixed order. Keras keeps them out of ``weights`` and a
-    ``tf.train.Checkpoint`` of a model does not reach them: without them a resumed run would draw its
-    dropout masks from the start again, not where the killed run was."""
-    seen, out = set(), []
-
-    def visit(obj):
-        if isinstance(obj, (list, tuple)):
-            for o in obj:
-                visit(o)
-        elif hasattr(obj, "variables") and hasattr(obj, "weights"):  # a Keras layer or model
-            weights = {id(w) for w in obj.weights}
-            for v in obj.variables:
-                if id(v) not in weights and id(v) not in seen:
-                    seen.add(id(v))
-                    out.append(v)
-        elif isinstance(obj, tf.Module):
-            for k, o in vars(obj).items():
-                if not k.startswith("_"):
-                    visit(o)
-
-    for obj in objects.values():
-        if not hasattr(obj, "apply"):  # (optimizers: their state is theirs to save)
-            visit(obj)
+    """The states of the Keras seed generators (dropout and noise layers) inside ``objects``, each
+    once, in a fixed order. Keras keeps them out of ``weights`` and a ``tf.train.Checkpoint`` of a
+    model does not reach them: without them a resumed run would draw its dropout masks from the
+    start again, not where the killed run was."""
+    seen, out = {id(v) for v in _variables_of(objects)}, []
+    for v in _variables_of(objects, "variables"):
+        if id(v) not in seen:
+            seen.add(id(v))
+            out.append(v)
     return out
 
 
