@@ -30,23 +30,11 @@ size) and returns ``polygons`` float32 [N, K, 4, 2] in each image's pixels,
 import argparse
 import json
 import os
-import shlex
 
-from suite.training.cli import positive_int
-from suite.training.runner import exit_on_error
+from suite.training import runner
+from suite.training.cli import add_output_flags, positive_int
 
 NAME = "ocr"
-
-
-def newest(export_root, name, flag):
-    """The newest ``export_root/name/<version>``; ValueError naming ``flag`` when there is none."""
-    from suite.export import versions
-
-    found = versions(export_root, name)
-    if not found:
-        raise ValueError(f"{flag}: no export under {os.path.join(export_root, name)}; train one first "
-                         f"(python -m recipes.{name.split('_pixellink')[0]}) or give its path")
-    return os.path.join(export_root, name, str(found[-1]))
 
 
 def parse_args(argv=None):
@@ -63,11 +51,8 @@ def parse_args(argv=None):
     p.add_argument("--eval-images", type=positive_int, default=100, help="held-out scenes measured (default 100)")
     p.add_argument("--image-size", type=positive_int, default=128, help="the embedded scenes' size in pixels (default 128)")
     p.add_argument("--seed", type=int, default=0, help="the embedded scenes' seed (default 0)")
-    p.add_argument("--logdir", default=os.path.join("logs", NAME),
-                   help="TensorBoard log directory: the scores and held-out scenes drawn with the words read "
-                        "(default logs/ocr)")
-    p.add_argument("--export-dir", default="saved_models", help="where the export goes (default saved_models)")
-    p.add_argument("--version", type=positive_int, default=None, help="the export's version (default: the next free one)")
+    add_output_flags(p, NAME, "TensorBoard log directory: the scores and held-out scenes drawn with the words read "
+                              "(default logs/ocr)")
     p.add_argument("--train", action="store_true",
                    help="train a detector (recipes.text_detection) and a recognizer (recipes.text_recognition) "
                         "first, one after the other in this process, and compose their exports")
@@ -85,54 +70,38 @@ def parse_args(argv=None):
     return args
 
 
-OWN = ("--seed", "--export-dir", "--logdir")  # what --train sets in both recipes' flags
-
-
 def training_plan(args):
     """[(recipe, its parsed flags)] of --train, every flag checked before either trains."""
     from recipes import text_detection, text_recognition
 
-    plan = []
-    for recipe, flag, given in ((text_detection.recipe, "--detector-args", args.detector_args),
-                                (text_recognition.recipe, "--recognizer-args", args.recognizer_args)):
-        try:
-            words = shlex.split(given)
-        except ValueError as e:
-            raise ValueError(f"{flag}: {e}") from None
-        taken = [w for w in words if w.split("=")[0] in OWN]
-        if taken:
-            raise ValueError(f"{flag}: {', '.join(taken)} is set by recipes.ocr (give it to recipes.ocr itself)")
-        words += ["--seed", str(args.seed), "--export-dir", args.export_dir,
-                  "--logdir", os.path.join(args.logdir, recipe.name)]
-        try:
-            plan.append((recipe, recipe.parse_args(words)))
-        except SystemExit:  # the recipe's parser printed what is wrong
-            raise ValueError(f"{flag} {given!r}: refused by recipes.{recipe.name} (above)") from None
-    return plan
+    return [(r, runner.nested_args(r, flag, given, "recipes.ocr", seed=args.seed, export_dir=args.export_dir,
+                                   logdir=os.path.join(args.logdir, r.name)))
+            for r, flag, given in ((text_detection.recipe, "--detector-args", args.detector_args),
+                                   (text_recognition.recipe, "--recognizer-args", args.recognizer_args))]
 
 
 def main(argv=None):
     args = parse_args(argv)
     from suite.data.text_scenes import scene_set
-    from suite.export import resolve_version
+    from suite.export import check_saved_model, newest, resolve_version
     from suite.training.cli import check_output_dir
 
     trained = {}
     if args.train:
-        from suite.training.runner import run
-
         plan = training_plan(args)
         resolve_version(args.export_dir, NAME, args.version)
         check_output_dir("--logdir", args.logdir)
         for (recipe, recipe_args), role in zip(plan, ("detector", "recognizer")):
-            result, _ = run(recipe, recipe_args)
+            result, _ = runner.run(recipe, recipe_args)
             trained[role] = {k: result[k] for k in ("name", "step", "initial", "eval", "export")}
         args.detector, args.recognizer = trained["detector"]["export"], trained["recognizer"]["export"]
-    detector = args.detector or newest(args.export_dir, "text_detection_pixellink", "--detector")
-    recognizer = args.recognizer or newest(args.export_dir, "text_recognition", "--recognizer")
-    for flag, path in (("--detector", detector), ("--recognizer", recognizer)):
-        if not os.path.isfile(os.path.join(path, "saved_model.pb")):
-            raise ValueError(f"{flag} {path}: not a SavedModel directory (no saved_model.pb)")
+    for flag, name in (("--detector", "text_detection_pixellink"), ("--recognizer", "text_recognition")):
+        path = getattr(args, flag[2:]) or newest(args.export_dir, name)
+        if path is None:
+            raise ValueError(f"{flag}: no export under {os.path.join(args.export_dir, name)}; train one first "
+                             f"(python -m recipes.{name.split('_pixellink')[0]}) or give its path")
+        check_saved_model(path, flag)
+        setattr(args, flag[2:], path)
     resolve_version(args.export_dir, NAME, args.version)  # a taken --version is refused before any work
     check_output_dir("--logdir", args.logdir)
     held_out = scene_set(args.data, "validation", args.image_size, args.seed, args.eval_images).examples(
@@ -140,14 +109,14 @@ def main(argv=None):
 
     from suite.ocr.end_to_end import SceneReader, measure, write_export
 
-    reader = SceneReader(detector, recognizer)
-    scores = measure(reader, held_out, logdir=args.logdir)
+    reader = SceneReader(args.detector, args.recognizer)
+    scores = measure(reader, held_out, logdir=args.logdir, progress=not args.no_progress)
     path = write_export(reader, NAME, args.export_dir, args.version, held_out[0][0])
-    result = {"name": NAME, "export": path, "detector": detector, "recognizer": recognizer, "data": args.data,
+    result = {"name": NAME, "export": path, "detector": args.detector, "recognizer": args.recognizer, "data": args.data,
               "eval_images": len(held_out), **scores, **({"trained": trained} if trained else {})}
     print(json.dumps(result))
     return result
 
 
 if __name__ == "__main__":
-    exit_on_error(main)
+    runner.exit_on_error(main)

@@ -113,8 +113,9 @@ def load(path):
     call of ``main`` on the same export in this process."""
     import tensorflow as tf
 
-    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
-        raise ValueError(f"{path}: not a SavedModel directory (no saved_model.pb)")
+    from suite.export import check_saved_model
+
+    check_saved_model(path)
     return tf.saved_model.load(path)
 
 

@@ -84,6 +84,18 @@ def versions(export_root, name):
     return sorted(int(d) for d in os.listdir(base) if d.isdigit() and os.path.isdir(os.path.join(base, d)))
 
 
+def newest(export_root, name):
+    """The newest ``export_root/name/<version>`` directory, or None when there is none."""
+    found = versions(export_root, name)
+    return os.path.join(export_root, name, str(found[-1])) if found else None
+
+
+def check_saved_model(path, flag=None):
+    """ValueError naming ``flag`` and ``path`` unless ``path`` holds a SavedModel."""
+    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+        raise ValueError(f"{flag + ' ' if flag else ''}{path}: not a SavedModel directory (no saved_model.pb)")
+
+
 def resolve_version(export_root, name, version=None):
     """The version to write: ``version`` if free, else the next free one.
 

@@ -30,6 +30,10 @@ def test_versions_are_next_free_and_config_lists_them(tmp_path):
     assert p1.endswith(os.path.join("toy", "1")) and p2.endswith(os.path.join("toy", "2"))
     p7, _ = _export(tmp_path, version=7)
     assert export.versions(str(tmp_path), "toy") == [1, 2, 7]
+    assert export.newest(str(tmp_path), "toy") == p7 and export.newest(str(tmp_path), "other") is None
+    export.check_saved_model(p7)
+    with pytest.raises(ValueError, match=r"--model .*toy: not a SavedModel directory \(no saved_model.pb\)"):
+        export.check_saved_model(str(tmp_path / "toy"), "--model")
     assert not [n for n in os.listdir(tmp_path / "toy") if n.startswith(".tmp")]
     config = (tmp_path / "models.config").read_text()
     assert "name: 'toy'" in config and f"base_path: '{tmp_path / 'toy'}'" in config

@@ -9,6 +9,8 @@ upright, at its own height and length in pixels, a tenth of its height added aro
 image's pixels), ``scores`` [N, K], ``texts`` string [N, K] ('' beyond ``num_words``),
 ``text_log_probability`` [N, K] and ``num_words`` [N].
 """
+import sys
+
 import tensorflow as tf
 
 from suite.data.errors import DataError
@@ -124,18 +126,20 @@ class SceneReader(tf.Module):
                 "image_bytes": (tf.function(self.read_bytes), [tf.TensorSpec([None], tf.string, name="image_bytes")])}
 
 
-def measure(reader, scenes, batch=16, logdir=None, samples=4):
+def measure(reader, scenes, batch=16, logdir=None, samples=4, progress=False):
     """{"detection": P/R/F, "end_to_end": P/R/F, "words_per_image"} of a ``SceneReader`` on scenes
     [(image, quads, texts)], sent as PNG bytes; with ``logdir``, the scores as TensorBoard scalars
     (``eval/...``) and ``samples`` scenes drawn with their words, truth in green and read in red
-    (``eval/read``), and a table of the words read (``eval/words``)."""
+    (``eval/read``), and a table of the words read (``eval/words``); ``progress``: a bar on stderr."""
     import numpy as np
+    from tqdm import tqdm
 
     from suite.ocr.metrics import Word, evaluate
 
     truths = [[Word(q, t) for q, t in zip(quads, texts)] for _, quads, texts in scenes]
     found = []
-    for s in range(0, len(scenes), batch):
+    starts = range(0, len(scenes), batch)
+    for s in tqdm(starts, desc="reading held-out scenes", unit="batch", disable=not progress, file=sys.stderr):
         encoded = tf.constant([tf.io.encode_png(image).numpy() for image, _, _ in scenes[s:s + batch]])
         out = {k: v.numpy() for k, v in reader.read_bytes(encoded).items()}
         found += [[Word(p, t.decode()) for p, t in zip(out["polygons"][i][:n], out["texts"][i][:n])]

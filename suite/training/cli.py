@@ -56,15 +56,20 @@ def core_parser(name, description, *, default_data, epochs_help, default_batch_s
                         "keep variables, losses and outputs in float32")
     t.add_argument("--jit-compile", action="store_true", help="compile each replica's train step with XLA")
     t.add_argument("--seed", type=int, default=0, help="seed of the embedded data, initialisation and sampling")
-    o = p.add_argument_group("output")
-    o.add_argument("--logdir", default=os.path.join("logs", name),
-                   help="TensorBoard logs and checkpoints; run again with the same --logdir to resume")
-    o.add_argument("--export-dir", default="saved_models",
-                   help="export root: the SavedModel goes to EXPORT_DIR/%s/VERSION/ and EXPORT_DIR/models.config "
-                        "lists every export" % name)
-    o.add_argument("--version", type=positive_int, default=None, help="export version (default: the next free one)")
-    o.add_argument("--no-progress", action="store_true", help="no progress bars (logs still go to stderr)")
+    add_output_flags(p.add_argument_group("output"), name,
+                     "TensorBoard logs and checkpoints; run again with the same --logdir to resume")
     return p
+
+
+def add_output_flags(group, name, logdir_help):
+    """--logdir (default logs/NAME), --export-dir, --version and --no-progress."""
+    group.add_argument("--logdir", default=os.path.join("logs", name), help=logdir_help)
+    group.add_argument("--export-dir", default="saved_models",
+                       help="export root: the SavedModel goes to EXPORT_DIR/%s/VERSION/ and EXPORT_DIR/models.config "
+                            "lists every export" % name)
+    group.add_argument("--version", type=positive_int, default=None,
+                       help="export version (default: the next free one)")
+    group.add_argument("--no-progress", action="store_true", help="no progress bars (logs still go to stderr)")
 
 
 def add_learning_rate(group, help):

@@ -370,6 +370,26 @@ def throughput(recipe, run_, history, first):
     return items / max(seconds, 1e-9), seconds
 
 
+def nested_args(recipe, flag, given, by, **own):
+    """``recipe``'s parsed flags for a run inside the command ``by``: ``given`` is its ``flag``'s value
+    (flags as one quoted string), ``own`` ({"export_dir": value, ...}) what ``by`` sets itself and
+    refuses in ``given``. Every problem is a ValueError naming ``flag``."""
+    import shlex
+
+    try:
+        words = shlex.split(given)
+    except ValueError as e:
+        raise ValueError(f"{flag}: {e}") from None
+    own = {"--" + key.replace("_", "-"): str(value) for key, value in own.items()}
+    taken = [w for w in words if w.split("=")[0] in own]
+    if taken:
+        raise ValueError(f"{flag}: {', '.join(taken)} is set by {by} (give it to {by} itself)")
+    try:
+        return recipe.parse_args(words + [w for pair in own.items() for w in pair])
+    except SystemExit:  # the recipe's parser printed what is wrong
+        raise ValueError(f"{flag} {given!r}: refused by recipes.{recipe.name} (above)") from None
+
+
 def run(recipe, args):
     """Runs ``recipe`` with parsed ``args`` (see the module docstring); returns (result, model)."""
     from suite.training.lock import RunLock
