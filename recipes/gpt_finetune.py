@@ -87,7 +87,7 @@ class GPTFineTune(Recipe):
         return {run.args.task: endpoint}, [model.net, model.head, lexicon.lookup]
 
     def warmup(self, run):
-        return {run.args.task: tasks.example_requests(run.data["dev"].spec, run.data["dev"])}
+        return {run.args.task: run.data["dev"].example_request()}
 
 
 recipe = GPTFineTune()

@@ -70,15 +70,11 @@ class MTDNN(Recipe):
         run.config = mtdnn.get_config(a.preset, encoder=encoder, batch_size=a.batch_size,
                                       learning_rate=a.learning_rate, epochs=a.epochs, steps_per_epoch=a.steps_per_epoch,
                                       san=not a.no_san)
-        lexicon = lexicons.Lexicon(vocabulary, run.config.encoder.sequence_length)
-        # each task pads to its own longest example (one static shape per task's step)
-        lengths = {t: max(lexicon.fitted_length(d.first, d.second) for d in (train[t], dev[t])) for t in names}
-        sizes = {t: len(train[t]) for t in names}
+        tasks = glue.TaskSet(train, dev, lexicons.Lexicon(vocabulary, run.config.encoder.sequence_length))
         # every epoch is a pass over every task's data unless --steps-per-epoch says otherwise
-        run.steps = run.config.steps_per_epoch or mtdnn.epoch_steps(sizes, run.batch)
-        return {"tasks": names, "train": train, "dev": dev, "save_vocabulary": save_vocabulary,
-                "lexicon": lexicon, "lengths": lengths,
-                "schedule": mtdnn.task_schedule(sizes, run.config.epochs * run.steps, seed=a.seed)}
+        run.steps = run.config.steps_per_epoch or mtdnn.epoch_steps(tasks.sizes, run.batch)
+        return {"tasks": tasks, "save_vocabulary": save_vocabulary,
+                "schedule": mtdnn.task_schedule(tasks.sizes, run.config.epochs * run.steps, seed=a.seed)}
 
     def configure(self, run):
         return mtdnn.get_config(run.args.preset, batch_size=run.args.batch_size, epochs=run.args.epochs)
@@ -89,8 +85,8 @@ class MTDNN(Recipe):
         if a.init_from:
             _, _, backbone = bert.load_encoder(a.init_from)
         else:
-            backbone = bert.build_backbone(c.encoder, run.data["lexicon"].vocabulary_size)
-        model = mtdnn.MTDNN(backbone, [run.data["train"][t].spec for t in run.data["tasks"]], c, seed=a.seed)
+            backbone = bert.build_backbone(c.encoder, run.data["tasks"].lexicon.vocabulary_size)
+        model = mtdnn.MTDNN(backbone, [d.spec for d in run.data["tasks"].train.values()], c, seed=a.seed)
         model.build_all(c.encoder.sequence_length)
         model.compile(total_steps=c.epochs * run.steps)
         return model
@@ -99,7 +95,7 @@ class MTDNN(Recipe):
         c, a = run.config, run.args
         return {"model": self.name, "tasks": list(run.data["tasks"]), "data": a.data, "init_from": a.init_from,
                 "encoder": dict(vars(c.encoder)), "san": c.san,
-                "vocabulary_size": run.data["lexicon"].vocabulary_size}
+                "vocabulary_size": run.data["tasks"].lexicon.vocabulary_size}
 
     def prepare(self, run):
         if run.chief and run.data["save_vocabulary"]:
@@ -107,11 +103,8 @@ class MTDNN(Recipe):
 
     # Train: each step one task's batch, tasks drawn in proportion to their sizes
     def dataset_fns(self, run):
-        def make(task):
-            return lambda ctx, start: glue.task_dataset(run.data["train"][task], run.data["lexicon"].encode,
-                                                        length=run.data["lengths"][task], **self.feed(run, ctx, start))
-
-        return {t: make(t) for t in run.data["tasks"]}
+        tasks = run.data["tasks"]
+        return {t: lambda ctx, start, t=t: tasks.train_dataset(t, **self.feed(run, ctx, start)) for t in tasks}
 
     def stages(self, run):
         schedule, steps = run.data["schedule"], run.steps
@@ -120,24 +113,19 @@ class MTDNN(Recipe):
 
     # Evaluate: every task's GLUE scores on its development data
     def evaluator(self, run):
-        lexicon = run.data["lexicon"]
-        return mtdnn.TaskEvaluator(run.model, {t: glue.task_dataset(run.data["dev"][t], lexicon.encode, 128, repeat=False,
-                                                                    length=run.data["lengths"][t])
-                                               for t in run.data["tasks"]})
+        return mtdnn.TaskEvaluator(run.model, run.data["tasks"].dev_datasets())
 
     # Serve: a signature per task, raw strings in
     def serving(self, run):
-        lexicon, model = run.data["lexicon"], run.model
+        lexicon, model = run.data["tasks"].lexicon, run.model
         return (serving.mtdnn_endpoints(lexicon, model),
                 [model.backbone, *model.heads.values(), serving.lexicon_resources(lexicon)])
 
     def warmup(self, run):  # each task's first development example
-        dev = run.data["dev"]
-        return {t: [[str(dev[t].first[0])]] + ([] if dev[t].second is None else [[str(dev[t].second.flat[0])]])
-                for t in run.data["tasks"]}
+        return run.data["tasks"].example_requests()
 
     def finish(self, run, result):
-        names, schedule = run.data["tasks"], run.data["schedule"]
+        names, schedule = run.data["tasks"].names, run.data["schedule"]
         result.update(tasks=list(names), steps_per_epoch=run.steps,
                       task_steps={t: schedule[:run.driver.step].count(t) for t in names})
 

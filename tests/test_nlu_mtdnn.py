@@ -132,6 +132,29 @@ def test_a_task_encoded_once_gives_the_batches_encoded_a_batch_at_a_time(monkeyp
     assert glue.encoded_once(data["sts"], lambda *a: lexicon.encode(a[0], a[1]), budget=1000) is None
 
 
+def test_a_task_set_fits_each_task_over_both_splits_and_reads_each_development_example_once():
+    from suite.nlu.lexicon import Lexicon, train_vocabulary
+
+    names = ("cola", "sts", "qnli")
+    train = {t: glue.embedded_task(t, "train", count=40) for t in names}
+    dev = {t: glue.embedded_task(t, "validation", count=10) for t in names}
+    lexicon = Lexicon(train_vocabulary(glue.texts(train), 256), 48)
+    tasks = glue.TaskSet(train, dev, lexicon)
+    assert list(tasks) == list(names) and tasks.sizes == {t: 40 for t in names}
+    for t in names:
+        assert tasks.lengths[t] == max(lexicon.fitted_length(d[t].first, d[t].second) for d in (train, dev))
+    datasets = tasks.dev_datasets(batch_size=4)
+    for t in names:
+        labels = np.concatenate([y.numpy() for _, y in datasets[t]])
+        np.testing.assert_array_equal(labels, dev[t].labels)  # every example once, in order
+        x, _ = next(iter(tasks.train_dataset(t, batch_size=8, seed=1)))
+        assert x["token_ids"].shape[-1] == tasks.lengths[t]
+    requests = tasks.example_requests()
+    assert requests["cola"] == [[str(dev["cola"].first[0])]]
+    assert requests["sts"] == [[str(dev["sts"].first[0])], [str(dev["sts"].second[0])]]
+    assert requests["qnli"] == [[str(dev["qnli"].first[0])], [str(dev["qnli"].second[0, 0])]]
+
+
 @pytest.mark.slow  # every task's heads at two lengths: CI only (the developer loop stays under 5 minutes)
 def test_each_task_pads_to_its_longest_example_and_its_heads_answer_as_at_full_length():
     from suite.nlu.lexicon import Lexicon, train_vocabulary

@@ -71,6 +71,11 @@ class TaskData:
     def __len__(self):
         return len(self.first)
 
+    def example_request(self):
+        """A serving request of the task's signature from the first example: [[first]] (and [[second]]:
+        the first candidate of a ranking group)."""
+        return [[str(self.first[0])]] + ([] if self.second is None else [[str(self.second.flat[0])]])
+
 
 # ------------------------------------------------------------------ embedded
 EMBEDDED_TASKS = {
@@ -385,3 +390,31 @@ def task_dataset(data, encode, batch_size, seed=0, repeat=True, shard=None, star
 
     ds = ds.batch(batch_size, drop_remainder=repeat).map(to_batch, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+class TaskSet:
+    """The tasks one multi-task run trains together, encoded by ``lexicon``: ``train`` and ``dev``
+    ({task: TaskData}); each task is cut to its own longest example (``lengths``, its
+    ``Lexicon.fitted_length`` over both splits: one static shape per task's step). Iterates the names."""
+
+    def __init__(self, train, dev, lexicon):
+        self.names, self.train, self.dev, self.lexicon = list(train), train, dev, lexicon
+        self.lengths = {t: max(lexicon.fitted_length(d.first, d.second) for d in (train[t], dev[t]))
+                        for t in self.names}
+        self.sizes = {t: len(train[t]) for t in self.names}
+
+    def __iter__(self):
+        return iter(self.names)
+
+    def train_dataset(self, task, **feed):
+        """The task's training batches (``task_dataset``'s keywords: batch_size, seed, shard, start)."""
+        return task_dataset(self.train[task], self.lexicon.encode, length=self.lengths[task], **feed)
+
+    def dev_datasets(self, batch_size=128):
+        """{task: its development examples once, in order}."""
+        return {t: task_dataset(self.dev[t], self.lexicon.encode, batch_size, repeat=False, length=self.lengths[t])
+                for t in self.names}
+
+    def example_requests(self):
+        """{task: a serving request from its first development example}."""
+        return {t: self.dev[t].example_request() for t in self.names}

@@ -233,10 +233,3 @@ def task_endpoint(model, lexicon, length):
         return {"score": tf.sigmoid(tf.cast(model.head_output(spec.name, x), tf.float32))[:, 0]}
 
     return relevance, strings("question", "candidate")
-
-
-def example_requests(spec, data):
-    """One warm-up request of the task's signature from its development ``data`` (``TaskData``)."""
-    if spec.kind == "classification":
-        return [[str(data.first[0])]]
-    return [[str(data.first[0])], [str(data.second.flat[0])]]
