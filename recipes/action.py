@@ -40,10 +40,6 @@ video = lazy("suite.data.video")
 MODELS = ("single_frame", "late", "early", "slow", "two_stream")
 
 
-def flow_frames(config):  # flow fields the input pipeline computes (Farneback): none when the network does
-    return config.flow_frames if config.flow_input else 0
-
-
 class Action(Recipe):
     __doc__ = __doc__
     name = "action"
@@ -99,7 +95,7 @@ class Action(Recipe):
             train, held_out = (video.embedded_set(count, c.image_size, seed=a.seed, split=split, flow_cache=cache)
                                for split, count in zip(("train", "validation"), run.counts))
         else:
-            min_frames = max(c.clip_frames, flow_frames(c) + 1)
+            min_frames = max(c.clip_frames, c.input_flow_frames + 1)
             train, held_out = (video.video_set(a.data, split, c.image_size, min_frames, flow_cache=cache,
                                                fold=a.split, check=True, progress=run.progress, bad=run.bad)
                                for split in ("train", "test"))
@@ -121,7 +117,7 @@ class Action(Recipe):
             run.data[1].precompute_flow(progress=run.progress)
 
     def dataset(self, run, feed):
-        ds = video.clip_dataset(run.data[0], run.config.clip_frames, flow_frames=flow_frames(run.config), **feed)
+        ds = video.clip_dataset(run.data[0], run.config.clip_frames, flow_frames=run.config.input_flow_frames, **feed)
         return ds if run.config.flow_input else ds.map(lambda x, y: (x["frames"], y))
 
     # Evaluate: clip and video accuracy on the held-out videos, the confusion matrix
@@ -135,9 +131,7 @@ class Action(Recipe):
         return endpoints, [run.model.net]
 
     def warmup(self, run):  # a held-out video's first clip
-        c = run.config
-        clip = video.clip_at(run.data[1], 0, 0, c.clip_frames, flow_frames(c))
-        return {"serving_default": [clip["frames"][None]] + ([clip["flow"][None]] if c.flow_input else [])}
+        return training.warmup_requests(run.data[1], run.config)
 
     def finish(self, run, result):
         result.update(model=run.args.model, classes=list(run.data[0].class_names))

@@ -114,12 +114,7 @@ class DeepSpeech(Recipe):
         return training.serving_endpoints(run.model, run.args.beam_width), [run.model.net]
 
     def warmup(self, run):  # a held-out utterance, as a waveform and as WAV bytes
-        import numpy as np
-        import tensorflow as tf
-
-        w = run.data[1].load(0)
-        wav = tf.audio.encode_wav(w[:, None], run.config.sample_rate).numpy()
-        return {"serving_default": [w[None], np.array([len(w)], np.int32)], "transcribe_wav": [[wav]]}
+        return training.warmup_requests(run.data[1].load(0), run.config.sample_rate)
 
     def finish(self, run, result):
         train, held_out = run.data

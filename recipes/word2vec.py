@@ -102,8 +102,7 @@ class Word2Vec(Recipe):
         return endpoints, [run.model.nets["embedding"], lookup]
 
     def warmup(self, run):
-        words = [[run.model.words[2].encode(), b"unknown-word"]]
-        return {"serving_default": words, "neighbours": words}
+        return wv.warmup_requests(run.model)
 
     def finish(self, run, result):
         result.update(model=run.config.model, vocabulary=len(run.data["vocabulary"]),

@@ -100,6 +100,11 @@ class ActionConfig:
         """The network takes the stacked flow as an input (``flow="farneback"``), not only frames."""
         return self.uses_flow and self.flow == "farneback"
 
+    @property
+    def input_flow_frames(self):
+        """Flow fields the input pipeline computes (Farneback) per clip: none when the network does."""
+        return self.flow_frames if self.flow_input else 0
+
 
 _KARPATHY = {  # the body of Karpathy et al. (170x170 inputs after cropping)
     "paper": dict(image_size=170, filters=(96, 256, 384, 384, 256), kernels=(11, 5, 3, 3, 3), strides=(3, 1),

@@ -84,8 +84,7 @@ def evaluate(model, videos, config, clips_per_video=5, batch_size=32):
         owners.clear()
 
     for i in range(len(videos)):
-        pending.append(video_clips(videos, i, config.clip_frames, config.flow_frames if config.flow_input else 0,
-                                   clips_per_video))
+        pending.append(video_clips(videos, i, config.clip_frames, config.input_flow_frames, clips_per_video))
         owners.append(i)
         if sum(len(p["frames"]) for p in pending) >= 4 * batch_size:
             flush()
@@ -215,3 +214,11 @@ def serving_endpoints(net, config, class_names, clips_per_video=5):
         return answer_empty_batch(videos, checked(frames))
 
     return {"serving_default": (serve_frames, [tf.TensorSpec([None, None, None, None, 3], tf.uint8, name="frames")])}
+
+
+def warmup_requests(videos, config):
+    """A request of ``serving_endpoints``' signature: the first clip of ``videos``' first video (and its flow)."""
+    from suite.data.video import clip_at
+
+    clip = clip_at(videos, 0, 0, config.clip_frames, config.input_flow_frames)
+    return {"serving_default": [clip["frames"][None]] + ([clip["flow"][None]] if config.flow_input else [])}

@@ -398,3 +398,9 @@ def serving_endpoints(model, k=10):
 
     spec = [tf.TensorSpec([None], tf.string, name="words")]
     return {"serving_default": (vectors, spec), "neighbours": (nearest, spec)}, lookup
+
+
+def warmup_requests(model):
+    """A request of each of ``serving_endpoints``' signatures: a known word and an unknown one."""
+    words = [[model.words[2].encode(), b"unknown-word"]]
+    return {"serving_default": words, "neighbours": words}

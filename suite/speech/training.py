@@ -185,3 +185,10 @@ def serving_endpoints(model, beam_width=0):
     return {"serving_default": (serve, [tf.TensorSpec([None, None], tf.float32, name="waveforms"),
                                         tf.TensorSpec([None], tf.int32, name="lengths")]),
             "transcribe_wav": (serve_wav, [tf.TensorSpec([None], tf.string, name="wav")])}
+
+
+def warmup_requests(waveform, sample_rate):
+    """One request per signature of ``serving_endpoints`` from one utterance (float32 [T]): the
+    waveform with its length, and the same as WAV bytes."""
+    wav = tf.audio.encode_wav(waveform[:, None], sample_rate).numpy()
+    return {"serving_default": [waveform[None], np.array([len(waveform)], np.int32)], "transcribe_wav": [[wav]]}
