@@ -68,6 +68,7 @@ class PGGAN(GANRecipe):
         c = run.config
         return {"model": "pggan", "resolution": c.resolution, "latent_dim": c.latent_dim,
                 "fmap_base": c.fmap_base, "fmap_max": c.fmap_max, "loss": c.loss,
+                **({"d_fmap_base": c.d_fmap_base} if c.d_fmap_base else {}),
                 **({"r1_interval": c.r1_interval} if c.loss == "logistic-r1" else {})}
 
     # Train: 4x4, then a fade-in and a stabilisation phase per resolution

@@ -35,6 +35,21 @@ def test_levels_share_weights(tiny):
     assert ids8 <= {id(v) for v in g16.trainable_variables}
 
 
+def test_a_wider_discriminator_changes_only_the_discriminator(tiny):
+    import dataclasses
+
+    wide = dataclasses.replace(tiny, d_fmap_base=2 * tiny.fmap_base)  # tiny: 256 -> 512, at most 128 maps
+    assert [wide.nf(s, discriminator=True) for s in range(5)] == [128, 128, 128, 64, 32]
+    assert [wide.nf(s) for s in range(5)] == [tiny.nf(s) for s in range(5)] == [128, 128, 64, 32, 16]
+    same, wider = pggan.PGGANNetworks(tiny), pggan.PGGANNetworks(wide)
+    for level in range(tiny.levels):
+        assert wider.from_rgb[level].output_shape[-1] == wide.nf(level + 1, discriminator=True)
+        assert [v.shape for v in wider.g_blocks[level].weights] == [v.shape for v in same.g_blocks[level].weights]
+    d = pggan.build_discriminator(wide, tiny.levels - 1, True, wider)
+    assert d(tf.zeros([4, 16, 16, 3])).shape == (4, 1)
+    assert d.count_params() > pggan.build_discriminator(tiny, tiny.levels - 1, True, same).count_params()
+
+
 def test_paper_preset_has_the_paper_parameter_counts():
     config = pggan.get_config("paper")
     assert config.resolution == 1024 and config.latent_dim == 512

@@ -27,12 +27,14 @@ LOSSES = ("wgan-gp", "logistic-r1")
 
 @dataclasses.dataclass(frozen=True)
 class PGGANConfig:
-    """Sizes and training hyper-parameters; ``nf(stage) = min(fmap_base / 2**stage, fmap_max)``."""
+    """Sizes and training hyper-parameters; ``nf(stage) = min(fmap_base / 2**stage, fmap_max)`` feature maps
+    in the generator, the same in the discriminator with ``d_fmap_base`` in place of ``fmap_base`` when set."""
 
     resolution: int = 32
     latent_dim: int = 512
     fmap_base: int = 8192
     fmap_max: int = 512
+    d_fmap_base: int = 0  # 0: fmap_base (the paper's mirror-image networks)
     channels: int = 3
     mbstd_group_size: int = 4
     images_per_phase: int = 800_000
@@ -61,8 +63,9 @@ class PGGANConfig:
         """Number of resolutions, 4x4 included (4 -> 32 is 4 levels)."""
         return int(math.log2(self.resolution)) - 1
 
-    def nf(self, stage):
-        return min(int(self.fmap_base / (2.0**stage)), self.fmap_max)
+    def nf(self, stage, discriminator=False):
+        base = self.d_fmap_base if discriminator and self.d_fmap_base else self.fmap_base
+        return min(int(base / (2.0**stage)), self.fmap_max)
 
     def level_resolution(self, level):
         return 4 * 2**level
@@ -120,17 +123,18 @@ class PGGANNetworks:
             self.to_rgb.append(keras.Model(t, EqualizedConv2D(c.channels, 1, gain=1.0)(t), name=f"{name}_to_rgb_{res}"))
 
             # discriminator block: features at res -> features at res/2 (level 0: -> score)
+            nf = c.nf(level + 1, discriminator=True)
             f = keras.Input((res, res, c.channels))
             self.from_rgb.append(keras.Model(f, _lrelu(EqualizedConv2D(nf, 1)(f)), name=f"{name}_from_rgb_{res}"))
             x = inp = keras.Input((res, res, nf))
             if level == 0:
                 x = MinibatchStdDev(c.mbstd_group_size)(x)
                 x = _lrelu(EqualizedConv2D(nf, 3)(x))
-                x = _lrelu(EqualizedConv2D(c.nf(0), 4, padding="valid")(x))
+                x = _lrelu(EqualizedConv2D(c.nf(0, discriminator=True), 4, padding="valid")(x))
                 x = EqualizedDense(1, gain=1.0)(keras.layers.Flatten()(x))
             else:
                 x = _lrelu(EqualizedConv2D(nf, 3)(x))
-                x = _lrelu(EqualizedConv2D(c.nf(level), 3)(x))
+                x = _lrelu(EqualizedConv2D(c.nf(level, discriminator=True), 3)(x))
                 x = keras.layers.AveragePooling2D(2)(x)
             self.d_blocks.append(keras.Model(inp, x, name=f"{name}_d_block_{res}"))
 
