@@ -59,7 +59,7 @@ class MTDNN(Recipe):
     # The data: each task's training and development sets, checked first; the vocabulary
     def load_data(self, run):
         a = run.args
-        names, train, dev = glue.load_tasks(a.data, a.tasks, a.seed)
+        _, train, dev = glue.load_tasks(a.data, a.tasks, a.seed)  # train: {task: data} in --tasks order
         encoder, vocabulary, save_vocabulary = None, None, None
         if a.init_from:
             encoder, vocabulary, _ = bert.load_encoder(a.init_from)  # checks the files first
