@@ -9,7 +9,7 @@ signature taking ``latents`` float32 [N, latent_dim] and returning ``images``
 uint8 [N, R, R, 3], computed by the moving average of the generator.
 """
 from recipes._gan import GANRecipe
-from suite.training.cli import positive_int
+from suite.training.cli import positive_float, positive_int
 from suite.training.runner import lazy
 
 pggan = lazy("suite.gan.pggan")
@@ -21,6 +21,8 @@ class PGGAN(GANRecipe):
     name = "pggan"
     epochs_help = "stop after EPOCHS x STEPS_PER_EPOCH steps (default: run every phase to the target resolution)"
     group_title = "PGGAN"
+    learning_rate_help = ("the generator's Adam learning rate; the discriminator's is --d-learning-rate-factor times "
+                          "it (default: the preset's: 1e-3, tiny 5e-4)")
 
     def add_flags(self, g):
         g.add_argument("--resolution", type=int, default=None,
@@ -32,6 +34,9 @@ class PGGAN(GANRecipe):
         g.add_argument("--final-images", type=positive_int, default=None,
                        help="real images shown in the last stabilisation phase, at the target resolution "
                             "(default: the preset's: small 80000, others --images-per-phase)")
+        g.add_argument("--d-learning-rate-factor", type=positive_float, default=None, metavar="F",
+                       help="the discriminator's learning rate over the generator's (default: the preset's: small 2, "
+                            "the two time-scale update rule; tiny and paper 1, the paper's one rate)")
         g.add_argument("--loss", default=None, choices=("wgan-gp", "logistic-r1"),
                        help="wgan-gp (the paper's, with its drift term) or logistic-r1 (the non-saturating logistic "
                             "loss with the R1 penalty, as the paper's authors' StyleGAN) (default: the preset's)")
@@ -50,7 +55,8 @@ class PGGAN(GANRecipe):
         a = run.args
         return pggan.get_config(a.preset, resolution=a.resolution, images_per_phase=a.images_per_phase,
                                 final_images=a.final_images, batch_size=a.batch_size, loss=a.loss,
-                                r1_interval=a.r1_interval)
+                                r1_interval=a.r1_interval, learning_rate=a.learning_rate,
+                                d_learning_rate_factor=a.d_learning_rate_factor)
 
     def schedule(self, run):  # --epochs caps the phases' steps
         return run.config.batch_size, run.args.epochs, run.args.steps_per_epoch

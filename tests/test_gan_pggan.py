@@ -1,3 +1,6 @@
+import dataclasses
+import types
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -36,8 +39,6 @@ def test_levels_share_weights(tiny):
 
 
 def test_a_wider_discriminator_changes_only_the_discriminator(tiny):
-    import dataclasses
-
     wide = dataclasses.replace(tiny, d_fmap_base=2 * tiny.fmap_base)  # tiny: 256 -> 512, at most 128 maps
     assert [wide.nf(s, discriminator=True) for s in range(5)] == [128, 128, 128, 64, 32]
     assert [wide.nf(s) for s in range(5)] == [tiny.nf(s) for s in range(5)] == [128, 128, 64, 32, 16]
@@ -115,7 +116,7 @@ def test_schedule_and_real_image_fade(tiny):
 
 def test_optimizer_reset_on_growth_keeps_learning_rate(tiny):
     gan = pggan.ProgressiveGAN(tiny)
-    gan.compile(*pggan.make_optimizers(tiny))
+    gan.compile(*pggan.make_optimizers(dataclasses.replace(tiny, d_learning_rate_factor=2.0)))
     gan.set_level(0, reset=True)
     gan.train_step(tf.random.uniform([4, 16, 16, 3], -1, 1), alpha=1.0)
     assert int(gan.d_optimizer.iterations) == 1
@@ -123,6 +124,18 @@ def test_optimizer_reset_on_growth_keeps_learning_rate(tiny):
     assert int(gan.d_optimizer.iterations) == 0 and int(gan.g_optimizer.iterations) == 0
     assert all(float(tf.reduce_max(tf.abs(v))) == 0 for v in gan.g_optimizer.variables[2:])
     assert float(gan.g_optimizer.learning_rate) == pytest.approx(tiny.learning_rate)
+    assert float(gan.d_optimizer.learning_rate) == pytest.approx(2 * tiny.learning_rate)
+
+
+def test_the_discriminators_rate_is_the_generators_times_its_factor():
+    from recipes.pggan import recipe
+
+    assert pggan.get_config("small").d_learning_rate_factor == 2.0  # the two time-scale rule (README, PGGAN)
+    assert pggan.get_config("tiny").d_learning_rate_factor == pggan.get_config("paper").d_learning_rate_factor == 1.0
+    for flags, rates in (([], (5e-4, 5e-4)), (["--learning-rate", "3e-4", "--d-learning-rate-factor", "4"], (3e-4, 1.2e-3))):
+        args = recipe.parse_args(["--preset", "tiny", *flags])
+        g, d = pggan.make_optimizers(recipe.configure(types.SimpleNamespace(args=args)))
+        assert (float(g.learning_rate), float(d.learning_rate)) == pytest.approx(rates)
 
 
 class _Linear(tf.Module):

@@ -41,6 +41,9 @@ class PGGANConfig:
     final_images: int = 0  # the last stabilisation phase's images (0: images_per_phase)
     batch_size: int = 16
     learning_rate: float = 0.001
+    # the discriminator's rate over the generator's (1: the paper's one rate for both); above 1, the two
+    # time-scale update rule (Heusel et al. 2017)
+    d_learning_rate_factor: float = 1.0
     beta_1: float = 0.0
     beta_2: float = 0.99
     epsilon: float = 1e-8
@@ -80,9 +83,10 @@ PRESETS = {
     # The final resolution trains longest, as in the paper's runs (they go on at the target
     # resolution after the last fade-in): at 32x32 the samples' shapes sharpen with images seen there.
     # Batch 8, not 32: at this budget updates count more than images per update (the found-rate
-    # 0.08 at 32, 0.23 at 16, 0.31 at 8 for the same images; README, PGGAN).
+    # 0.08 at 32, 0.23 at 16, 0.31 at 8 for the same images; README, PGGAN). The discriminator at twice
+    # the generator's rate (TTUR): found 0.27 -> 0.38 at no cost (half the generator's instead: 0.20).
     "small": PGGANConfig(resolution=32, latent_dim=128, fmap_base=256, fmap_max=64, images_per_phase=16_000,
-                         final_images=80_000, batch_size=8, ema_decay=0.995),
+                         final_images=80_000, batch_size=8, ema_decay=0.995, d_learning_rate_factor=2.0),
     "paper": PGGANConfig(resolution=1024),
 }
 
@@ -289,8 +293,10 @@ class ProgressiveGAN(GAN):
 
 
 def make_optimizers(config, precision="float32"):
-    return tuple(make_optimizer("adam", config.learning_rate, beta_1=config.beta_1, beta_2=config.beta_2,
-                                epsilon=config.epsilon, precision=precision) for _ in range(2))
+    """(generator's, discriminator's) Adam optimizers."""
+    return tuple(make_optimizer("adam", rate, beta_1=config.beta_1, beta_2=config.beta_2, epsilon=config.epsilon,
+                                precision=precision)
+                 for rate in (config.learning_rate, config.learning_rate * config.d_learning_rate_factor))
 
 
 def phases(config, batch_size):
