@@ -79,7 +79,7 @@ PRESETS = {
     # paper's learning rate (the generator collapses for hundreds of steps at 8x8), so half.
     "tiny": PGGANConfig(resolution=8, latent_dim=64, fmap_base=256, fmap_max=128, images_per_phase=3200,
                         batch_size=16, learning_rate=5e-4, ema_decay=0.99),
-    # the recipe's default: 4x4 -> 32x32 on the embedded shapes, about 13 minutes on 2 CPU cores
+    # the recipe's default: 4x4 -> 32x32 on the embedded shapes, 13-15 minutes on 2 CPU cores
     # The final resolution trains longest, as in the paper's runs (they go on at the target
     # resolution after the last fade-in): at 32x32 the samples' shapes sharpen with images seen there.
     # Batch 8, not 32: at this budget updates count more than images per update (the found-rate
