@@ -39,9 +39,9 @@ class RMDL(Recipe):
     data_help = ("the embedded set of the modality (text: 'topics', image: 'shapes', points: 'solids', generated "
                  "from --seed), 'tfds:NAME' (mnist, cifar10, imdb_reviews, ag_news_subset...) or a folder with one "
                  "sub-folder per class (train/ and test/ beneath it, or a tenth held out as test)")
-    epochs_help = ("epochs (default: the preset's: tiny 5, small 20, paper 100); each ends with every member's choice "
+    epochs_help = ("epochs (default: the preset's: tiny 6, small 20, paper 100); each ends with every member's choice "
                    "on the validation split, a checkpoint and the test report")
-    steps_help = "steps per epoch (default: the preset's: tiny 40, small 100, paper 500)"
+    steps_help = "steps per epoch (default: the preset's: tiny 50, small 100, paper 500)"
     batch_help = "global batch of examples, the same for every member (default: the preset's: tiny 64, small and " \
                  "paper 128)"
     group_title = "RMDL"

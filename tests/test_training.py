@@ -85,6 +85,46 @@ def test_a_recipe_declares_its_data_sizes_and_export_name_and_the_runner_gives_t
     assert "argument --num-videos: must be a positive integer, got 0" in capsys.readouterr().err
 
 
+def _preset_figures(text, name):
+    """{preset: figure} of a flag's help, "(default: the preset's: tiny 5, small and paper 128 (DCGAN 256))"."""
+    import re
+
+    figures = {}
+    text = " ".join(text.split())
+    for presets, value, variant, other in re.findall(
+            r"((?:tiny|small|paper)(?: and (?:tiny|small|paper))*) (\d+)(?: \((\w+) (\d+)\))?", text):
+        for preset in presets.split(" and "):
+            figures[preset] = int(other) if variant.lower() == name else int(value)
+    return figures
+
+
+@pytest.mark.parametrize("name", ["action", "bert", "dcgan", "deepspeech", "elmo", "fast_rcnn", "faster_rcnn", "gan",
+                                  "gpt", "gpt_finetune", "mtdnn", "rmdl", "segmentation", "text_detection",
+                                  "text_recognition", "wgan", "word2vec", "yolo"])
+def test_the_help_states_the_schedule_each_preset_runs(name):
+    """Every figure the --epochs, --steps-per-epoch and --batch-size help gives for a preset is the one
+    a run of that preset takes (the help of hand-written presets had drifted: RMDL's said tiny 5 x 40
+    while tiny ran 6 x 50)."""
+    import importlib
+
+    from suite.training import runner
+
+    recipe = importlib.import_module(f"recipes.{name}").recipe
+    helps = {a.option_strings[0]: a.help or "" for a in recipe.parser()._actions if a.option_strings}
+    checked = 0
+    for preset in ("tiny", "small", "paper"):
+        args = recipe.parse_args(["--preset", preset, *(["--task", "sts", "--init-from", "x"]
+                                                        if name == "gpt_finetune" else [])])
+        run = runner.Run(args, None, True, None, recipe.export_name(args), recipe)
+        run.config = recipe.configure(run)
+        for flag, taken in zip(("--batch-size", "--epochs", "--steps-per-epoch"), recipe.schedule(run)):
+            stated = _preset_figures(helps[flag], name).get(preset)
+            if stated is not None:
+                assert stated == taken, (flag, preset, helps[flag], taken)
+                checked += 1
+    assert checked >= 2, helps  # every recipe's help states at least the tiny epochs and batch
+
+
 def test_limit_stages_cuts_the_schedule_but_keeps_alpha():
     from suite.training import Stage, limit_stages
 
