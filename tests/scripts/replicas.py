@@ -21,7 +21,12 @@ import tempfile
 import time
 import traceback
 
-from suite.training.strategy import split_cpu
+# the XLA check asks whether each train step compiles and runs finite, not how fast the compiled code is:
+# LLVM's optimisation level 0 halves the compile time (MT-DNN's five steps 21 -> 11 s, DeepLab's 23 -> 10 s)
+# and leaves XLA's own lowering and passes, what a TPU shares, as they are
+os.environ["XLA_FLAGS"] = " ".join(filter(None, [os.environ.get("XLA_FLAGS"), "--xla_backend_optimization_level=0"]))
+
+from suite.training.strategy import split_cpu  # noqa: E402
 
 split_cpu(2)  # before any other TensorFlow op
 
