@@ -136,6 +136,25 @@ def test_embedded_videos_are_deterministic_balanced_and_move_as_labelled():
             assert along > 0.2 and along > 2 * across, (name, mean)
 
 
+def test_embedded_videos_keep_their_pixels():
+    """The renderer's pixels and true flow are pinned (their digest at MOTION_VERSION 2): a change to
+    them must bump MOTION_VERSION, which keys cached flow, and re-measure the README's action figures.
+    (Drawing only the torus copies near the frame, 0.57x the time a clip took, kept every pixel.)"""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for size, seed, split, count in ((32, 0, "train", 48), (64, 1, "validation", 8)):
+        videos = video.EmbeddedVideos(count, size, 20, seed, split)
+        for i in range(count):
+            digest.update(videos.load(i).tobytes())
+            frames, flow = video.render_motion_video(videos.rng(i), int(videos.labels[i]), size, 20, 4, 11,
+                                                     with_flow=True)
+            digest.update(frames.tobytes())
+            digest.update(flow.tobytes())
+    assert video.MOTION_VERSION == 2
+    assert digest.hexdigest() == "56ee8956c4ffd9faf7e915a95ff9c11b554a3318521774bd5b9d0b176ae72b17"
+
+
 def test_no_single_frame_tells_the_classes_apart():
     """What a motion-blind network could use -- how much of a frame the objects cover, how much of
     its border, how far from the middle -- is distributed alike in every class: over 2,400 random
