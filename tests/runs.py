@@ -15,6 +15,10 @@ def _gan(recipe, epochs, steps, *flags):
              "--steps-per-epoch", str(steps)], steps * (epochs // 2))
 
 
+# Each run has as few epochs as its checks need: two where it is killed (at the first epoch's checkpoint) and
+# resumed, one otherwise; an epoch's end costs an evaluation (2.7 s for BERT's, ~13 s for two-stream's 160 videos,
+# ~10 s with FCN's CRF), and with a learning rate over the run's total steps the figures are the same to the last
+# bit (MT-DNN, FCN, CTPN, RRPN, two-stream, the GANs' SWD: measured against 2 x N/2; BERT's draws differ run to run)
 # key: (python arguments; the checkpoint step at which the run is killed with SIGKILL and resumed,
 #       for one run of every recipe, None for the others; the job's seconds, both processes, from the
 #       clean-clone CI run at 5496215 with two runs side by side and the other tests beside them on the
@@ -23,7 +27,7 @@ def _gan(recipe, epochs, steps, *flags):
 RUNS = {
     # each task padded to its longest example (2x the examples/s), 8,000 steps (sts learns surely by then: at 4,000,
     # seeds 0 and 1 reach sts Pearson 0.16 and 0.50); its tasks tokenized once (529 -> 400 s in the CI at 4c32cd3)
-    "mtdnn": (["-m", "recipes.mtdnn", *TINY], 4000, 400),
+    "mtdnn": (["-m", "recipes.mtdnn", *TINY, "--epochs", "2", "--steps-per-epoch", "4000"], 4000, 400),
     # DS2 at batch 8, half its preset's: held-out CER 0.94 -> 0.81, 0.52, 0.32, 0.26 after 125, 250, 375, 500 steps
     # (its learning rate is constant: a shorter run is the longer one cut). Run: 2 x 188 steps (CER 0.316 in the CI),
     # 3/4 of the 500 before (212 -> 167 CPU-seconds); the first held-out utterance, which the export tests transcribe
@@ -34,8 +38,8 @@ RUNS = {
     # killed and resumed (at 96 pixels 0.06, 0.26, 0.46 after 500, 1,000, 1,500); at 2e-3 or 3e-3 it starts later
     "yolo": (["-m", "recipes.yolo", *TINY, "--steps-per-epoch", "500"], 500, 255),
     # DS1 at batch 8 too: CER 2.61 -> 0.35 in 250 steps (0.27 in 500; 0.20 at batch 16)
-    "deepspeech_ds1": (["-m", "recipes.deepspeech", "--model", "ds1", *TINY, "--steps-per-epoch", "125",
-                        "--batch-size", "8"], None, 140),
+    "deepspeech_ds1": (["-m", "recipes.deepspeech", "--model", "ds1", *TINY, "--epochs", "1", "--steps-per-epoch",
+                        "250", "--batch-size", "8"], None, 140),
     "faster_rcnn": (["-m", "recipes.faster_rcnn", *TINY], 250, 165),
     # Fast R-CNN on selective search's single-strategy proposals (~5 ms an image; 'fast', the recipe's default, ~40 ms
     # and the same mAP): mAP@0.5 0.34, 0.78 after 150, 300 steps (28 s alone; 0.91 after 500: 137 s in the CI at e8d014e)
@@ -45,18 +49,18 @@ RUNS = {
     "action_slow": (["-m", "recipes.action", *TINY, "--model", "slow", "--steps-per-epoch", "600"], 600, 240),
     "pggan": (["-m", "recipes.pggan", *TINY, "--swd-images", "256"], 300, 110),
     # the MLP GAN learns far more slowly than the convolutional ones ("hard to get started")
-    "gan": (*_gan("gan", 6, 500), 75),
+    "gan": (*_gan("gan", 2, 1500), 75),
     # two-stream with its optical flow in the network: video top-1 0.125 -> 0.41, 0.61 after 100, 200 steps (0.69
     # after 300, the run before: 126 CPU-seconds; Farneback 0.72); the flow costs every step (76 s alone against 59 s
     # on Farneback for 300 steps)
-    "action_two_stream": (["-m", "recipes.action", *TINY, "--model", "two_stream", "--steps-per-epoch", "100"],
-                          None, 95),
+    "action_two_stream": (["-m", "recipes.action", *TINY, "--model", "two_stream", "--epochs", "1",
+                           "--steps-per-epoch", "200"], None, 95),
     # WGAN's clipped critic moves slowly: SWD 143 -> 107 after 500 steps, 51 after 750, 48 after 1,000
-    "wgan": (*_gan("wgan", 4, 250), 105),
-    "wgan_gp": (_gan("wgan", 2, 250, "--gradient-penalty", "10")[0], None, 90),
+    "wgan": (*_gan("wgan", 2, 500), 105),
+    "wgan_gp": (_gan("wgan", 1, 500, "--gradient-penalty", "10")[0], None, 90),
     # 2,000 steps at 2e-3: next-sentence accuracy 0.88-0.93, the polysemy probe 0.997-1.000, seeds 0-3 (at 1e-3
     # and 1,000 steps, the preset before: NSP 0.82-0.90, the probe 0.60-0.71)
-    "bert": (["-m", "recipes.bert", *TINY], 1000, 140),
+    "bert": (["-m", "recipes.bert", *TINY, "--epochs", "2", "--steps-per-epoch", "1000"], 1000, 140),
     "dcgan": (*_gan("dcgan", 2, 250), 40),
     # RMDL: nine random members (3 DNN, 3 CNN, 3 RNN) per modality, 4 x 50 steps (the ensembles barely move after 200:
     # image 0.942 -> 0.945, text 0.707 -> 0.715, points 0.673 -> 0.720 at 300); the image run is killed after its
@@ -66,8 +70,8 @@ RUNS = {
     "rmdl_text": (["-m", "recipes.rmdl", *TINY, "--modality", "text", "--epochs", "4"], None, 50),
     # segmentation, one run per family: FCN-8s on VGG with the fully connected CRF (blocks of 2x2 pixels as the
     # appearance keys: 7 s an evaluation, 29 exact), DeepLab v3+ on a ResNet (killed after its first epoch)
-    "segmentation_fcn": (["-m", "recipes.segmentation", *TINY, "--model", "fcn8s", "--steps-per-epoch", "500",
-                          "--crf", "--crf-settings", "max_keys=1024"], None, 170),
+    "segmentation_fcn": (["-m", "recipes.segmentation", *TINY, "--model", "fcn8s", "--epochs", "1",
+                          "--steps-per-epoch", "1000", "--crf", "--crf-settings", "max_keys=1024"], None, 170),
     "segmentation_deeplab": (["-m", "recipes.segmentation", *TINY, "--model", "deeplab_v3plus", "--backbone",
                               "resnet50", "--steps-per-epoch", "500"], 500, 125),
     # CRNN: CTC's plateau (blanks everywhere) ends after ~500 steps at batch 16; word accuracy 0.06, 0.61 after 500,
@@ -82,15 +86,17 @@ RUNS = {
     # CTPN on level words: F 0.37, 0.69 after 200, 400 steps (seed 1: 0.68 after 300; at batch 16, 0.40 and 0.71 after
     # 150, 300 steps), in 105 s
     "text_detection_ctpn": (["-m", "recipes.text_detection", *TINY, "--model", "ctpn", "--data", "scenes-horizontal",
-                             "--steps-per-epoch", "200", "--batch-size", "8"], None, 165),
+                             "--epochs", "1", "--steps-per-epoch", "400", "--batch-size", "8"], None, 165),
     # RRPN on the multi-oriented scenes: F 0.21, 0.83 after 200, 400 steps (at batch 16: 0.28, 0.79 after 150, 300;
     # its skew IoU compiled), in 105 s
-    "text_detection_rrpn": (["-m", "recipes.text_detection", *TINY, "--model", "rrpn", "--steps-per-epoch", "200",
-                             "--batch-size", "8"], None, 160),
+    "text_detection_rrpn": (["-m", "recipes.text_detection", *TINY, "--model", "rrpn", "--epochs", "1",
+                             "--steps-per-epoch", "400", "--batch-size", "8"], None, 160),
     # static word vectors on the embedded stories (seconds: the clean-clone CI run at 8a26e6f)
     "word2vec_skipgram": (["-m", "recipes.word2vec", *TINY, "--steps-per-epoch", "200"], 200, 30),
-    "word2vec_cbow": (["-m", "recipes.word2vec", *TINY, "--model", "cbow", "--steps-per-epoch", "200"], None, 20),
-    "word2vec_nnlm": (["-m", "recipes.word2vec", *TINY, "--model", "nnlm", "--steps-per-epoch", "200"], None, 20),
+    "word2vec_cbow": (["-m", "recipes.word2vec", *TINY, "--model", "cbow", "--epochs", "1", "--steps-per-epoch",
+                       "400"], None, 20),
+    "word2vec_nnlm": (["-m", "recipes.word2vec", *TINY, "--model", "nnlm", "--epochs", "1", "--steps-per-epoch",
+                       "400"], None, 20),
     # GPT on the embedded stories: perplexity 141 -> 5.3 after 300 steps (the unigram model's: 44); seconds: the
     # clean-clone CI run at 69c02be
     "gpt": (["-m", "recipes.gpt", *TINY, "--steps-per-epoch", "200"], 200, 56),
@@ -130,6 +136,12 @@ def schedule(keys, jobs):
         free[worker] += seconds(key)
         plan[key] = (order, free[worker])
     return plan
+
+
+def total_steps(key):
+    """Run ``key``'s training steps: --epochs (default 2, the tiny presets') x --steps-per-epoch."""
+    args = RUNS[key][0]
+    return (flag(key, "--epochs") if "--epochs" in args else 2) * flag(key, "--steps-per-epoch")
 
 
 def flag(key, name):

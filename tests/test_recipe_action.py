@@ -1,16 +1,16 @@
-"""recipes.action end to end: one tiny run each of slow fusion and two-stream (killed with SIGKILL
-after their first epoch and resumed) feeds the learning, export, serving and TensorBoard checks;
+"""recipes.action end to end: one tiny run each of slow fusion (killed with SIGKILL after its
+first epoch and resumed) and two-stream feeds the learning, export, serving and TensorBoard checks;
 bad input is refused before anything is written."""
 import pytest
 
 from conftest import (assert_refused_cleanly, learned, readme_figure, replay_warmup, serve_cases, serve_random_uint8,
                       tensorboard_tags)
-from runs import RUNS, flag
+from runs import RUNS, total_steps
 
 CORE = ("--data", "--preset", "--epochs", "--steps-per-epoch", "--batch-size", "--strategy", "--mixed-precision",
         "--jit-compile", "--logdir", "--export-dir", "--version", "--seed", "--sync-batch-norm")
 ACTION = ["-m", "recipes.action", "--preset", "tiny", "--no-progress"]
-MODELS = ["slow", "two_stream"]  # tiny runs (tests/runs.py): two epochs each, killed after the first
+MODELS = ["slow", "two_stream"]  # tiny runs (tests/runs.py): slow fusion killed after its first epoch
 
 
 def test_help_documents_every_flag(python):
@@ -38,7 +38,7 @@ def tiny(request, trained):
 def test_tiny_run_learns_motion_and_resumed_after_kill(tiny):
     model, key, run = tiny
     r = run.result
-    assert run.resumed_at == RUNS[key][1] and r["step"] == 2 * flag(key, "--steps-per-epoch")
+    assert run.resumed_at == RUNS[key][1] and r["step"] == total_steps(key)
     assert r["initial"]["video_top1"] < 0.25  # chance: 1/8
     assert learned(r["initial"]["video_top1"], r["eval"]["video_top1"],
                    readme_figure(f"action {model}", "video top-1")) >= 0.5

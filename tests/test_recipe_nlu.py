@@ -45,7 +45,7 @@ LONG = "alice gave bob the red ball in the park " * 20  # far past the sequence 
 
 @pytest.fixture(scope="module")
 def bert_run(trained):
-    """Tiny BERT pre-training, 2 x 250 steps, killed after the first epoch and resumed."""
+    """Tiny BERT pre-training, 2 x 1,000 steps, killed after the first epoch and resumed."""
     return trained.get("bert")
 
 

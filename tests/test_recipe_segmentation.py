@@ -6,7 +6,7 @@ import pytest
 
 from conftest import (assert_refused_cleanly, learned, loss_curve, readme_figure, replay_warmup, serve_cases,
                       tensorboard_tags, tensorflow_only)
-from runs import RUNS
+from runs import RUNS, total_steps
 from test_segmentation import _mask, _write_voc
 
 SEG = ["-m", "recipes.segmentation", "--preset", "tiny", "--no-progress"]
@@ -34,8 +34,7 @@ def tiny(request, trained):
 def test_tiny_run_learns_every_class_far_above_all_background(tiny):
     key, run = tiny
     r = run.result
-    steps = 2 * int(RUNS[key][0][RUNS[key][0].index("--steps-per-epoch") + 1])
-    assert r["step"] == steps and run.resumed_at == RUNS[key][1]
+    assert r["step"] == total_steps(key) and run.resumed_at == RUNS[key][1]
     assert r["model"] == FAMILIES[key][0]
     from suite.data.segmentation import embedded_set
 

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import (assert_refused_cleanly, learned, loss_curve, readme_figure, replay_warmup, serve_cases,
                       tensorboard_tags, tensorflow_only)
-from runs import RUNS, flag
+from runs import RUNS, total_steps
 
 TD = ["-m", "recipes.text_detection", "--preset", "tiny", "--no-progress"]
 CORE = ("--data", "--preset", "--epochs", "--steps-per-epoch", "--batch-size", "--strategy", "--mixed-precision",
@@ -121,7 +121,7 @@ def test_ctpn_tiny_run_finds_level_words_and_serves_them_from_bytes(trained, tmp
 
     run = trained.get("text_detection_ctpn")
     r = run.result
-    assert r["model"] == "ctpn" and r["step"] == 2 * flag("text_detection_ctpn", "--steps-per-epoch") and r["initial"]["f"] < 0.05
+    assert r["model"] == "ctpn" and r["step"] == total_steps("text_detection_ctpn") and r["initial"]["f"] < 0.05
     assert learned(r["initial"]["f"], r["eval"]["f"], readme_figure("text_detection ctpn", "F")) >= 0.5, r["eval"]
     assert r["export"].endswith("text_detection_ctpn/1")
     out = serve_cases(run.export, [("serving_default", {"images": "tf.zeros([2, 90, 150, 3], tf.uint8)"}),
@@ -141,7 +141,7 @@ def test_rrpn_tiny_run_finds_rotated_words_and_serves_them_from_bytes(trained, t
 
     run = trained.get("text_detection_rrpn")
     r = run.result
-    assert r["model"] == "rrpn" and r["step"] == 2 * flag("text_detection_rrpn", "--steps-per-epoch")
+    assert r["model"] == "rrpn" and r["step"] == total_steps("text_detection_rrpn")
     assert r["initial"]["f"] < 0.05 and r["parameters"] == 766_769
     assert learned(r["initial"]["f"], r["eval"]["f"], readme_figure("text_detection rrpn", "F")) >= 0.5, r["eval"]
     losses = loss_curve(run.logdir)
