@@ -677,19 +677,24 @@ def clip_dataset(videos, clip_frames, batch_size, flow_frames=0, seed=0, trainin
     key = [seed, 13, 0 if shard is None else shard[1]]
     names = sorted(first)
 
-    def load(epoch, i):  # decoding (OpenCV) and flow in NumPy: mapped in parallel, in order
+    def load(epoch, i):  # decoding (OpenCV) and flow in NumPy
         i = int(i)
         last = videos.num_frames(i) - max(clip_frames, flow_frames + 1)
         begin = int(np.random.default_rng([*key, int(epoch), i]).integers(0, last + 1)) if training else last // 2
         clip = clip_at(videos, i, begin, clip_frames, flow_frames)
         return (*(clip[k] for k in names), np.int32(videos.labels[i]))
 
-    def example(epoch, i):
-        *arrays, label = tf.numpy_function(load, [epoch, i], [tf.uint8] * len(names) + [tf.int32], stateful=False)
-        inputs = {k: tf.ensure_shape(a, signature[0][k].shape) for k, a in zip(names, arrays)}
-        return inputs, tf.ensure_shape(label, [])
+    def load_batch(epochs, ids):  # a batch's clips in one NumPy call (one call a clip cost 0.9 ms of overhead)
+        clips = [load(e, i) for e, i in zip(epochs, ids)]
+        return tuple(np.stack(column) for column in zip(*clips))
+
+    def batch(epochs, ids):  # batches mapped in parallel, in order
+        *arrays, labels = tf.numpy_function(load_batch, [epochs, ids], [tf.uint8] * len(names) + [tf.int32],
+                                            stateful=False)
+        inputs = {k: tf.ensure_shape(a, [None, *signature[0][k].shape]) for k, a in zip(names, arrays)}
+        return inputs, tf.ensure_shape(labels, [None])
 
     order = (order_dataset(indices, key, start * batch_size, with_epoch=True) if training
              else tf.data.Dataset.from_tensor_slices((np.zeros(len(indices), np.int64), indices.astype(np.int64))))
-    ds = order.map(example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
+    ds = order.batch(batch_size, drop_remainder=training)
+    return ds.map(batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
