@@ -6,7 +6,9 @@ fixture. When the session starts, the runs its selected tests need are started i
 ``SUITE_TEST_JOBS`` at a time (default 2, one per core of the CI machine), longest first, while the
 tests that need no run go ahead; tests that read runs are moved to the end of the session.
 """
-TINY = ["--preset", "tiny", "--no-progress"]
+# one input-pipeline thread a run, as one core a run (conftest's TF_NUM_*_THREADS=1): tf.data's default pool of one
+# thread per core, two threads contending for Python's lock in the rendered pipelines, took up to twice the CPU
+TINY = ["--preset", "tiny", "--no-progress", "--data-threads", "1"]
 
 
 def _gan(recipe, epochs, steps, *flags):

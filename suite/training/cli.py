@@ -55,6 +55,10 @@ def core_parser(name, description, *, default_data, epochs_help, default_batch_s
                    help="Keras mixed-precision policy: compute in float16 (with loss scaling) or bfloat16, "
                         "keep variables, losses and outputs in float32")
     t.add_argument("--jit-compile", action="store_true", help="compile each replica's train step with XLA")
+    t.add_argument("--data-threads", type=positive_int, default=None,
+                   help="threads of the training input pipeline (default: tf.data's, one per core); 1 keeps a run "
+                        "that shares the machine with others to one core (measured: half the CPU time of a "
+                        "rendered pipeline, whose two threads contend for Python's lock)")
     t.add_argument("--seed", type=int, default=0, help="seed of the embedded data, initialisation and sampling")
     add_output_flags(p.add_argument_group("output"), name,
                      "TensorBoard logs and checkpoints; run again with the same --logdir to resume")

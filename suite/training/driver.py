@@ -204,7 +204,7 @@ class Driver:
     """
 
     def __init__(self, strategy, model, dataset_fn, *, logdir, checkpoint_every=500, log_every=50,
-                 jit_compile=False, callbacks=(), max_to_keep=3, progress=True):
+                 jit_compile=False, callbacks=(), max_to_keep=3, progress=True, data_threads=None):
         self.strategy = strategy
         self.model = model
         self.logdir = os.fspath(logdir)
@@ -212,6 +212,7 @@ class Driver:
         self.checkpoint_every = max(1, int(checkpoint_every))
         self.log_every = max(1, int(log_every))
         self.jit_compile = jit_compile
+        self.data_threads = data_threads  # the input pipelines' private thread pool (None: tf.data's default)
         self.callbacks = list(callbacks)
         self.progress = progress
         self.max_to_keep = max_to_keep
@@ -324,7 +325,15 @@ class Driver:
 
         def with_start(fn, steps):
             # each step takes one per-replica batch from this pipeline for each of its replicas
-            return lambda ctx: fn(ctx, steps * ctx.num_replicas_in_sync // ctx.num_input_pipelines)
+            def made(ctx):
+                ds = fn(ctx, steps * ctx.num_replicas_in_sync // ctx.num_input_pipelines)
+                if self.data_threads:
+                    options = tf.data.Options()
+                    options.threading.private_threadpool_size = int(self.data_threads)
+                    ds = ds.with_options(options)
+                return ds
+
+            return made
 
         return {k: iter(self.strategy.distribute_datasets_from_function(with_start(fn, counts.get(k, 0))))
                 for k, fn in self.dataset_fns.items()}

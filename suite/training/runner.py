@@ -416,7 +416,8 @@ def _train_and_export(recipe, run_):
     run_.driver = driver = Driver(
         run_.strategy, run_.model, recipe.dataset_fns(run_), logdir=args.logdir, checkpoint_every=steps,
         log_every=max(1, min(50, steps)), jit_compile=args.jit_compile,
-        callbacks=[run_.evaluator] if run_.evaluator else [], progress=run_.progress)
+        callbacks=[run_.evaluator] if run_.evaluator else [], progress=run_.progress,
+        data_threads=getattr(args, "data_threads", None))
     if run_.chief:
         from tensorboard.plugins.hparams import api as hp
 
