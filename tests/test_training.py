@@ -207,6 +207,35 @@ def _regression_data():
         ctx.get_per_replica_batch_size(32), drop_remainder=True).skip(start)
 
 
+def test_data_threads_give_the_training_pipeline_its_own_pool_and_the_same_batches(tmp_path, monkeypatch):
+    """--data-threads N: the driver's training datasets get a private pool of N threads; without it
+    they keep tf.data's default; the batches and so the training are the same."""
+    import keras
+    import tensorflow as tf
+
+    from suite.training import Driver, Stage
+
+    strategy = tf.distribute.get_strategy()
+    pools = []
+    distribute = type(strategy).distribute_datasets_from_function
+
+    def spying(self, fn, options=None):
+        pools.append(fn(tf.distribute.InputContext()).options().threading.private_threadpool_size)
+        return distribute(self, fn, options)
+
+    monkeypatch.setattr(type(strategy), "distribute_datasets_from_function", spying)
+    weights = []
+    for threads, logdir in ((None, "a"), (1, "b")):
+        keras.utils.set_random_seed(0)
+        model = _Regression.make()
+        model.compile()
+        Driver(strategy, model, _regression_data(), logdir=str(tmp_path / logdir), checkpoint_every=100,
+               log_every=10, progress=False, data_threads=threads).train([Stage("a", 20)])
+        weights.append(model.net.get_weights()[0])
+    assert pools == [None, 1]
+    np.testing.assert_array_equal(weights[0], weights[1])
+
+
 def test_a_task_giving_only_its_network_and_loss_trains_checkpoints_and_resumes(tmp_path):
     import keras
     import tensorflow as tf
