@@ -2,7 +2,7 @@
 import importlib
 import sys
 
-BENCHMARKS = ("driver", "pggan", "gans", "mtdnn", "action", "flow", "detection", "speech", "rmdl", "segmentation",
+BENCHMARKS = ("driver", "allocator", "pggan", "gans", "mtdnn", "action", "flow", "detection", "speech", "rmdl", "segmentation",
               "ocr", "lineage", "serving", "input")
 
 

@@ -43,3 +43,18 @@ def test_the_flow_benchmark_tables_each_method_against_the_true_flow():
     assert rows["Farneback (OpenCV)"][6].strip() == "1.00x" and rows["in-graph Lucas-Kanade"][6].strip().endswith("x")
     # a method that found no motion would err as much as "no motion" on the object
     assert float(rows["in-graph Lucas-Kanade"][3]) < float(rows["no motion"][3])
+
+
+@pytest.mark.slow  # a recipe run in a subprocess per allocator
+def test_the_allocator_benchmark_tables_each_installed_allocator_with_the_same_figures():
+    import os
+
+    from benchmarks.allocator import LIBRARIES
+
+    out = run_python(["-m", "benchmarks", "allocator", "--runs", "cbow", "--repeats", "1"]).stdout
+    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in out.splitlines() if line.startswith("| cbow")]
+    assert [r[1] for r in rows] == ["glibc", *(k for k, v in LIBRARIES.items() if os.path.isfile(v))]
+    assert rows[0][4:6] == ["1.00", "1.00"] and all(float(r[2]) > 0 and float(r[3]) > 0 for r in rows)
+    assert all(r[6] == "yes" for r in rows), rows  # an allocator changes no arithmetic
+    refused = run_python(["-m", "benchmarks", "allocator", "--runs", "bert"], check=False)
+    assert refused.returncode == 2 and "--runs bert: choose from cbow, ctpn, ds2, mtdnn" in refused.stderr
