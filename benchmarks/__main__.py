@@ -2,8 +2,8 @@
 import importlib
 import sys
 
-BENCHMARKS = ("driver", "allocator", "pggan", "gans", "mtdnn", "action", "flow", "detection", "speech", "rmdl", "segmentation",
-              "ocr", "lineage", "serving", "input")
+BENCHMARKS = ("driver", "allocator", "pggan", "gans", "mtdnn", "action", "flow", "detection", "speech", "rmdl",
+              "segmentation", "ocr", "lineage", "serving", "input")
 
 
 def main(argv=None):

@@ -15,12 +15,13 @@ os.environ.setdefault("SUITE_CACHE", os.path.join(tempfile.gettempdir(), "suite-
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 # every process the tests start (recipe runs, the replica matrix, the fork server and the serving worker) allocates
-# with jemalloc where the Debian package libjemalloc2 is installed (.ci/run installs it): the same arithmetic, ~10%
-# fewer CPU-seconds for TensorFlow's many small tensors (python -m benchmarks allocator measures it);
-# SUITE_TEST_JEMALLOC=0 keeps glibc's malloc
-JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
-if os.environ.get("SUITE_TEST_JEMALLOC", "1") != "0" and os.path.isfile(JEMALLOC) and "LD_PRELOAD" not in os.environ:
-    os.environ["LD_PRELOAD"] = JEMALLOC
+# with jemalloc where the Debian package libjemalloc2 is installed (.ci/run installs it): the same arithmetic, 2-8%
+# fewer CPU-seconds (python -m benchmarks allocator measures it); SUITE_TEST_JEMALLOC=0 keeps glibc's malloc
+from benchmarks.allocator import LIBRARIES  # noqa: E402
+
+if os.environ.get("SUITE_TEST_JEMALLOC", "1") != "0" and os.path.isfile(LIBRARIES["jemalloc"]) \
+        and "LD_PRELOAD" not in os.environ:
+    os.environ["LD_PRELOAD"] = LIBRARIES["jemalloc"]
 
 
 class _ForkedChild:
