@@ -74,7 +74,7 @@ def main(argv=None):
     p.add_argument("--swd-images", type=int, default=512, help="images compared per evaluation")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-quality", action="store_true",
-                   help="leave out the embedded FID and found-rate columns (no quality classifier trained)")
+                   help="leave out the embedded FID and found-rate columns")
     p.add_argument("--output", default=None, help="also write the table (markdown) to this file")
     args = p.parse_args(argv)
     keys = [k.strip() for k in args.variants.split(",") if k.strip()]

@@ -35,8 +35,9 @@ class GANRecipe(Recipe):
                        help="skip the quality score: the Frechet distance of a small classifier's features "
                             "(samples against reals) and the fraction of samples in which it finds, with "
                             "confidence, a shape and a background (the embedded scenes) or a class (a folder "
-                            "with a sub-folder per class, a TFDS set with a 'label'); the classifier is trained "
-                            "once on the data's own labels (up to 3 minutes on 2 cores) and cached")
+                            "with a sub-folder per class, a TFDS set with a 'label'); the embedded scenes' classifiers "
+                            "ship with the suite, a labelled dataset's is trained once on its labels (up to 3 "
+                            "minutes on 2 cores) and cached")
         g.add_argument("--fid-weights", default=None, metavar="PATH",
                        help="Keras weights of InceptionV3 without its top "
                             "(inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5): also log the Frechet "
@@ -96,13 +97,13 @@ class GANRecipe(Recipe):
         return callbacks.GANMonitor(run.model, reals=reals, seed=a.seed, fid=fid, quality=scorer)
 
     def quality_scorer(self, run):
-        """A classifier of the data's own labels (trained once, cached): the embedded scenes', or one of
-        a labelled folder's or TFDS set's classes; unlabelled data has none."""
+        """A classifier of the data's own labels: the embedded scenes' (shipped with the suite), or one of
+        a labelled folder's or TFDS set's classes (trained once, cached); unlabelled data has none."""
         import sys
 
         a = run.args
         if a.data == images.EMBEDDED:
-            return quality.embedded_scorer(a.seed, run.config.resolution, progress=run.progress)
+            return quality.embedded_scorer(run.config.resolution, progress=run.progress)
         labelled = quality.labelled_scorer(a.data, a.seed, run.config.resolution, progress=run.progress,
                                            files=run.data if isinstance(run.data, list) else None)
         if labelled is None:

@@ -1,5 +1,5 @@
-"""The embedded quality score (suite/gan/quality.py): scene labels, and the classifier trained once
-on them (cached by seed, shared with the GAN runs) as a judge of reals, noise and blur."""
+"""The embedded quality score (suite/gan/quality.py): scene labels, and the classifiers trained on
+them (shipped, one per resolution, the judge of every GAN run) as judges of reals, noise and blur."""
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -103,13 +103,11 @@ def test_each_test_of_found_is_reported_alone():
 
 @pytest.fixture(scope="module")
 def scorer():
-    """The 16x16 classifier of seed 0: the one the tiny classic GAN runs (tests/runs.py) train and
-    cache, so that the suite trains it once. (The 32x32 one, for the small PGGAN preset, is the same
-    code at twice the size and four times the cost; its figures are the README's.)"""
-    return quality.embedded_scorer(0, resolution=16, progress=False)
+    """The shipped 16x16 classifier: the tiny classic GAN runs' judge (tests/runs.py). (The 32x32 one,
+    the small PGGAN preset's, is the same network at twice the size; its figures are the README's.)"""
+    return quality.embedded_scorer(resolution=16, progress=False)
 
 
-@pytest.mark.slow  # trains the classifier once per cache (about 1.5 minutes on 2 cores)
 def test_the_classifier_finds_scenes_in_reals_and_not_in_noise_or_blur(scorer):
     a, kinds, shown = scenes(11, 512, 16)
     b, _, _ = scenes(12, 512, 16)
@@ -131,11 +129,56 @@ def test_the_classifier_finds_scenes_in_reals_and_not_in_noise_or_blur(scorer):
     assert noisy["fid"] > 100 and blurry["fid"] > 100 and reals["fid"] < 0.05 * min(noisy["fid"], blurry["fid"])
 
 
-@pytest.mark.slow
-def test_the_trained_classifier_is_cached_and_read_back(scorer):
-    again = quality.embedded_scorer(0, resolution=16, progress=False)
-    x, _, _ = scenes(13, 16, 16)
-    np.testing.assert_allclose(again.outputs(x)["features"], scorer.outputs(x)["features"], atol=1e-5)
+@pytest.mark.parametrize("resolution", [8, 16, 32])
+def test_each_resolution_ships_its_classifier_weights_alone(resolution):
+    """A GAN of any resolution up to 32 is scored by a shipped classifier (no training on a new machine),
+    and the file holds the network's weights, not the optimizer's state (a third of the size)."""
+    import h5py
+
+    path = quality.shipped_path(resolution)
+    with h5py.File(path) as f:
+        assert "optimizer" not in f and "layers" in f
+    assert quality.embedded_scorer(resolution, progress=False).resolution == resolution
+    if resolution == quality.RESOLUTION:  # larger GANs are scored at the largest classifier's resolution
+        assert quality.embedded_scorer(4 * resolution, progress=False).resolution == resolution
+
+
+def test_a_resolution_without_a_shipped_classifier_trains_one_once(monkeypatch):
+    """At 4x4 (none ships) the scorer is the cached classifier of the scenes' stream, seed 0 for every run."""
+    asked = []
+    monkeypatch.setattr(quality, "_cached_classifier",
+                        lambda data, seed, resolution, key, heads, progress: asked.append(
+                            (data, seed, resolution, key)) or quality.classifier(heads, resolution, width=4))
+    assert quality.embedded_scorer(4, progress=False).resolution == 4
+    assert asked == [(None, 0, 4, "scenes")]
+
+
+def test_a_trained_classifier_is_written_whole_without_its_optimizer(monkeypatch, tmp_path):
+    """What ``--ship`` and the cache write: the network's weights, read back the same, no optimizer state."""
+    import h5py
+    import keras
+
+    def trained(seed, resolution, progress):
+        assert seed == quality.SCENES_SEED
+        model = quality.classifier(quality.SCENE_HEADS, resolution)
+        model.compile(keras.optimizers.Adam(), loss={"shapes": "binary_crossentropy",
+                                                     "background": "sparse_categorical_crossentropy"})
+        x, y = next(iter(quality.scene_training_data(seed, 16, 8, resolution)))
+        model.train_on_batch(x, y)  # the optimizer holds state now
+        return model, x
+
+    made = []
+    monkeypatch.setattr(quality, "train_scene_classifier",
+                        lambda seed, resolution, progress: made.append(trained(seed, resolution, progress)) or
+                        made[-1][0])
+    path = quality._train_and_cache(0, 8, False, path=str(tmp_path / "c" / "scenes.weights.h5"))
+    model, x = made[0]
+    with h5py.File(path) as f:
+        assert "optimizer" not in f
+    back = quality.classifier(quality.SCENE_HEADS, 8)
+    back.load_weights(path)
+    np.testing.assert_array_equal(back(x)["features"], model(x, training=False)["features"])
+    assert [p.name for p in (tmp_path / "c").iterdir()] == ["scenes.weights.h5"]  # no temporary file left
 
 
 # ---------------------------------------------------------------- a labelled folder's own classifier

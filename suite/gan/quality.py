@@ -18,9 +18,13 @@ classifier with one softmax head learns those labels (``train_label_classifier``
 found when one class has probability at least ``confidence`` and it lies on the reals' manifold.
 Data without labels has no score (the recipes say so).
 
-Trained weights are cached by seed, resolution and data (a folder's file list, sizes and times)
-like the embedded corpora (``$SUITE_CACHE`` or ``~/.cache/suite``, written whole and renamed into
-place).
+The embedded scenes' classifiers ship with the suite (``suite/gan/classifiers/``, one per
+resolution: 8, 16 and 32), so that every run on every machine and seed is scored by the same judge,
+as FID's InceptionV3 is one network for everyone, and no run spends minutes training it; ``python -m
+suite.gan.quality --resolution R --ship`` trains one anew (one thread: the same weights on a
+machine). A resolution without a shipped file, and a labelled dataset's classifier, are trained
+once and cached by resolution and data (a folder's file list, sizes and times) like the embedded
+corpora (``$SUITE_CACHE`` or ``~/.cache/suite``, written whole and renamed into place).
 """
 import os
 import sys
@@ -36,6 +40,8 @@ NONE = 3  # the background class of negatives
 WIDTH = 32
 SCENE_HEADS = {"shapes": (3, "sigmoid"), "background": (4, "softmax")}
 LABEL = "label"  # the one head of a classifier of a dataset's own labels
+SHIPPED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "classifiers")
+SCENES_SEED = 1_000_003  # the scene stream the embedded classifiers learn from (a GAN's --seed S uses streams S, S+1)
 
 
 def label_heads(num_classes):
@@ -311,12 +317,23 @@ def _cache_path(seed, resolution, key="scenes"):
     return os.path.join(cache_root(), "gan_quality", f"{key}-v{VERSION}-seed{seed}-r{resolution}.weights.h5")
 
 
-def embedded_scorer(seed=0, resolution=RESOLUTION, progress=True):
-    """The embedded scenes' scorer for ``seed`` at ``resolution`` (a GAN's final resolution, at most
-    ``RESOLUTION``): trained on scenes of its own seed stream (not the GAN's training or held-out
-    scenes) once, then read from the cache (``_cached_classifier``)."""
+def shipped_path(resolution):
+    """Where the embedded scenes' classifier at ``resolution`` ships (it may not: see ``embedded_scorer``)."""
+    return os.path.join(SHIPPED, f"scenes-v{VERSION}-r{int(resolution)}.weights.h5")
+
+
+def embedded_scorer(resolution=RESOLUTION, progress=True):
+    """The embedded scenes' scorer at ``resolution`` (a GAN's final resolution, at most ``RESOLUTION``):
+    the shipped classifier (the same for every run and seed), or, at a resolution none ships for,
+    one trained once (``_cached_classifier``). Either learnt from scenes of stream ``SCENES_SEED``,
+    not a GAN's training or held-out scenes."""
     resolution = min(int(resolution), RESOLUTION)
-    return Scorer(_cached_classifier(None, seed, resolution, "scenes", SCENE_HEADS, progress))
+    path = shipped_path(resolution)
+    if os.path.isfile(path):
+        model = classifier(SCENE_HEADS, resolution)
+        model.load_weights(path)
+        return Scorer(model)
+    return Scorer(_cached_classifier(None, 0, resolution, "scenes", SCENE_HEADS, progress))
 
 
 def labelled_scorer(data, seed=0, resolution=RESOLUTION, progress=True, files=None):
@@ -359,23 +376,31 @@ def _cached_classifier(data, seed, resolution, key, heads, progress):
     return model
 
 
-def _train_and_cache(seed, resolution, progress, data=None):
+def _train_and_cache(seed, resolution, progress, data=None, path=None):
+    """Trains a classifier and writes its weights (not its optimizer's state) whole to ``path``
+    (default: its cache path)."""
     if data is None:
-        model, key = train_scene_classifier(seed=1_000_003 + seed, resolution=resolution, progress=progress), "scenes"
+        model, key, heads = (train_scene_classifier(seed=SCENES_SEED + seed, resolution=resolution,
+                                                    progress=progress), "scenes", SCENE_HEADS)
     else:  # (the data listed and checked once)
-        model, _, key = train_label_classifier(data, seed=1_000_003 + seed, resolution=resolution, progress=progress)
-        key = f"labels-{key}"
-    path = _cache_path(seed, resolution, key)
+        model, names, key = train_label_classifier(data, seed=SCENES_SEED + seed, resolution=resolution,
+                                                   progress=progress)
+        key, heads = f"labels-{key}", label_heads(len(names))
+    bare = classifier(heads, resolution)
+    bare.set_weights(model.get_weights())
+    path = path or _cache_path(seed, resolution, key)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".", suffix=".weights.h5", dir=os.path.dirname(path))
     os.close(fd)
     try:
-        model.save_weights(tmp)
+        bare.save_weights(tmp)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+    return path
 
 
 if __name__ == "__main__":
@@ -390,5 +415,12 @@ if __name__ == "__main__":
                         help="a folder with a sub-folder per class, or tfds:NAME with a 'label' feature "
                              "(default: the embedded scenes)")
     parser.add_argument("--no-progress", action="store_true", help="no Keras progress bar")
+    parser.add_argument("--ship", action="store_true",
+                        help=f"write the embedded scenes' classifier where the suite ships it ({SHIPPED}), not "
+                             "to the cache: run with TF_NUM_INTRAOP_THREADS=1 for the same weights each time")
     args = parser.parse_args()
-    _train_and_cache(args.seed, min(args.resolution, RESOLUTION), not args.no_progress, args.data)
+    resolution = min(args.resolution, RESOLUTION)
+    if args.ship and args.data is not None:
+        parser.error("--ship is for the embedded scenes' classifier: leave out --data")
+    print(_train_and_cache(args.seed, resolution, not args.no_progress, args.data,
+                           path=shipped_path(resolution) if args.ship else None))
