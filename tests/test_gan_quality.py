@@ -181,6 +181,19 @@ def test_a_trained_classifier_is_written_whole_without_its_optimizer(monkeypatch
     assert [p.name for p in (tmp_path / "c").iterdir()] == ["scenes.weights.h5"]  # no temporary file left
 
 
+def test_shipping_another_judge_is_refused_before_anything_trains():
+    """``--ship`` writes seed 0's scenes' classifier, the one judge: another seed or a dataset is refused."""
+    import os
+
+    from conftest import refused, run_python
+
+    before = {p: os.stat(quality.shipped_path(p)).st_mtime_ns for p in (8, 16, 32)}
+    for args in (["--seed", "1"], ["--data", "tfds:mnist"]):
+        refused(run_python(["-m", "suite.gan.quality", "--resolution", "8", "--ship", *args], check=False),
+                "--ship writes the embedded scenes' classifier, seed 0's: leave out --data and --seed")
+    assert {p: os.stat(quality.shipped_path(p)).st_mtime_ns for p in (8, 16, 32)} == before
+
+
 # ---------------------------------------------------------------- a labelled folder's own classifier
 def kinds_folder(root, per_class=40, size=24, seed=0):
     """``root/<kind>/<i>.png`` (a few JPEGs): discs, horizontal stripes and checkers, each in random

@@ -409,7 +409,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m suite.gan.quality",
                                      description="Train and cache a GAN quality classifier: the embedded "
                                                  "scenes', or one of a labelled dataset's classes.")
-    parser.add_argument("--seed", type=int, default=0, help="the GAN run's --seed")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="with --data, the GAN run's --seed; the embedded scenes' classifier, one judge for "
+                             "every run, is always seed 0's")
     parser.add_argument("--resolution", type=int, default=RESOLUTION, help="scene resolution (at most 32)")
     parser.add_argument("--data", default=None,
                         help="a folder with a sub-folder per class, or tfds:NAME with a 'label' feature "
@@ -420,7 +422,7 @@ if __name__ == "__main__":
                              "to the cache: run with TF_NUM_INTRAOP_THREADS=1 for the same weights each time")
     args = parser.parse_args()
     resolution = min(args.resolution, RESOLUTION)
-    if args.ship and args.data is not None:
-        parser.error("--ship is for the embedded scenes' classifier: leave out --data")
+    if args.ship and (args.data is not None or args.seed != 0):
+        parser.error("--ship writes the embedded scenes' classifier, seed 0's: leave out --data and --seed")
     print(_train_and_cache(args.seed, resolution, not args.no_progress, args.data,
                            path=shipped_path(resolution) if args.ship else None))
