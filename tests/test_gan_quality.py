@@ -158,6 +158,8 @@ def test_a_trained_classifier_is_written_whole_without_its_optimizer(monkeypatch
     import h5py
     import keras
 
+    made = {}
+
     def trained(seed, resolution, progress):
         assert seed == quality.SCENES_SEED
         model = quality.classifier(quality.SCENE_HEADS, resolution)
@@ -165,14 +167,12 @@ def test_a_trained_classifier_is_written_whole_without_its_optimizer(monkeypatch
                                                      "background": "sparse_categorical_crossentropy"})
         x, y = next(iter(quality.scene_training_data(seed, 16, 8, resolution)))
         model.train_on_batch(x, y)  # the optimizer holds state now
-        return model, x
+        made.update(model=model, x=x)
+        return model
 
-    made = []
-    monkeypatch.setattr(quality, "train_scene_classifier",
-                        lambda seed, resolution, progress: made.append(trained(seed, resolution, progress)) or
-                        made[-1][0])
+    monkeypatch.setattr(quality, "train_scene_classifier", trained)
     path = quality._train_and_cache(0, 8, False, path=str(tmp_path / "c" / "scenes.weights.h5"))
-    model, x = made[0]
+    model, x = made["model"], made["x"]
     with h5py.File(path) as f:
         assert "optimizer" not in f
     back = quality.classifier(quality.SCENE_HEADS, 8)

@@ -330,10 +330,14 @@ def embedded_scorer(resolution=RESOLUTION, progress=True):
     resolution = min(int(resolution), RESOLUTION)
     path = shipped_path(resolution)
     if os.path.isfile(path):
-        model = classifier(SCENE_HEADS, resolution)
-        model.load_weights(path)
-        return Scorer(model)
+        return Scorer(_load(SCENE_HEADS, resolution, path))
     return Scorer(_cached_classifier(None, 0, resolution, "scenes", SCENE_HEADS, progress))
+
+
+def _load(heads, resolution, path):
+    model = classifier(heads, resolution)
+    model.load_weights(path)
+    return model
 
 
 def labelled_scorer(data, seed=0, resolution=RESOLUTION, progress=True, files=None):
@@ -371,9 +375,7 @@ def _cached_classifier(data, seed, resolution, key, heads, progress):
                             str(resolution), *(["--data", str(data)] if data is not None else []),
                             *([] if progress else ["--no-progress"])], check=True,
                            stdout=sys.stderr if progress else subprocess.DEVNULL)
-    model = classifier(heads, resolution)
-    model.load_weights(path)
-    return model
+    return _load(heads, resolution, path)
 
 
 def _train_and_cache(seed, resolution, progress, data=None, path=None):
